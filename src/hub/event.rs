@@ -1,0 +1,103 @@
+//! What the hub reports for the log: it never prints, it queues these and the
+//! binary decides what to show.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::SessionState;
+use crate::wire::{MsgId, ParseError};
+
+/// Something worth a line in the server's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubEvent {
+    LoggedIn {
+        id: String,
+        addr: SocketAddr,
+        /// The id was online already, elsewhere: its old token stopped working.
+        replaced: bool,
+    },
+    LoginRefused {
+        id: String,
+        from: SocketAddr,
+    },
+    LoggedOff {
+        id: String,
+    },
+    Expired {
+        id: String,
+    },
+    /// A forward that will not be resent any more.
+    GaveUp {
+        from: String,
+        to: String,
+        msg_id: MsgId,
+        why: &'static str,
+    },
+    /// A datagram that changed nothing and got no answer.
+    Dropped {
+        source: SocketAddr,
+        reason: DropReason,
+    },
+    /// A session changed state (only with [`HubConfig::trace`](super::HubConfig)).
+    Transition {
+        id: String,
+        from: SessionState,
+        to: SessionState,
+        cause: String,
+    },
+}
+
+/// Why a datagram was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed(ParseError),
+    /// A reply only the server sends.
+    ServerMessage,
+    /// A receipt from a client without a session.
+    NotLoggedIn,
+    /// A logoff or receipt whose token is not the session's.
+    TokenMismatch,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Malformed(error) => write!(f, "malformed: {error}"),
+            DropReason::ServerMessage => f.write_str("a message only the server sends"),
+            DropReason::NotLoggedIn => f.write_str("receipt from a client not logged in"),
+            DropReason::TokenMismatch => f.write_str("token does not match the session"),
+        }
+    }
+}
+
+impl fmt::Display for HubEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HubEvent::LoggedIn { id, addr, replaced } => {
+                write!(f, "{id} logged in, replies to {addr}")?;
+                if *replaced {
+                    f.write_str(" (replacing its earlier session)")?;
+                }
+                Ok(())
+            }
+            HubEvent::LoginRefused { id, from } => write!(f, "login refused for {id} from {from}"),
+            HubEvent::LoggedOff { id } => write!(f, "{id} logged off"),
+            HubEvent::Expired { id } => write!(f, "{id} expired after inactivity"),
+            HubEvent::GaveUp {
+                from,
+                to,
+                msg_id,
+                why,
+            } => write!(f, "gave up on msg {msg_id} from {from} to {to}: {why}"),
+            HubEvent::Dropped { source, reason } => {
+                write!(f, "dropped datagram from {source}: {reason}")
+            }
+            HubEvent::Transition {
+                id,
+                from,
+                to,
+                cause,
+            } => write!(f, "{id}: {from} => {to} ({cause})"),
+        }
+    }
+}

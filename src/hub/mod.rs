@@ -1,0 +1,537 @@
+//! The hub: the server's session state machine, with no sockets and no clock.
+//!
+//! Inputs are [`Hub::handle_datagram`] (bytes, source address, `now`) and
+//! [`Hub::handle_timeout`] (`now`). Outputs are [`Hub::poll_transmit`] (the
+//! datagrams to send, with their destinations), [`Hub::poll_timeout`] (when to
+//! call `handle_timeout` next) and [`Hub::poll_event`] (what to log). Because
+//! time comes in as an argument, a test can move it five minutes in a
+//! microsecond, and the same inputs always give the same outputs.
+//!
+//! Every account has a [`Session`] in a `Vec`, found by index, so memory is
+//! bounded by the accounts file however many datagrams arrive. Each session
+//! has at most one live entry in the [`TimerQueue`]: the earlier of its expiry
+//! and its next resend.
+
+mod event;
+mod session;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::OsRng;
+use rand::{RngCore, TryRngCore};
+
+use crate::accounts::{AccountIndex, Accounts};
+use crate::outbox::{Outbox, Transmit};
+use crate::timers::TimerQueue;
+use crate::wire::{self, Message, MsgId, Outcome, ReplyTo, SessionToken};
+
+pub use event::{DropReason, HubEvent};
+pub use session::SessionState;
+use session::{Answer, Online, Pending, Session};
+
+/// The hub's tunables; [`HubConfig::default`] gives the contract's values.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// A session with no valid datagram from its client for this long expires.
+    pub session_timeout: Duration,
+    /// Wait before the first resend of an unreceipted forward; doubles after each.
+    pub resend_after: Duration,
+    /// Resends of one forward before the hub gives up on it.
+    pub max_resends: u32,
+    /// Message ids remembered per session to answer resent messages.
+    pub remembered_ids: usize,
+    /// Forwards awaiting receipts per session; past this the oldest is given up.
+    pub max_pending: usize,
+    /// Emit [`HubEvent::Transition`] for every state change.
+    pub trace: bool,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            session_timeout: Duration::from_secs(300),
+            resend_after: Duration::from_secs(1),
+            max_resends: 4,
+            remembered_ids: 64,
+            max_pending: 64,
+            trace: false,
+        }
+    }
+}
+
+/// Counts of what the hub holds in memory, for tests and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HubStats {
+    pub online: usize,
+    pub pending: usize,
+    pub remembered_ids: usize,
+    pub timers: usize,
+}
+
+/// The server's state machine: every session, and what it wants done.
+pub struct Hub {
+    config: HubConfig,
+    accounts: Accounts,
+    sessions: Vec<Session>,
+    timers: TimerQueue<AccountIndex>,
+    outbox: Outbox,
+    events: std::collections::VecDeque<HubEvent>,
+    rng: Box<dyn RngCore + Send>,
+}
+
+impl Hub {
+    /// A hub whose tokens come from the operating system's secure random source.
+    pub fn new(accounts: Accounts, config: HubConfig) -> Self {
+        Self::with_rng(accounts, config, Box::new(OsRng.unwrap_err()))
+    }
+
+    /// A hub with its own token generator (tests use a seeded one).
+    pub fn with_rng(accounts: Accounts, config: HubConfig, rng: Box<dyn RngCore + Send>) -> Self {
+        let sessions = (0..accounts.len()).map(|_| Session::default()).collect();
+        Self {
+            config,
+            accounts,
+            sessions,
+            timers: TimerQueue::default(),
+            outbox: Outbox::default(),
+            events: Default::default(),
+            rng,
+        }
+    }
+
+    /// The accounts the hub was given.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// One datagram arrived from `source` at `now`.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        let message = match wire::parse(datagram) {
+            Ok(message) => message,
+            Err(error) => return self.drop(source, DropReason::Malformed(error)),
+        };
+        match message {
+            Message::Login {
+                from,
+                password,
+                reply_to,
+            } => self.on_login(now, source, from, password, reply_to),
+            Message::Logoff { from, token } => self.on_logoff(now, source, from, token),
+            Message::Chat {
+                from,
+                to,
+                token,
+                msg_id,
+                body,
+            } => self.on_chat(now, source, from, to, token, msg_id, body),
+            Message::Receipt {
+                from,
+                token,
+                msg_id,
+                ..
+            } => self.on_receipt(now, source, from, token, msg_id),
+            Message::Success { .. }
+            | Message::PasswordMismatch { .. }
+            | Message::LogInAgain { .. }
+            | Message::Reply { .. } => self.drop(source, DropReason::ServerMessage),
+        }
+    }
+
+    /// Time has come to `now`: expire idle sessions and resend unreceipted
+    /// forwards whose deadlines passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(index) = self.timers.pop_due(now) {
+            let session = &mut self.sessions[index];
+            match session.wake_at {
+                Some(at) if at <= now => session.wake_at = None,
+                // A later deadline superseded by an earlier one; that one is queued.
+                _ => continue,
+            }
+            self.expire_if_idle(index, now);
+            self.resend_due(index, now);
+            self.schedule_wakeup(index);
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        self.outbox.pop()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The next thing worth logging.
+    pub fn poll_event(&mut self) -> Option<HubEvent> {
+        self.events.pop_front()
+    }
+
+    /// The state of the session of `id`, if it is an account.
+    pub fn state_of(&self, id: &str) -> Option<SessionState> {
+        Some(self.sessions[self.accounts.find(id)?].state())
+    }
+
+    /// What the hub holds now.
+    pub fn stats(&self) -> HubStats {
+        let mut stats = HubStats {
+            timers: self.timers.len(),
+            ..HubStats::default()
+        };
+        for online in self.sessions.iter().filter_map(|s| s.online.as_ref()) {
+            stats.online += 1;
+            stats.pending += online.pending.len();
+            stats.remembered_ids += online.recent.len();
+        }
+        stats
+    }
+
+    fn on_login(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        from: &str,
+        password: &[u8],
+        reply_to: ReplyTo,
+    ) {
+        let reply_addr = reply_to.resolve(source);
+        let Some(index) = self.accounts.find(from) else {
+            self.outbox
+                .push(reply_addr, &Message::PasswordMismatch { to: from });
+            return self.event(HubEvent::LoginRefused {
+                id: from.into(),
+                from: source,
+            });
+        };
+        self.expire_if_idle(index, now);
+        let before = self.sessions[index].state();
+        self.trace(index, before, SessionState::LoginReceived, "login");
+        if !self.accounts.password_matches(index, password) {
+            self.outbox
+                .push(reply_addr, &Message::PasswordMismatch { to: from });
+            self.trace(index, SessionState::LoginReceived, before, "wrong password");
+            return self.event(HubEvent::LoginRefused {
+                id: from.into(),
+                from: source,
+            });
+        }
+        let session = &mut self.sessions[index];
+        let repeat = session.online.is_some() && session.addr == Some(reply_addr);
+        let token = match &mut session.online {
+            Some(online) if repeat => {
+                online.last_seen = now;
+                online.token
+            }
+            _ => {
+                let token = SessionToken::generate(&mut self.rng);
+                let mut online = Online::new(token, now);
+                // Forwards still owed to this user follow it to its new address.
+                if let Some(old) = session.online.take() {
+                    online.pending = old.pending;
+                }
+                session.online = Some(online);
+                session.addr = Some(reply_addr);
+                token
+            }
+        };
+        self.outbox
+            .push(reply_addr, &Message::Success { to: from, token });
+        let after = self.sessions[index].state();
+        self.trace(
+            index,
+            SessionState::LoginReceived,
+            after,
+            "password matches",
+        );
+        if !repeat {
+            self.event(HubEvent::LoggedIn {
+                id: from.into(),
+                addr: reply_addr,
+                replaced: before != SessionState::Offline,
+            });
+        }
+        self.schedule_wakeup(index);
+    }
+
+    fn on_logoff(&mut self, now: Instant, source: SocketAddr, from: &str, token: SessionToken) {
+        let Some(index) = self.accounts.find(from) else {
+            return self.outbox.push(source, &Message::LogInAgain { to: from });
+        };
+        self.expire_if_idle(index, now);
+        let session = &self.sessions[index];
+        let reply_addr = session.addr.unwrap_or(source);
+        let token_matches = session.online.as_ref().map(|o| o.token.matches(&token));
+        let resent = session.logged_off_token.is_some_and(|t| t.matches(&token));
+        match token_matches {
+            Some(true) => {
+                let before = session.state();
+                self.end_session(index, "logoff");
+                self.sessions[index].logged_off_token = Some(token);
+                self.outbox
+                    .push(reply_addr, &Message::Success { to: from, token });
+                self.trace(index, before, SessionState::Offline, "logoff");
+                self.event(HubEvent::LoggedOff { id: from.into() });
+            }
+            // Someone without the token must not be able to end the session.
+            Some(false) => self.drop(source, DropReason::TokenMismatch),
+            // The reply to the logoff was lost and the client asked again.
+            None if resent => self
+                .outbox
+                .push(reply_addr, &Message::Success { to: from, token }),
+            None => self
+                .outbox
+                .push(reply_addr, &Message::LogInAgain { to: from }),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_chat(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        from: &str,
+        to: &str,
+        token: SessionToken,
+        msg_id: MsgId,
+        body: &[u8],
+    ) {
+        let reply = |outcome| Message::Reply {
+            to: from,
+            token,
+            msg_id,
+            outcome,
+        };
+        let Some(index) = self.accounts.find(from) else {
+            return self.outbox.push(source, &reply(Outcome::LogInAgain));
+        };
+        self.expire_if_idle(index, now);
+        let session = &mut self.sessions[index];
+        let reply_addr = session.addr.unwrap_or(source);
+        let Some(online) = &mut session.online else {
+            return self.outbox.push(reply_addr, &reply(Outcome::LogInAgain));
+        };
+        if !online.token.matches(&token) {
+            return self.outbox.push(reply_addr, &reply(Outcome::TokenError));
+        }
+        online.last_seen = now;
+        let answer = match online.recall(msg_id) {
+            Some(answer) => answer,
+            None => {
+                let answer = self.forward(now, index, to, msg_id, body);
+                if let Some(online) = &mut self.sessions[index].online {
+                    online.remember(msg_id, answer, self.config.remembered_ids);
+                }
+                answer
+            }
+        };
+        let outcome = match answer {
+            Answer::Accepted => Outcome::Accepted(body),
+            Answer::DestinationOffline => Outcome::DestinationOffline,
+        };
+        self.outbox.push(reply_addr, &reply(outcome));
+    }
+
+    /// Sends a message on to its destination and keeps it until receipted.
+    fn forward(
+        &mut self,
+        now: Instant,
+        from: AccountIndex,
+        to: &str,
+        msg_id: MsgId,
+        body: &[u8],
+    ) -> Answer {
+        let Some(dest) = self.accounts.find(to) else {
+            return Answer::DestinationOffline;
+        };
+        self.expire_if_idle(dest, now);
+        let before = self.sessions[dest].state();
+        let Some(online) = &mut self.sessions[dest].online else {
+            return Answer::DestinationOffline;
+        };
+        if online.pending.len() >= self.config.max_pending {
+            if let Some(oldest) = online.pending.pop_front() {
+                self.give_up(dest, oldest, "too many forwards await receipts");
+            }
+        }
+        let Some(online) = &mut self.sessions[dest].online else {
+            return Answer::DestinationOffline;
+        };
+        online.pending.push_back(Pending {
+            msg_id,
+            from,
+            body: body.to_vec(),
+            resends: 0,
+            due: now + self.config.resend_after,
+        });
+        self.send_forward(dest, msg_id);
+        self.wake_at(dest, now + self.config.resend_after);
+        if self.config.trace {
+            let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
+            self.trace(dest, before, self.sessions[dest].state(), &cause);
+        }
+        Answer::Accepted
+    }
+
+    /// Sends the pending forward `msg_id` to `dest` with `dest`'s current token.
+    fn send_forward(&mut self, dest: AccountIndex, msg_id: MsgId) {
+        let session = &self.sessions[dest];
+        let (Some(online), Some(addr)) = (&session.online, session.addr) else {
+            return;
+        };
+        let Some(pending) = online.pending.iter().find(|p| p.msg_id == msg_id) else {
+            return;
+        };
+        let message = Message::Chat {
+            from: self.accounts.id(pending.from),
+            to: self.accounts.id(dest),
+            token: online.token,
+            msg_id,
+            body: &pending.body,
+        };
+        self.outbox.push(addr, &message);
+    }
+
+    fn on_receipt(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        from: &str,
+        token: SessionToken,
+        msg_id: MsgId,
+    ) {
+        let Some(index) = self.accounts.find(from) else {
+            return self.drop(source, DropReason::NotLoggedIn);
+        };
+        self.expire_if_idle(index, now);
+        let before = self.sessions[index].state();
+        let Some(online) = &mut self.sessions[index].online else {
+            return self.drop(source, DropReason::NotLoggedIn);
+        };
+        if !online.token.matches(&token) {
+            return self.drop(source, DropReason::TokenMismatch);
+        }
+        online.last_seen = now;
+        // A receipt for an id no longer pending is a copy: nothing to do.
+        if online.take_pending(msg_id).is_some() && self.config.trace {
+            let cause = format!("receipt for msg {msg_id}");
+            self.trace(index, before, self.sessions[index].state(), &cause);
+        }
+    }
+
+    /// Ends the session if its client has been silent for the session timeout.
+    fn expire_if_idle(&mut self, index: AccountIndex, now: Instant) {
+        let timeout = self.config.session_timeout;
+        let session = &self.sessions[index];
+        let Some(online) = &session.online else {
+            return;
+        };
+        if now < online.last_seen + timeout {
+            return;
+        }
+        let before = session.state();
+        self.end_session(index, "session expired");
+        self.trace(index, before, SessionState::Offline, "expired");
+        self.event(HubEvent::Expired {
+            id: self.accounts.id(index).into(),
+        });
+    }
+
+    /// Takes a session offline, giving up on what was still owed to it.
+    fn end_session(&mut self, index: AccountIndex, why: &'static str) {
+        if let Some(online) = self.sessions[index].online.take() {
+            for pending in online.pending {
+                self.give_up(index, pending, why);
+            }
+        }
+    }
+
+    fn give_up(&mut self, dest: AccountIndex, pending: Pending, why: &'static str) {
+        self.event(HubEvent::GaveUp {
+            from: self.accounts.id(pending.from).into(),
+            to: self.accounts.id(dest).into(),
+            msg_id: pending.msg_id,
+            why,
+        });
+    }
+
+    /// Resends every forward to `dest` whose deadline passed, doubling its
+    /// wait each time, and gives up on those resent too often.
+    fn resend_due(&mut self, dest: AccountIndex, now: Instant) {
+        let before = self.sessions[dest].state();
+        let Some(online) = &mut self.sessions[dest].online else {
+            return;
+        };
+        let mut due = Vec::new();
+        let mut expired = Vec::new();
+        online.pending.retain_mut(|pending| {
+            if pending.due > now {
+                return true;
+            }
+            if pending.resends >= self.config.max_resends {
+                expired.push(Pending {
+                    body: std::mem::take(&mut pending.body),
+                    ..*pending
+                });
+                return false;
+            }
+            pending.resends += 1;
+            pending.due = now + self.config.resend_after * 2u32.pow(pending.resends);
+            due.push(pending.msg_id);
+            true
+        });
+        for msg_id in due {
+            self.send_forward(dest, msg_id);
+        }
+        for pending in expired {
+            self.give_up(dest, pending, "no receipt after resends");
+        }
+        self.trace(dest, before, self.sessions[dest].state(), "resend timer");
+    }
+
+    /// Queues the session's next deadline: the earlier of expiry and resend.
+    fn schedule_wakeup(&mut self, index: AccountIndex) {
+        let timeout = self.config.session_timeout;
+        let Some(online) = &self.sessions[index].online else {
+            return;
+        };
+        let expiry = online.last_seen + timeout;
+        let at = online
+            .next_resend()
+            .map_or(expiry, |resend| resend.min(expiry));
+        self.wake_at(index, at);
+    }
+
+    /// Makes sure the session is woken at `at` or earlier.
+    fn wake_at(&mut self, index: AccountIndex, at: Instant) {
+        let session = &mut self.sessions[index];
+        if session.wake_at.is_some_and(|queued| queued <= at) {
+            return;
+        }
+        session.wake_at = Some(at);
+        self.timers.schedule(at, index);
+    }
+
+    fn drop(&mut self, source: SocketAddr, reason: DropReason) {
+        self.event(HubEvent::Dropped { source, reason });
+    }
+
+    fn event(&mut self, event: HubEvent) {
+        self.events.push_back(event);
+    }
+
+    fn trace(&mut self, index: AccountIndex, from: SessionState, to: SessionState, cause: &str) {
+        if self.config.trace && from != to {
+            self.event(HubEvent::Transition {
+                id: self.accounts.id(index).into(),
+                from,
+                to,
+                cause: cause.into(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! One client's session on the hub, and the bounded memory it carries:
+//! the message ids it sent recently, and the forwards it owes receipts for.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::accounts::AccountIndex;
+use crate::wire::{MsgId, SessionToken};
+
+/// The states of a session on the server, as the assignment draws them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    Offline,
+    /// Passed through while a login's password is checked.
+    LoginReceived,
+    Online,
+    /// Online, with at least one forwarded message awaiting its receipt.
+    MessageForward,
+}
+
+impl SessionState {
+    /// Every state, in the order of the diagram.
+    pub const ALL: [SessionState; 4] = [
+        SessionState::Offline,
+        SessionState::LoginReceived,
+        SessionState::Online,
+        SessionState::MessageForward,
+    ];
+
+    /// The protocol's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionState::Offline => "OFFLINE",
+            SessionState::LoginReceived => "LOGIN_RECEIVED",
+            SessionState::Online => "ONLINE",
+            SessionState::MessageForward => "MESSAGE_FORWARD",
+        }
+    }
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the hub answered to a message it accepted from this session, kept so
+/// that a resent copy gets the same answer and is not forwarded twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Accepted,
+    DestinationOffline,
+}
+
+/// A forwarded message that has not been receipted yet.
+#[derive(Debug)]
+pub struct Pending {
+    pub msg_id: MsgId,
+    pub from: AccountIndex,
+    pub body: Vec<u8>,
+    /// How many times it was sent again.
+    pub resends: u32,
+    /// When to send it again, or give up.
+    pub due: Instant,
+}
+
+/// The part of a session that exists only while it is online.
+#[derive(Debug)]
+pub struct Online {
+    pub token: SessionToken,
+    pub last_seen: Instant,
+    /// Ids of messages this client sent lately, oldest first.
+    pub recent: VecDeque<(MsgId, Answer)>,
+    /// Forwards to this client awaiting receipts, oldest first.
+    pub pending: VecDeque<Pending>,
+}
+
+impl Online {
+    pub fn new(token: SessionToken, now: Instant) -> Self {
+        Self {
+            token,
+            last_seen: now,
+            recent: VecDeque::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The answer given to `msg_id`, if it was seen lately.
+    pub fn recall(&self, msg_id: MsgId) -> Option<Answer> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == msg_id)
+            .map(|&(_, answer)| answer)
+    }
+
+    /// Remembers an answer, forgetting the oldest beyond `capacity`.
+    pub fn remember(&mut self, msg_id: MsgId, answer: Answer, capacity: usize) {
+        if self.recent.len() >= capacity {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((msg_id, answer));
+    }
+
+    /// Takes the pending forward with this id, if any.
+    pub fn take_pending(&mut self, msg_id: MsgId) -> Option<Pending> {
+        let position = self.pending.iter().position(|p| p.msg_id == msg_id)?;
+        self.pending.remove(position)
+    }
+
+    /// The earliest resend deadline.
+    pub fn next_resend(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.due).min()
+    }
+}
+
+/// Everything the hub knows about one account.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// `None` while offline.
+    pub online: Option<Online>,
+    /// Where replies go: the address of the last login, kept after it ends.
+    pub addr: Option<SocketAddr>,
+    /// The token of the session that was logged off last, so that a resent
+    /// logoff is answered with `Success` again.
+    pub logged_off_token: Option<SessionToken>,
+    /// The deadline of this session's entry in the hub's timer queue.
+    pub wake_at: Option<Instant>,
+}
+
+impl Session {
+    /// The state as the diagram names it.
+    pub fn state(&self) -> SessionState {
+        match &self.online {
+            None => SessionState::Offline,
+            Some(online) if online.pending.is_empty() => SessionState::Online,
+            Some(_) => SessionState::MessageForward,
+        }
+    }
+}

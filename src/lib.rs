@@ -1,0 +1,19 @@
+//! reactor-hub: a UDP chat hub and its terminal client, built as a
+//! single-threaded Reactor on mio.
+//!
+//! The crate is layered so that each layer can be read (and tested) alone:
+//!
+//! | layer | where | touches the OS? |
+//! | --- | --- | --- |
+//! | wire format | [`wire`] | no: bytes in, typed messages out |
+//! | accounts file | [`accounts`] | reads one file at start |
+//! | server session state machine | [`hub`] | no: `(now, from, datagram)` in, datagrams and a deadline out |
+//! | the Reactor | [`reactor`] | yes: the only code that uses mio, sockets and the clock |
+//! | the binaries | `src/bin/` | flags, logging, exit codes |
+
+pub mod accounts;
+pub mod hub;
+pub mod outbox;
+pub mod reactor;
+pub mod timers;
+pub mod wire;

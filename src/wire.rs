@@ -1,0 +1,552 @@
+//! The wire format: every datagram of the contract as a typed [`Message`].
+//!
+//! [`parse`] turns the bytes of one datagram into a `Message` that borrows
+//! from them (nothing is allocated to parse), and [`Message::encode`] writes a
+//! message back into a caller's buffer. Code past this module never looks at
+//! strings: it matches on the enum. The grammar is the one of
+//! `docs/protocol.md`; the fixed parts are ASCII, a body is any bytes.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use rand::Rng;
+
+/// The id the hub speaks as; no account may use it.
+pub const SERVER_ID: &str = "server";
+
+/// The largest datagram the hub and the client accept, in bytes. Longer ones
+/// are refused unanswered: a reply must never be a way to amplify traffic.
+pub const MAX_DATAGRAM: usize = 1024;
+
+/// The longest client id.
+pub const MAX_ID_LEN: usize = 32;
+
+/// The 6-character secret the hub hands out at login.
+///
+/// Named `SessionToken`, not `Token`, because `mio::Token` is everywhere in
+/// the reactor.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionToken([u8; SessionToken::LEN]);
+
+impl SessionToken {
+    /// Length on the wire.
+    pub const LEN: usize = 6;
+    /// The characters a generated token is drawn from.
+    pub const ALPHABET: &'static [u8] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!$%&*+-=?@^_~";
+
+    /// A fresh token; `rng` should be cryptographically secure.
+    pub fn generate(rng: &mut (impl Rng + ?Sized)) -> Self {
+        let mut token = [0; Self::LEN];
+        for byte in &mut token {
+            *byte = Self::ALPHABET[rng.random_range(0..Self::ALPHABET.len())];
+        }
+        Self(token)
+    }
+
+    /// The token as it is written on the wire.
+    pub fn as_str(&self) -> &str {
+        // Parsing and generation only ever admit printable ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("??????")
+    }
+
+    /// Compares in time that does not depend on where the tokens differ, so
+    /// that a guesser learns nothing from how fast the hub answers.
+    pub fn matches(&self, other: &SessionToken) -> bool {
+        constant_time_eq(&self.0, &other.0)
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        Some(Self(fixed_field(bytes)?))
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionToken({})", self.as_str())
+    }
+}
+
+impl fmt::Display for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The 10-character id a client gives each message; receipts name it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsgId([u8; MsgId::LEN]);
+
+impl MsgId {
+    /// Length on the wire.
+    pub const LEN: usize = 10;
+
+    /// Ten random decimal digits, as our clients send them.
+    pub fn random(rng: &mut (impl Rng + ?Sized)) -> Self {
+        let mut id = [0; Self::LEN];
+        for digit in &mut id {
+            *digit = b'0' + rng.random_range(0..10u8);
+        }
+        Self(id)
+    }
+
+    /// The id as it is written on the wire.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("??????????")
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        Some(Self(fixed_field(bytes)?))
+    }
+}
+
+impl fmt::Debug for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MsgId({})", self.as_str())
+    }
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Equality of two byte strings whose running time depends only on their
+/// lengths, not on their contents.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// Where the hub should send its replies, as a login names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyTo {
+    /// The short form `login<PASSWORD>`: the datagram's source address.
+    Source,
+    /// `<0.0.0.0><PORT>`: the datagram's source IP at this port.
+    SourceIpAt(u16),
+    /// `<IP><PORT>`: exactly this address.
+    Addr(SocketAddr),
+}
+
+impl ReplyTo {
+    /// The address replies go to, given where the login came from.
+    pub fn resolve(self, source: SocketAddr) -> SocketAddr {
+        match self {
+            ReplyTo::Source => source,
+            ReplyTo::SourceIpAt(port) => SocketAddr::new(source.ip(), port),
+            ReplyTo::Addr(addr) => addr,
+        }
+    }
+}
+
+/// What the hub says about one message, in its reply to the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// `Success: BODY`: accepted and forwarded.
+    Accepted(&'a [u8]),
+    /// `Error: token error!`
+    TokenError,
+    /// `Error: destination offline!`
+    DestinationOffline,
+    /// `Error: please log in again!`
+    LogInAgain,
+}
+
+const ACCEPTED_PREFIX: &[u8] = b"Success: ";
+const TOKEN_ERROR: &[u8] = b"Error: token error!";
+const DESTINATION_OFFLINE: &[u8] = b"Error: destination offline!";
+const LOG_IN_AGAIN: &[u8] = b"Error: please log in again!";
+const PASSWORD_MISMATCH: &[u8] = b"Error: password does not match!";
+
+/// One datagram of the contract, borrowing from the bytes it was parsed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// `ID->server#login<PASSWORD>[<IP><PORT>]`
+    Login {
+        from: &'a str,
+        password: &'a [u8],
+        reply_to: ReplyTo,
+    },
+    /// `ID->server#logoff<TOKEN>`
+    Logoff { from: &'a str, token: SessionToken },
+    /// `ID->DEST#<TOKEN><MSGID>BODY`: sent by a client with its own token, and
+    /// forwarded by the hub with the destination's token in its place.
+    Chat {
+        from: &'a str,
+        to: &'a str,
+        token: SessionToken,
+        msg_id: MsgId,
+        body: &'a [u8],
+    },
+    /// `ID->server#<TOKEN><MSGID>anything`: the receipt of a forwarded message.
+    Receipt {
+        from: &'a str,
+        token: SessionToken,
+        msg_id: MsgId,
+        body: &'a [u8],
+    },
+    /// `server->ID#Success<TOKEN>`: a login or a logoff was accepted.
+    Success { to: &'a str, token: SessionToken },
+    /// `server->ID#Error: password does not match!`
+    PasswordMismatch { to: &'a str },
+    /// `server->ID#Error: please log in again!` (the answer to a logoff
+    /// without a session).
+    LogInAgain { to: &'a str },
+    /// `server->ID#<TOKEN><MSGID>OUTCOME`: the hub's answer to a message.
+    Reply {
+        to: &'a str,
+        token: SessionToken,
+        msg_id: MsgId,
+        outcome: Outcome<'a>,
+    },
+}
+
+/// Why a datagram is not a message of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Longer than [`MAX_DATAGRAM`].
+    TooLong(usize),
+    /// No `->` after the sender's id.
+    MissingArrow,
+    /// No `#` after the destination's id.
+    MissingHash,
+    /// An id that is empty, too long, or has a character outside `A-Za-z0-9_.-`.
+    BadId,
+    /// `server` on both sides of the arrow.
+    ServerToServer,
+    /// Not `<TOKEN>`: six printable characters other than space, `<`, `>`, `#`.
+    BadToken,
+    /// Not `<MSGID>`: ten printable characters other than space, `<`, `>`, `#`.
+    BadMsgId,
+    /// A login whose password or address fields are malformed.
+    BadLogin,
+    /// A datagram to `server` that is no login, logoff or receipt.
+    UnknownRequest,
+    /// A datagram from `server` that is no reply of the contract.
+    UnknownReply,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::TooLong(len) => {
+                write!(
+                    f,
+                    "datagram of {len} bytes is over the {MAX_DATAGRAM}-byte limit"
+                )
+            }
+            ParseError::MissingArrow => f.write_str("no '->' after the sender id"),
+            ParseError::MissingHash => f.write_str("no '#' after the destination id"),
+            ParseError::BadId => f.write_str("an id is empty, too long or has a bad character"),
+            ParseError::ServerToServer => f.write_str("'server' cannot send to 'server'"),
+            ParseError::BadToken => f.write_str("malformed <TOKEN>"),
+            ParseError::BadMsgId => f.write_str("malformed <MSGID>"),
+            ParseError::BadLogin => f.write_str("malformed login<PASSWORD>[<IP><PORT>]"),
+            ParseError::UnknownRequest => f.write_str("not a login, logoff or receipt"),
+            ParseError::UnknownReply => f.write_str("not a reply the server sends"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The text of a datagram: up to its first `\0`, without trailing `\r`/`\n`.
+pub fn frame(datagram: &[u8]) -> &[u8] {
+    let end = datagram
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(datagram.len());
+    let mut text = &datagram[..end];
+    while let [rest @ .., b'\r' | b'\n'] = text {
+        text = rest;
+    }
+    text
+}
+
+/// Parses one datagram.
+pub fn parse(datagram: &[u8]) -> Result<Message<'_>, ParseError> {
+    if datagram.len() > MAX_DATAGRAM {
+        return Err(ParseError::TooLong(datagram.len()));
+    }
+    let text = frame(datagram);
+    let arrow = find(text, b"->").ok_or(ParseError::MissingArrow)?;
+    let from = parse_id(&text[..arrow])?;
+    let after_arrow = &text[arrow + 2..];
+    let hash = after_arrow
+        .iter()
+        .position(|&b| b == b'#')
+        .ok_or(ParseError::MissingHash)?;
+    let to = parse_id(&after_arrow[..hash])?;
+    let rest = &after_arrow[hash + 1..];
+    match (from == SERVER_ID, to == SERVER_ID) {
+        (true, true) => Err(ParseError::ServerToServer),
+        (false, true) => parse_request(from, rest),
+        (true, false) => parse_reply(to, rest),
+        (false, false) => {
+            let (token, msg_id, body) = token_and_msg_id(rest)?;
+            Ok(Message::Chat {
+                from,
+                to,
+                token,
+                msg_id,
+                body,
+            })
+        }
+    }
+}
+
+fn parse_request<'a>(from: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseError> {
+    if let Some(fields) = rest.strip_prefix(b"login") {
+        return parse_login(from, fields);
+    }
+    if let Some(field) = rest.strip_prefix(b"logoff") {
+        let (token, tail) = angle_field(field).ok_or(ParseError::BadToken)?;
+        let token = SessionToken::parse(token).ok_or(ParseError::BadToken)?;
+        return match tail {
+            [] => Ok(Message::Logoff { from, token }),
+            _ => Err(ParseError::UnknownRequest),
+        };
+    }
+    if rest.first() == Some(&b'<') {
+        let (token, msg_id, body) = token_and_msg_id(rest)?;
+        return Ok(Message::Receipt {
+            from,
+            token,
+            msg_id,
+            body,
+        });
+    }
+    Err(ParseError::UnknownRequest)
+}
+
+fn parse_login<'a>(from: &'a str, fields: &'a [u8]) -> Result<Message<'a>, ParseError> {
+    let (password, tail) = angle_field(fields).ok_or(ParseError::BadLogin)?;
+    let reply_to = if tail.is_empty() {
+        ReplyTo::Source
+    } else {
+        let (ip, tail) = angle_field(tail).ok_or(ParseError::BadLogin)?;
+        let (port, tail) = angle_field(tail).ok_or(ParseError::BadLogin)?;
+        if !tail.is_empty() {
+            return Err(ParseError::BadLogin);
+        }
+        let ip: IpAddr = ascii_parse(ip).ok_or(ParseError::BadLogin)?;
+        let port: u16 = ascii_parse(port)
+            .filter(|&p| p != 0)
+            .ok_or(ParseError::BadLogin)?;
+        if ip.is_unspecified() {
+            ReplyTo::SourceIpAt(port)
+        } else {
+            ReplyTo::Addr(SocketAddr::new(ip, port))
+        }
+    };
+    Ok(Message::Login {
+        from,
+        password,
+        reply_to,
+    })
+}
+
+fn parse_reply<'a>(to: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseError> {
+    if let Some(field) = rest.strip_prefix(b"Success") {
+        let (token, tail) = angle_field(field).ok_or(ParseError::BadToken)?;
+        let token = SessionToken::parse(token).ok_or(ParseError::BadToken)?;
+        return match tail {
+            [] => Ok(Message::Success { to, token }),
+            _ => Err(ParseError::UnknownReply),
+        };
+    }
+    match rest {
+        PASSWORD_MISMATCH => return Ok(Message::PasswordMismatch { to }),
+        LOG_IN_AGAIN => return Ok(Message::LogInAgain { to }),
+        _ => {}
+    }
+    let (token, msg_id, text) = token_and_msg_id(rest)?;
+    let outcome = match text {
+        TOKEN_ERROR => Outcome::TokenError,
+        DESTINATION_OFFLINE => Outcome::DestinationOffline,
+        LOG_IN_AGAIN => Outcome::LogInAgain,
+        _ => Outcome::Accepted(
+            text.strip_prefix(ACCEPTED_PREFIX)
+                .ok_or(ParseError::UnknownReply)?,
+        ),
+    };
+    Ok(Message::Reply {
+        to,
+        token,
+        msg_id,
+        outcome,
+    })
+}
+
+/// `<TOKEN><MSGID>` and what follows them.
+fn token_and_msg_id(bytes: &[u8]) -> Result<(SessionToken, MsgId, &[u8]), ParseError> {
+    let (token, rest) = angle_field(bytes).ok_or(ParseError::BadToken)?;
+    let token = SessionToken::parse(token).ok_or(ParseError::BadToken)?;
+    let (msg_id, body) = angle_field(rest).ok_or(ParseError::BadMsgId)?;
+    let msg_id = MsgId::parse(msg_id).ok_or(ParseError::BadMsgId)?;
+    Ok((token, msg_id, body))
+}
+
+/// Splits `<FIELD>rest` into `FIELD` and `rest`; the field holds no `<`.
+fn angle_field(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let inner = bytes.strip_prefix(b"<")?;
+    let close = inner.iter().position(|&b| b == b'>')?;
+    let field = &inner[..close];
+    if field.contains(&b'<') {
+        return None;
+    }
+    Some((field, &inner[close + 1..]))
+}
+
+/// A token or message id: exactly `N` printable ASCII characters other than
+/// space, `<`, `>` and `#`.
+fn fixed_field<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    let field: [u8; N] = bytes.try_into().ok()?;
+    field
+        .iter()
+        .all(|&b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'#'))
+        .then_some(field)
+}
+
+fn parse_id(bytes: &[u8]) -> Result<&str, ParseError> {
+    let valid = !bytes.is_empty()
+        && bytes.len() <= MAX_ID_LEN
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !valid {
+        return Err(ParseError::BadId);
+    }
+    std::str::from_utf8(bytes).map_err(|_| ParseError::BadId)
+}
+
+/// Is this a valid client id (1 to 32 of `A-Za-z0-9_.-`)?
+pub fn is_valid_id(id: &str) -> bool {
+    parse_id(id.as_bytes()).is_ok()
+}
+
+fn ascii_parse<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+impl Message<'_> {
+    /// Appends the message as it goes on the wire to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            Message::Login {
+                from,
+                password,
+                reply_to,
+            } => {
+                header(out, from, SERVER_ID);
+                out.extend_from_slice(b"login<");
+                out.extend_from_slice(password);
+                out.push(b'>');
+                match reply_to {
+                    ReplyTo::Source => {}
+                    ReplyTo::SourceIpAt(port) => write_addr(out, "0.0.0.0", port),
+                    ReplyTo::Addr(addr) => write_addr(out, &addr.ip().to_string(), addr.port()),
+                }
+            }
+            Message::Logoff { from, token } => {
+                header(out, from, SERVER_ID);
+                out.extend_from_slice(b"logoff");
+                angle(out, token.as_str().as_bytes());
+            }
+            Message::Chat {
+                from,
+                to,
+                token,
+                msg_id,
+                body,
+            } => {
+                header(out, from, to);
+                ids(out, token, msg_id);
+                out.extend_from_slice(body);
+            }
+            Message::Receipt {
+                from,
+                token,
+                msg_id,
+                body,
+            } => {
+                header(out, from, SERVER_ID);
+                ids(out, token, msg_id);
+                out.extend_from_slice(body);
+            }
+            Message::Success { to, token } => {
+                header(out, SERVER_ID, to);
+                out.extend_from_slice(b"Success");
+                angle(out, token.as_str().as_bytes());
+            }
+            Message::PasswordMismatch { to } => {
+                header(out, SERVER_ID, to);
+                out.extend_from_slice(PASSWORD_MISMATCH);
+            }
+            Message::LogInAgain { to } => {
+                header(out, SERVER_ID, to);
+                out.extend_from_slice(LOG_IN_AGAIN);
+            }
+            Message::Reply {
+                to,
+                token,
+                msg_id,
+                outcome,
+            } => {
+                header(out, SERVER_ID, to);
+                ids(out, token, msg_id);
+                match outcome {
+                    Outcome::Accepted(body) => {
+                        out.extend_from_slice(ACCEPTED_PREFIX);
+                        out.extend_from_slice(body);
+                    }
+                    Outcome::TokenError => out.extend_from_slice(TOKEN_ERROR),
+                    Outcome::DestinationOffline => out.extend_from_slice(DESTINATION_OFFLINE),
+                    Outcome::LogInAgain => out.extend_from_slice(LOG_IN_AGAIN),
+                }
+            }
+        }
+    }
+
+    /// The message as a fresh byte vector.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+}
+
+fn header(out: &mut Vec<u8>, from: &str, to: &str) {
+    out.extend_from_slice(from.as_bytes());
+    out.extend_from_slice(b"->");
+    out.extend_from_slice(to.as_bytes());
+    out.push(b'#');
+}
+
+fn angle(out: &mut Vec<u8>, field: &[u8]) {
+    out.push(b'<');
+    out.extend_from_slice(field);
+    out.push(b'>');
+}
+
+fn ids(out: &mut Vec<u8>, token: SessionToken, msg_id: MsgId) {
+    angle(out, &token.0);
+    angle(out, &msg_id.0);
+}
+
+fn write_addr(out: &mut Vec<u8>, ip: &str, port: u16) {
+    angle(out, ip.as_bytes());
+    angle(out, port.to_string().as_bytes());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,334 @@
+use super::*;
+use proptest::prelude::*;
+
+fn token(s: &str) -> SessionToken {
+    SessionToken::parse(s.as_bytes()).unwrap()
+}
+
+fn msg_id(s: &str) -> MsgId {
+    MsgId::parse(s.as_bytes()).unwrap()
+}
+
+/// One message of every kind, with awkward bodies where a body is allowed.
+fn every_kind() -> Vec<Message<'static>> {
+    let t = token("aB3$%~");
+    let m = msg_id("0123456789");
+    vec![
+        Message::Login {
+            from: "alice",
+            password: b"wonder land!",
+            reply_to: ReplyTo::Source,
+        },
+        Message::Login {
+            from: "alice",
+            password: b"pw",
+            reply_to: ReplyTo::Addr("127.0.0.1:5000".parse().unwrap()),
+        },
+        Message::Login {
+            from: "a.b_c-d",
+            password: b"",
+            reply_to: ReplyTo::SourceIpAt(40000),
+        },
+        Message::Login {
+            from: "alice",
+            password: b"pw",
+            reply_to: ReplyTo::Addr("[::1]:7".parse().unwrap()),
+        },
+        Message::Logoff {
+            from: "alice",
+            token: t,
+        },
+        Message::Chat {
+            from: "alice",
+            to: "bob",
+            token: t,
+            msg_id: m,
+            body: b"hi #<tricky>-> body \xff\xfe",
+        },
+        Message::Chat {
+            from: "alice",
+            to: "bob",
+            token: t,
+            msg_id: m,
+            body: b"",
+        },
+        Message::Receipt {
+            from: "bob",
+            token: t,
+            msg_id: m,
+            body: b"Success: hi #<tricky>",
+        },
+        Message::Success {
+            to: "alice",
+            token: t,
+        },
+        Message::PasswordMismatch { to: "alice" },
+        Message::LogInAgain { to: "alice" },
+        Message::Reply {
+            to: "alice",
+            token: t,
+            msg_id: m,
+            outcome: Outcome::Accepted(b"hello <b>#"),
+        },
+        Message::Reply {
+            to: "alice",
+            token: t,
+            msg_id: m,
+            outcome: Outcome::TokenError,
+        },
+        Message::Reply {
+            to: "alice",
+            token: t,
+            msg_id: m,
+            outcome: Outcome::DestinationOffline,
+        },
+        Message::Reply {
+            to: "alice",
+            token: t,
+            msg_id: m,
+            outcome: Outcome::LogInAgain,
+        },
+    ]
+}
+
+#[test]
+fn every_kind_round_trips() {
+    for message in every_kind() {
+        let bytes = message.to_bytes();
+        assert_eq!(
+            parse(&bytes),
+            Ok(message),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}
+
+#[test]
+fn encodes_the_contract_byte_for_byte() {
+    let t = token("XYZ&*!");
+    let m = msg_id("4821930475");
+    let cases: Vec<(Message, &[u8])> = vec![
+        (
+            Message::Login {
+                from: "alice",
+                password: b"secret",
+                reply_to: ReplyTo::Addr("127.0.0.1:40000".parse().unwrap()),
+            },
+            b"alice->server#login<secret><127.0.0.1><40000>",
+        ),
+        (
+            Message::Chat {
+                from: "alice",
+                to: "bob",
+                token: t,
+                msg_id: m,
+                body: b"hello there",
+            },
+            b"alice->bob#<XYZ&*!><4821930475>hello there",
+        ),
+        (
+            Message::Reply {
+                to: "alice",
+                token: t,
+                msg_id: m,
+                outcome: Outcome::Accepted(b"hello there"),
+            },
+            b"server->alice#<XYZ&*!><4821930475>Success: hello there",
+        ),
+        (
+            Message::Reply {
+                to: "alice",
+                token: t,
+                msg_id: m,
+                outcome: Outcome::DestinationOffline,
+            },
+            b"server->alice#<XYZ&*!><4821930475>Error: destination offline!",
+        ),
+        (
+            Message::Success {
+                to: "alice",
+                token: t,
+            },
+            b"server->alice#Success<XYZ&*!>",
+        ),
+        (
+            Message::PasswordMismatch { to: "alice" },
+            b"server->alice#Error: password does not match!",
+        ),
+        (
+            Message::Logoff {
+                from: "alice",
+                token: t,
+            },
+            b"alice->server#logoff<XYZ&*!>",
+        ),
+    ];
+    for (message, wire) in cases {
+        assert_eq!(message.to_bytes(), wire);
+    }
+}
+
+#[test]
+fn a_message_ends_at_its_first_nul_and_loses_trailing_newlines() {
+    let mut buffer = b"alice->server#login<pw>\r\n\0garbage after the text".to_vec();
+    buffer.resize(MAX_DATAGRAM, 0xAA);
+    assert_eq!(
+        parse(&buffer),
+        Ok(Message::Login {
+            from: "alice",
+            password: b"pw",
+            reply_to: ReplyTo::Source
+        })
+    );
+    assert_eq!(frame(b"a\n\r\n"), b"a");
+    assert_eq!(frame(b"\0a"), b"");
+}
+
+#[test]
+fn a_body_may_hold_the_separators() {
+    let wire = b"alice->bob#<abcdef><0123456789>x->y#<z>#<>";
+    match parse(wire) {
+        Ok(Message::Chat { body, .. }) => assert_eq!(body, b"x->y#<z>#<>"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ids_may_hold_dashes_before_the_arrow() {
+    match parse(b"a-->b-#<abcdef><0123456789>x") {
+        Ok(Message::Chat { from, to, .. }) => assert_eq!((from, to), ("a-", "b-")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn login_address_forms() {
+    let source: SocketAddr = "10.0.0.9:1234".parse().unwrap();
+    let cases: &[(&[u8], SocketAddr)] = &[
+        (b"a->server#login<p>", source),
+        (
+            b"a->server#login<p><0.0.0.0><5000>",
+            "10.0.0.9:5000".parse().unwrap(),
+        ),
+        (
+            b"a->server#login<p><127.0.0.1><5000>",
+            "127.0.0.1:5000".parse().unwrap(),
+        ),
+    ];
+    for (wire, expected) in cases {
+        match parse(wire) {
+            Ok(Message::Login { reply_to, .. }) => assert_eq!(reply_to.resolve(source), *expected),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn malformed_inputs_are_typed_errors() {
+    let long = vec![b'a'; MAX_DATAGRAM + 1];
+    let cases: &[(&[u8], ParseError)] = &[
+        (b"", ParseError::MissingArrow),
+        (b"hello", ParseError::MissingArrow),
+        (b"alice->bob", ParseError::MissingHash),
+        (b"->bob#x", ParseError::BadId),
+        (b"al ice->bob#x", ParseError::BadId),
+        (b"alice->#x", ParseError::BadId),
+        (b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa->b#x", ParseError::BadId),
+        (b"server->server#x", ParseError::ServerToServer),
+        (b"alice->bob#hello", ParseError::BadToken),
+        (b"alice->bob#<abc><0123456789>x", ParseError::BadToken),
+        (b"alice->bob#<abc de><0123456789>x", ParseError::BadToken),
+        (b"alice->bob#<abcdef><012345678>x", ParseError::BadMsgId),
+        (b"alice->bob#<abcdef>0123456789x", ParseError::BadMsgId),
+        (b"alice->server#login", ParseError::BadLogin),
+        (b"alice->server#login<pw", ParseError::BadLogin),
+        (b"alice->server#login<p<w>", ParseError::BadLogin),
+        (b"alice->server#login<pw><127.0.0.1>", ParseError::BadLogin),
+        (
+            b"alice->server#login<pw><localhost><80>",
+            ParseError::BadLogin,
+        ),
+        (
+            b"alice->server#login<pw><127.0.0.1><0>",
+            ParseError::BadLogin,
+        ),
+        (
+            b"alice->server#login<pw><127.0.0.1><70000>",
+            ParseError::BadLogin,
+        ),
+        (
+            b"alice->server#login<pw><127.0.0.1><80>x",
+            ParseError::BadLogin,
+        ),
+        (b"alice->server#logoff", ParseError::BadToken),
+        (b"alice->server#logoff<abcdef>x", ParseError::UnknownRequest),
+        (b"alice->server#hello", ParseError::UnknownRequest),
+        (b"server->alice#Success", ParseError::BadToken),
+        (b"server->alice#Error: who knows", ParseError::BadToken),
+        (
+            b"server->alice#<abcdef><0123456789>Fine",
+            ParseError::UnknownReply,
+        ),
+        (&long, ParseError::TooLong(MAX_DATAGRAM + 1)),
+    ];
+    for (wire, expected) in cases {
+        assert_eq!(
+            parse(wire),
+            Err(*expected),
+            "{}",
+            String::from_utf8_lossy(wire)
+        );
+    }
+}
+
+#[test]
+fn generated_tokens_and_ids_parse_back() {
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let t = SessionToken::generate(&mut rng);
+        assert!(t
+            .as_str()
+            .bytes()
+            .all(|b| SessionToken::ALPHABET.contains(&b)));
+        assert_eq!(SessionToken::parse(t.as_str().as_bytes()), Some(t));
+        let m = MsgId::random(&mut rng);
+        assert!(m.as_str().bytes().all(|b| b.is_ascii_digit()));
+    }
+}
+
+#[test]
+fn token_comparison() {
+    assert!(token("abcdef").matches(&token("abcdef")));
+    assert!(!token("abcdef").matches(&token("abcdeg")));
+    assert!(!constant_time_eq(b"abc", b"abcd"));
+}
+
+proptest! {
+    #[test]
+    fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1100)) {
+        let _ = parse(&bytes);
+    }
+
+    #[test]
+    fn parse_never_panics_on_near_misses(text in "[a-z]{1,3}(->)?(server|bob)?#?(login|logoff|Success)?(<[^>]{0,12}>){0,3}[ -~]{0,20}") {
+        if let Ok(message) = parse(text.as_bytes()) {
+            // Whatever parses, encodes back to something that parses the same.
+            let bytes = message.to_bytes();
+            prop_assert_eq!(parse(&bytes), Ok(message));
+        }
+    }
+
+    #[test]
+    fn chat_bodies_round_trip(body in proptest::collection::vec(any::<u8>().prop_filter("no NUL", |b| *b != 0), 0..900)) {
+        let message = Message::Chat {
+            from: "alice", to: "bob", token: token("abcdef"), msg_id: msg_id("0123456789"), body: &body,
+        };
+        let bytes = message.to_bytes();
+        let trimmed = frame(&body);
+        match parse(&bytes) {
+            Ok(Message::Chat { body: parsed, .. }) => prop_assert_eq!(parsed, trimmed),
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+}
