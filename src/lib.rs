@@ -13,7 +13,9 @@
 
 pub mod accounts;
 pub mod hub;
+pub mod logging;
 pub mod outbox;
 pub mod reactor;
+pub mod server;
 pub mod timers;
 pub mod wire;

@@ -1,1 +1,140 @@
+//! The Reactor: one thread waits for readiness and for the next deadline,
+//! and hands each to a handler.
+//!
+//! This is the assignment's `select()` loop, made reusable:
+//!
+//! ```text
+//! loop {
+//!     timeout = handler.next_deadline() - now      // "the nearest timer"
+//!     events  = poll(timeout)                      // select() / epoll_wait()
+//!     for event in events { handler.on_ready(event) }
+//!     if deadline <= now  { handler.on_deadline(now) }
+//! }
+//! ```
+//!
+//! A program is a type that implements [`ReadyHandler`] (what to do when a
+//! registered source is readable or writable) and [`TimerHandler`] (when it
+//! next needs to run, and what to do then). The handlers call into the pure
+//! state machines with `now` and push their output to the sockets; this
+//! module and its children are the only code that touches mio or the OS.
+//!
+//! mio's readiness is edge-triggered: an event says a source *became* ready,
+//! once. A handler must read until `WouldBlock`, or it waits forever for an
+//! event that will not come again (see [`udp::UdpEndpoint::recv_from`]).
 
+pub mod shutdown;
+pub mod udp;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::{Events, Poll, Registry};
+
+/// Reacts to a registered source becoming ready.
+pub trait ReadyHandler {
+    /// `event` names the source by its `mio::Token` and says whether it is
+    /// readable or writable. `now` was read once, after the poll returned.
+    fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()>;
+}
+
+/// Reacts to the passage of time.
+pub trait TimerHandler {
+    /// The earliest moment the handler needs to run even if no I/O happens.
+    fn next_deadline(&self) -> Option<Instant>;
+
+    /// Called once the deadline has passed; fire everything due at `now`.
+    fn on_deadline(&mut self, now: Instant) -> io::Result<()>;
+}
+
+/// A whole program driven by the Reactor.
+pub trait Handler: ReadyHandler + TimerHandler {
+    /// Whether the loop should end (after logoff, on Ctrl-C, ...).
+    fn is_finished(&self) -> bool;
+}
+
+/// Capacity of the event buffer one poll can fill.
+const EVENT_CAPACITY: usize = 256;
+
+/// The event loop over one `mio::Poll`.
+pub struct Reactor {
+    poll: Poll,
+    events: Events,
+}
+
+impl Reactor {
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            poll: Poll::new()?,
+            events: Events::with_capacity(EVENT_CAPACITY),
+        })
+    }
+
+    /// Where sources are registered.
+    pub fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+
+    /// Runs `handler` until it is finished.
+    pub fn run(&mut self, handler: &mut impl Handler) -> io::Result<()> {
+        while !handler.is_finished() {
+            let deadline = handler.next_deadline();
+            let timeout =
+                deadline.map(|at| round_up_to_millis(at.saturating_duration_since(Instant::now())));
+            if let Err(err) = self.poll.poll(&mut self.events, timeout) {
+                // A signal arrived during the wait: just wait again.
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            let now = Instant::now();
+            for event in self.events.iter() {
+                log::trace!(
+                    target: "reactor",
+                    "event {:?}{}{}",
+                    event.token(),
+                    if event.is_readable() { " readable" } else { "" },
+                    if event.is_writable() { " writable" } else { "" },
+                );
+                handler.on_ready(event, now)?;
+            }
+            // Wakeups can come early or be spurious: fire only what is due,
+            // and ask the handler again next time round.
+            if handler.next_deadline().is_some_and(|at| at <= now) {
+                log::trace!(target: "reactor", "timer due");
+                handler.on_deadline(now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// epoll counts in milliseconds; rounding down would wake the loop just
+/// before the deadline and make it spin until the deadline passes.
+fn round_up_to_millis(wait: Duration) -> Duration {
+    let millis = wait.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(millis.try_into().unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_whole_milliseconds() {
+        assert_eq!(round_up_to_millis(Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            round_up_to_millis(Duration::from_nanos(1)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            round_up_to_millis(Duration::from_micros(1500)),
+            Duration::from_millis(2)
+        );
+        assert_eq!(
+            round_up_to_millis(Duration::from_millis(7)),
+            Duration::from_millis(7)
+        );
+    }
+}

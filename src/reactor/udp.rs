@@ -1,0 +1,168 @@
+//! A UDP socket in the Reactor: receives until `WouldBlock`, and queues what
+//! it cannot send yet instead of dropping it or spinning.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+
+use crate::wire::frame;
+
+/// Datagrams that may wait for the socket to become writable. Past this the
+/// peer (or the kernel) is not keeping up and newer datagrams are dropped.
+pub const SEND_QUEUE_LIMIT: usize = 65_536;
+
+/// Counters a report or a test can read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UdpStats {
+    pub received: u64,
+    pub sent: u64,
+    /// Sends that would block and were queued.
+    pub queued: u64,
+    /// Datagrams dropped because the send queue was full or the send failed.
+    pub send_dropped: u64,
+}
+
+/// A registered UDP socket with a send queue.
+pub struct UdpEndpoint {
+    socket: UdpSocket,
+    token: Token,
+    registry: Registry,
+    queue: VecDeque<(SocketAddr, Vec<u8>)>,
+    stats: UdpStats,
+}
+
+impl UdpEndpoint {
+    /// Binds `addr` and registers the socket for readability under `token`.
+    pub fn bind(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Self> {
+        Self::register(UdpSocket::bind(addr)?, registry, token)
+    }
+
+    /// Registers an already bound socket for readability under `token`.
+    pub fn register(mut socket: UdpSocket, registry: &Registry, token: Token) -> io::Result<Self> {
+        registry.register(&mut socket, token, Interest::READABLE)?;
+        Ok(Self {
+            socket,
+            token,
+            registry: registry.try_clone()?,
+            queue: VecDeque::new(),
+            stats: UdpStats::default(),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The socket, for options such as buffer sizes.
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    pub fn stats(&self) -> UdpStats {
+        self.stats
+    }
+
+    /// Receives one datagram into `buf`, or `None` once the socket is drained.
+    ///
+    /// Call it in a loop until it returns `None`: readiness is edge-triggered,
+    /// so datagrams left in the socket get no second event. Errors that
+    /// concern one earlier datagram (an ICMP "port unreachable" from a client
+    /// that went away surfaces here as `ConnectionRefused`) are logged and
+    /// skipped; they say nothing about the socket.
+    pub fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        loop {
+            match self.socket.recv_from(buf) {
+                Ok((len, from)) => {
+                    self.stats.received += 1;
+                    log::trace!(target: "udp", "in  {from} {}", frame(&buf[..len]).escape_ascii());
+                    return Ok(Some((len, from)));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if is_per_datagram(&err) => {
+                    log::debug!("receive error from an earlier send: {err}");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Sends a datagram now, or queues it until the socket is writable.
+    pub fn send_to(&mut self, to: SocketAddr, payload: &[u8]) -> io::Result<()> {
+        log::trace!(target: "udp", "out {to} {}", frame(payload).escape_ascii());
+        // Once something waits, later datagrams wait behind it, in order.
+        if !self.queue.is_empty() {
+            self.enqueue(to, payload);
+            return Ok(());
+        }
+        match self.socket.send_to(payload, to) {
+            Ok(_) => self.stats.sent += 1,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                self.enqueue(to, payload);
+                self.registry.reregister(
+                    &mut self.socket,
+                    self.token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+            }
+            Err(err) if is_per_datagram(&err) => {
+                self.stats.send_dropped += 1;
+                log::debug!("cannot send to {to}: {err}");
+            }
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    /// The socket became writable: sends what waits, and stops asking for
+    /// writability once the queue is empty.
+    pub fn on_writable(&mut self) -> io::Result<()> {
+        while let Some((to, payload)) = self.queue.front() {
+            match self.socket.send_to(payload, *to) {
+                Ok(_) => self.stats.sent += 1,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) if is_per_datagram(&err) => {
+                    self.stats.send_dropped += 1;
+                    log::debug!("cannot send to {to}: {err}");
+                }
+                Err(err) => return Err(err),
+            }
+            self.queue.pop_front();
+        }
+        self.registry
+            .reregister(&mut self.socket, self.token, Interest::READABLE)
+    }
+
+    /// Datagrams waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn enqueue(&mut self, to: SocketAddr, payload: &[u8]) {
+        if self.queue.len() >= SEND_QUEUE_LIMIT {
+            self.stats.send_dropped += 1;
+            log::warn!("send queue full: dropped a datagram to {to}");
+            return;
+        }
+        self.stats.queued += 1;
+        self.queue.push_back((to, payload.to_vec()));
+    }
+}
+
+/// Errors that belong to one datagram or one peer, not to the socket.
+fn is_per_datagram(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::PermissionDenied
+            | io::ErrorKind::InvalidInput
+    )
+}

@@ -1,0 +1,169 @@
+//! The hub on the Reactor: one UDP socket, the shutdown sources, and the
+//! [`Hub`] state machine between them.
+//!
+//! Every event follows the same path: read the input, hand it to the hub
+//! with `now`, send whatever the hub queued, log whatever it reported.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::Token;
+
+use crate::accounts::Accounts;
+use crate::hub::{Hub, HubConfig, HubEvent};
+use crate::reactor::shutdown::{Shutdown, StopHandle};
+use crate::reactor::udp::UdpEndpoint;
+use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
+use crate::wire::MAX_DATAGRAM;
+
+const UDP: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const STOP: Token = Token(2);
+
+/// At most this many "dropped datagram" lines a second reach the log, so a
+/// flood of garbage cannot turn into a flood of log lines.
+const DROP_LOG_PER_SECOND: u32 = 10;
+
+/// A hub bound to its socket, ready to run.
+pub struct Server {
+    hub: Hub,
+    udp: UdpEndpoint,
+    shutdown: Shutdown,
+    /// One datagram, plus one byte to tell an oversized one from a full one.
+    buf: Box<[u8; MAX_DATAGRAM + 1]>,
+    drop_log: DropLog,
+}
+
+impl Server {
+    /// Binds `addr` and registers the socket and shutdown sources with `reactor`.
+    pub fn bind(
+        reactor: &Reactor,
+        addr: SocketAddr,
+        accounts: Accounts,
+        config: HubConfig,
+    ) -> io::Result<Self> {
+        let udp = UdpEndpoint::bind(addr, reactor.registry(), UDP)?;
+        let shutdown = Shutdown::register(reactor.registry(), SIGNALS, STOP)?;
+        Ok(Self {
+            hub: Hub::new(accounts, config),
+            udp,
+            shutdown,
+            buf: Box::new([0; MAX_DATAGRAM + 1]),
+            drop_log: DropLog::default(),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+
+    /// Lets another thread stop the server.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.shutdown.stop_handle()
+    }
+
+    /// The hub, for reports.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The socket, for options and counters.
+    pub fn udp(&self) -> &UdpEndpoint {
+        &self.udp
+    }
+
+    /// Reads every datagram waiting on the socket.
+    fn on_readable(&mut self, now: Instant) -> io::Result<()> {
+        // Drain until WouldBlock: the next event comes only for new datagrams.
+        while let Some((len, from)) = self.udp.recv_from(&mut self.buf[..])? {
+            self.hub.handle_datagram(now, from, &self.buf[..len]);
+            self.flush(now)?;
+        }
+        Ok(())
+    }
+
+    /// Logs what the hub reported and sends what it queued.
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        while let Some(event) = self.hub.poll_event() {
+            match event {
+                HubEvent::Dropped { .. } => self.drop_log.log(now, &event),
+                HubEvent::GaveUp { .. } => log::warn!("{event}"),
+                HubEvent::Transition { .. } => log::trace!(target: "hub", "{event}"),
+                _ => log::info!("{event}"),
+            }
+        }
+        while let Some(transmit) = self.hub.poll_transmit() {
+            self.udp.send_to(transmit.to, transmit.payload)?;
+        }
+        Ok(())
+    }
+}
+
+impl ReadyHandler for Server {
+    fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()> {
+        match event.token() {
+            UDP => {
+                if event.is_writable() {
+                    self.udp.on_writable()?;
+                }
+                if event.is_readable() {
+                    self.on_readable(now)?;
+                }
+            }
+            token => {
+                self.shutdown.on_ready(token);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TimerHandler for Server {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.hub.poll_timeout()
+    }
+
+    fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
+        self.hub.handle_timeout(now);
+        self.flush(now)
+    }
+}
+
+impl Handler for Server {
+    fn is_finished(&self) -> bool {
+        self.shutdown.requested()
+    }
+}
+
+/// Rate limit for the log lines of dropped datagrams.
+#[derive(Default)]
+struct DropLog {
+    window_start: Option<Instant>,
+    shown: u32,
+    hidden: u64,
+}
+
+impl DropLog {
+    fn log(&mut self, now: Instant, event: &HubEvent) {
+        let window_over = self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(1));
+        if window_over {
+            if self.hidden > 0 {
+                log::warn!("{} more dropped datagrams not shown", self.hidden);
+            }
+            *self = DropLog {
+                window_start: Some(now),
+                ..DropLog::default()
+            };
+        }
+        if self.shown < DROP_LOG_PER_SECOND {
+            self.shown += 1;
+            log::warn!("{event}");
+        } else {
+            self.hidden += 1;
+        }
+    }
+}
