@@ -1,0 +1,133 @@
+//! Running the real binaries in tests: a hub on port 0 with its own accounts
+//! file, and helpers to read what a child process prints without hanging.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+/// How long a test waits for an expected line or datagram before failing.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The accounts every test hub knows.
+pub const ACCOUNTS: &str = "alice:wonderland\nbob:builder\ncarol:s3cret\n";
+
+/// A file in the temp directory, unique to this process and `name`,
+/// removed when dropped.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, contents: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("reactor-hub-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).expect("write temp file");
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Lines a child process writes to one of its pipes, read on a thread.
+pub struct Lines(Receiver<String>);
+
+impl Lines {
+    pub fn new(pipe: impl Read + Send + 'static) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// The next line containing `needle`, skipping others; panics after
+    /// [`PATIENCE`] with everything seen.
+    pub fn expect(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.0.recv_timeout(PATIENCE) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no line containing {needle:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Every line until the pipe closes.
+    pub fn rest(&self) -> Vec<String> {
+        self.0.iter().collect()
+    }
+}
+
+/// A running `reactor-server`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Lines,
+    _accounts: TempFile,
+}
+
+impl Server {
+    /// Starts the hub on 127.0.0.1:0 with [`ACCOUNTS`] and waits for its
+    /// `listening on ADDR` line.
+    pub fn start(name: &str, extra_args: &[&str]) -> Self {
+        let accounts = TempFile::new(&format!("{name}.conf"), ACCOUNTS);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
+            .args(["--bind", "127.0.0.1:0", "--users"])
+            .arg(&accounts.0)
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start reactor-server");
+        let log = Lines::new(child.stderr.take().unwrap());
+        let line = log.expect("listening on ");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Self {
+            child,
+            addr,
+            log,
+            _accounts: accounts,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        self.child.wait().expect("wait for reactor-server")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP socket on loopback that gives up reading after [`PATIENCE`].
+pub fn udp_socket() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind test socket");
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket
+}

@@ -1,0 +1,269 @@
+//! The real `reactor-server` binary over real UDP.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+
+use common::{udp_socket, Server, TempFile};
+
+/// One client of the test: the socket it sends from, and the one it receives on.
+struct Peer {
+    tx: UdpSocket,
+    rx: UdpSocket,
+    hub: SocketAddr,
+}
+
+impl Peer {
+    /// A client that sends and receives on one socket.
+    fn new(hub: SocketAddr) -> Self {
+        let rx = udp_socket();
+        Self {
+            tx: rx.try_clone().unwrap(),
+            rx,
+            hub,
+        }
+    }
+
+    /// A client that sends from one socket and receives on another.
+    fn split(hub: SocketAddr) -> Self {
+        Self {
+            tx: udp_socket(),
+            rx: udp_socket(),
+            hub,
+        }
+    }
+
+    fn send(&self, text: &str) {
+        self.tx.send_to(text.as_bytes(), self.hub).unwrap();
+    }
+
+    fn send_bytes(&self, bytes: &[u8]) {
+        self.tx.send_to(bytes, self.hub).unwrap();
+    }
+
+    fn recv(&self) -> String {
+        let mut buf = [0; 2048];
+        let (len, _) = self.rx.recv_from(&mut buf).expect("a reply from the hub");
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    }
+
+    /// Logs in, naming the receiving socket's address; returns the token.
+    fn login(&self, id: &str, password: &str) -> String {
+        let addr = self.rx.local_addr().unwrap();
+        self.send(&format!(
+            "{id}->server#login<{password}><{}><{}>",
+            addr.ip(),
+            addr.port()
+        ));
+        let reply = self.recv();
+        let token = reply
+            .strip_prefix(&format!("server->{id}#Success<"))
+            .and_then(|rest| rest.strip_suffix('>'))
+            .unwrap_or_else(|| panic!("login refused: {reply}"));
+        assert_eq!(token.len(), 6);
+        token.to_string()
+    }
+}
+
+#[test]
+fn login_forward_receipt_and_logoff() {
+    let hub = Server::start("happy", &[]);
+    let alice = Peer::new(hub.addr);
+    let bob = Peer::split(hub.addr);
+    let alice_token = alice.login("alice", "wonderland");
+    let bob_token = bob.login("bob", "builder");
+    assert_ne!(alice_token, bob_token);
+
+    // Another implementation's 1024-byte buffer, with garbage after the text.
+    let mut datagram =
+        format!("alice->bob#<{alice_token}><4821930475>hello #<there>->you").into_bytes();
+    datagram.push(0);
+    datagram.resize(1024, b'Z');
+    alice.send_bytes(&datagram);
+    assert_eq!(
+        bob.recv(),
+        format!("alice->bob#<{bob_token}><4821930475>hello #<there>->you")
+    );
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{alice_token}><4821930475>Success: hello #<there>->you")
+    );
+    bob.send(&format!(
+        "bob->server#<{bob_token}><4821930475>Success: hello #<there>->you"
+    ));
+
+    alice.send(&format!("alice->server#logoff<{alice_token}>"));
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#Success<{alice_token}>")
+    );
+    hub.log.expect("alice logged off");
+
+    // Logged off: bob's message to alice finds her offline, and hers need a login.
+    bob.send(&format!("bob->alice#<{bob_token}><0000000001>still there?"));
+    assert_eq!(
+        bob.recv(),
+        format!("server->bob#<{bob_token}><0000000001>Error: destination offline!")
+    );
+    alice.send(&format!("alice->bob#<{alice_token}><0000000002>back?"));
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{alice_token}><0000000002>Error: please log in again!")
+    );
+}
+
+#[test]
+fn refusals_and_errors() {
+    let hub = Server::start("errors", &[]);
+    let alice = Peer::new(hub.addr);
+    let mallory = Peer::new(hub.addr);
+
+    alice.send("alice->server#login<wrong>");
+    assert_eq!(
+        alice.recv(),
+        "server->alice#Error: password does not match!"
+    );
+    alice.send("nobody->server#login<wonderland>\n");
+    assert_eq!(
+        alice.recv(),
+        "server->nobody#Error: password does not match!"
+    );
+
+    let token = alice.login("alice", "wonderland");
+    alice.send(&format!("alice->carol#<{token}><1111111111>hi"));
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{token}><1111111111>Error: destination offline!")
+    );
+    // A wrong token is echoed as sent; the real one goes nowhere near mallory.
+    mallory.send("alice->bob#<guess!><2222222222>hi");
+    let reply = alice.recv();
+    assert_eq!(
+        reply,
+        "server->alice#<guess!><2222222222>Error: token error!"
+    );
+    assert!(!reply.contains(&token));
+    mallory.send("carol->bob#<abcdef><3333333333>hi");
+    assert_eq!(
+        mallory.recv(),
+        "server->carol#<abcdef><3333333333>Error: please log in again!"
+    );
+    mallory.send("carol->server#logoff<abcdef>");
+    assert_eq!(mallory.recv(), "server->carol#Error: please log in again!");
+}
+
+#[test]
+fn garbage_and_oversized_datagrams_get_no_answer_and_change_nothing() {
+    let hub = Server::start("garbage", &[]);
+    let peer = Peer::new(hub.addr);
+    peer.send("hello");
+    peer.send_bytes(&[0xff; 100]);
+    peer.send("server->alice#Success<abcdef>");
+    let mut oversized = b"alice->server#login<wonderland>".to_vec();
+    oversized.resize(4000, b' ');
+    peer.send_bytes(&oversized);
+    // The hub answers in order, so had it answered any of the above, that
+    // answer would arrive before this login's.
+    let token = peer.login("alice", "wonderland");
+    assert_eq!(token.len(), 6);
+    hub.log.expect("over the 1024-byte limit");
+}
+
+#[test]
+fn an_idle_session_expires_and_must_log_in_again() {
+    let hub = Server::start("expiry", &["--session-timeout", "1"]);
+    let alice = Peer::new(hub.addr);
+    let token = alice.login("alice", "wonderland");
+    // The expiry timer fires on its own, with no traffic to wake the hub.
+    hub.log.expect("alice expired after inactivity");
+    alice.send(&format!("alice->bob#<{token}><5555555555>anyone?"));
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{token}><5555555555>Error: please log in again!")
+    );
+    let again = alice.login("alice", "wonderland");
+    assert_ne!(again, token);
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let mut hub = Server::start("sigterm", &[]);
+    let status = hub.terminate();
+    assert!(status.success(), "{status}");
+    hub.log.expect("stopped");
+}
+
+/// Runs `reactor-server` expecting it to fail at start; returns its stderr.
+fn failed_start(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run reactor-server");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn startup_errors_are_one_clear_line() {
+    let missing = failed_start(&["--bind", "127.0.0.1:0", "--users", "/no/such/users.conf"]);
+    assert!(
+        missing.contains("/no/such/users.conf: cannot read"),
+        "{missing}"
+    );
+
+    let malformed = TempFile::new("malformed.conf", "# ok\nalice:pw\nno colon\n");
+    let path = malformed.0.to_str().unwrap();
+    let stderr = failed_start(&["--bind", "127.0.0.1:0", "--users", path]);
+    assert!(
+        stderr.contains(&format!("{path}:3: malformed line")),
+        "{stderr}"
+    );
+
+    let repeated = TempFile::new("repeated.conf", "alice:a\nalice:b\n");
+    let path = repeated.0.to_str().unwrap();
+    let stderr = failed_start(&["--bind", "127.0.0.1:0", "--users", path]);
+    assert!(
+        stderr.contains(&format!("{path}:2: repeated id")),
+        "{stderr}"
+    );
+
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let accounts = TempFile::new("inuse.conf", "alice:a\n");
+    let stderr = failed_start(&["--bind", &addr, "--users", accounts.0.to_str().unwrap()]);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in use"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_reactor-server"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = String::from_utf8(help.stdout).unwrap();
+    for flag in [
+        "--bind",
+        "--users",
+        "--session-timeout",
+        "--help",
+        "--version",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from {help}");
+    }
+    assert_eq!(run(&["--version"]).status.code(), Some(0));
+    assert_eq!(run(&["--session-timeout", "soon"]).status.code(), Some(2));
+    assert_eq!(run(&["--bogus"]).status.code(), Some(2));
+}
