@@ -118,23 +118,4 @@ fn round_up_to_millis(wait: Duration) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeouts_round_up_to_whole_milliseconds() {
-        assert_eq!(round_up_to_millis(Duration::ZERO), Duration::ZERO);
-        assert_eq!(
-            round_up_to_millis(Duration::from_nanos(1)),
-            Duration::from_millis(1)
-        );
-        assert_eq!(
-            round_up_to_millis(Duration::from_micros(1500)),
-            Duration::from_millis(2)
-        );
-        assert_eq!(
-            round_up_to_millis(Duration::from_millis(7)),
-            Duration::from_millis(7)
-        );
-    }
-}
+mod tests;
