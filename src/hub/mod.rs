@@ -365,7 +365,8 @@ impl Hub {
             resends: 0,
             due: now + self.config.resend_after,
         });
-        self.send_forward(dest, msg_id);
+        let position = online.pending.len() - 1;
+        self.send_forward(dest, position);
         self.wake_at(dest, now + self.config.resend_after);
         if self.config.trace {
             let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
@@ -374,20 +375,22 @@ impl Hub {
         Answer::Accepted
     }
 
-    /// Sends the pending forward `msg_id` to `dest` with `dest`'s current token.
-    fn send_forward(&mut self, dest: AccountIndex, msg_id: MsgId) {
+    /// Sends the forward at `position` in `dest`'s pending queue to `dest`
+    /// with `dest`'s current token. By position, not by message id: two
+    /// senders may well pick the same id for messages to the same client.
+    fn send_forward(&mut self, dest: AccountIndex, position: usize) {
         let session = &self.sessions[dest];
         let (Some(online), Some(addr)) = (&session.online, session.addr) else {
             return;
         };
-        let Some(pending) = online.pending.iter().find(|p| p.msg_id == msg_id) else {
+        let Some(pending) = online.pending.get(position) else {
             return;
         };
         let message = Message::Chat {
             from: self.accounts.id(pending.from),
             to: self.accounts.id(dest),
             token: online.token,
-            msg_id,
+            msg_id: pending.msg_id,
             body: &pending.body,
         };
         self.outbox.push(addr, &message);
@@ -463,10 +466,13 @@ impl Hub {
         let Some(online) = &mut self.sessions[dest].online else {
             return;
         };
+        // Positions, in the queue as it is after the expired are removed.
         let mut due = Vec::new();
+        let mut kept = 0;
         let mut expired = Vec::new();
         online.pending.retain_mut(|pending| {
             if pending.due > now {
+                kept += 1;
                 return true;
             }
             if pending.resends >= self.config.max_resends {
@@ -478,11 +484,12 @@ impl Hub {
             }
             pending.resends += 1;
             pending.due = now + self.config.resend_after * 2u32.pow(pending.resends);
-            due.push(pending.msg_id);
+            due.push(kept);
+            kept += 1;
             true
         });
-        for msg_id in due {
-            self.send_forward(dest, msg_id);
+        for position in due {
+            self.send_forward(dest, position);
         }
         for pending in expired {
             self.give_up(dest, pending, "no receipt after resends");
@@ -511,6 +518,18 @@ impl Hub {
         }
         session.wake_at = Some(at);
         self.timers.schedule(at, index);
+        // Superseded entries stay queued until they fall due, and a busy
+        // session leaves one behind per forward: when they outnumber the
+        // sessions, keep only each session's live deadline, so that the
+        // queue is bounded by the accounts, not by the traffic.
+        if self.timers.len() > 2 * self.sessions.len() {
+            self.timers = TimerQueue::default();
+            for (index, session) in self.sessions.iter().enumerate() {
+                if let Some(at) = session.wake_at {
+                    self.timers.schedule(at, index);
+                }
+            }
+        }
     }
 
     fn drop(&mut self, source: SocketAddr, reason: DropReason) {
