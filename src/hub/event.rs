@@ -20,6 +20,11 @@ pub enum HubEvent {
         id: String,
         from: SocketAddr,
     },
+    /// A login refused unchecked: too many failures for the id or the address.
+    LoginThrottled {
+        id: String,
+        from: SocketAddr,
+    },
     LoggedOff {
         id: String,
     },
@@ -81,6 +86,12 @@ impl fmt::Display for HubEvent {
                 Ok(())
             }
             HubEvent::LoginRefused { id, from } => write!(f, "login refused for {id} from {from}"),
+            HubEvent::LoginThrottled { id, from } => {
+                write!(
+                    f,
+                    "login refused for {id} from {from}: too many failures, slowed down"
+                )
+            }
             HubEvent::LoggedOff { id } => write!(f, "{id} logged off"),
             HubEvent::Expired { id } => write!(f, "{id} expired after inactivity"),
             HubEvent::GaveUp {

@@ -14,6 +14,7 @@
 
 mod event;
 mod session;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ use crate::wire::{self, Message, MsgId, Outcome, ReplyTo, SessionToken};
 pub use event::{DropReason, HubEvent};
 pub use session::SessionState;
 use session::{Answer, Online, Pending, Session};
+use throttle::LoginThrottle;
+pub use throttle::ThrottleConfig;
 
 /// The hub's tunables; [`HubConfig::default`] gives the contract's values.
 #[derive(Clone, Debug)]
@@ -45,6 +48,8 @@ pub struct HubConfig {
     pub max_pending: usize,
     /// Emit [`HubEvent::Transition`] for every state change.
     pub trace: bool,
+    /// How fast failed logins may be retried.
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for HubConfig {
@@ -56,6 +61,7 @@ impl Default for HubConfig {
             remembered_ids: 64,
             max_pending: 64,
             trace: false,
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -67,6 +73,8 @@ pub struct HubStats {
     pub pending: usize,
     pub remembered_ids: usize,
     pub timers: usize,
+    /// Source addresses the login throttle remembers.
+    pub throttled_ips: usize,
 }
 
 /// The server's state machine: every session, and what it wants done.
@@ -77,6 +85,7 @@ pub struct Hub {
     timers: TimerQueue<AccountIndex>,
     outbox: Outbox,
     events: std::collections::VecDeque<HubEvent>,
+    throttle: LoginThrottle,
     rng: Box<dyn RngCore + Send>,
 }
 
@@ -90,6 +99,7 @@ impl Hub {
     pub fn with_rng(accounts: Accounts, config: HubConfig, rng: Box<dyn RngCore + Send>) -> Self {
         let sessions = (0..accounts.len()).map(|_| Session::default()).collect();
         Self {
+            throttle: LoginThrottle::new(config.throttle.clone()),
             config,
             accounts,
             sessions,
@@ -178,6 +188,7 @@ impl Hub {
     pub fn stats(&self) -> HubStats {
         let mut stats = HubStats {
             timers: self.timers.len(),
+            throttled_ips: self.throttle.tracked_ips(),
             ..HubStats::default()
         };
         for online in self.sessions.iter().filter_map(|s| s.online.as_ref()) {
@@ -197,26 +208,27 @@ impl Hub {
         reply_to: ReplyTo,
     ) {
         let reply_addr = reply_to.resolve(source);
-        let Some(index) = self.accounts.find(from) else {
+        let account = self.accounts.find(from);
+        if !self.throttle.allows(now, account, source.ip()) {
+            // Refused unchecked, with the same words as a wrong password.
             self.outbox
                 .push(reply_addr, &Message::PasswordMismatch { to: from });
-            return self.event(HubEvent::LoginRefused {
+            return self.event(HubEvent::LoginThrottled {
                 id: from.into(),
                 from: source,
             });
+        }
+        let Some(index) = account else {
+            return self.refuse_login(now, source, reply_addr, from, None);
         };
         self.expire_if_idle(index, now);
         let before = self.sessions[index].state();
         self.trace(index, before, SessionState::LoginReceived, "login");
         if !self.accounts.password_matches(index, password) {
-            self.outbox
-                .push(reply_addr, &Message::PasswordMismatch { to: from });
             self.trace(index, SessionState::LoginReceived, before, "wrong password");
-            return self.event(HubEvent::LoginRefused {
-                id: from.into(),
-                from: source,
-            });
+            return self.refuse_login(now, source, reply_addr, from, Some(index));
         }
+        self.throttle.succeeded(index);
         let session = &mut self.sessions[index];
         let repeat = session.online.is_some() && session.addr == Some(reply_addr);
         let token = match &mut session.online {
@@ -233,6 +245,7 @@ impl Hub {
                 }
                 session.online = Some(online);
                 session.addr = Some(reply_addr);
+                session.logged_off_token = None;
                 token
             }
         };
@@ -253,6 +266,23 @@ impl Hub {
             });
         }
         self.schedule_wakeup(index);
+    }
+
+    fn refuse_login(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        reply_addr: SocketAddr,
+        from: &str,
+        account: Option<AccountIndex>,
+    ) {
+        self.throttle.failed(now, account, source.ip());
+        self.outbox
+            .push(reply_addr, &Message::PasswordMismatch { to: from });
+        self.event(HubEvent::LoginRefused {
+            id: from.into(),
+            from: source,
+        });
     }
 
     fn on_logoff(&mut self, now: Instant, source: SocketAddr, from: &str, token: SessionToken) {

@@ -289,7 +289,35 @@ fn wrong_password_and_unknown_id_are_refused_alike() {
         .all(|e| matches!(e, HubEvent::LoginRefused { from, .. } if *from == source)));
     assert_eq!(h.state("alice"), SessionState::Offline);
     assert_eq!(h.hub.state_of("mallory"), None);
-    assert_eq!(h.hub.stats(), HubStats::default());
+    let only_the_throttle_remembers = HubStats {
+        throttled_ips: 1,
+        ..HubStats::default()
+    };
+    assert_eq!(h.hub.stats(), only_the_throttle_remembers);
+}
+
+#[test]
+fn password_guessing_is_slowed_but_the_user_gets_back_in() {
+    let mut h = Harness::new();
+    let guesser = addr(6666);
+    let refusal = [sent(
+        guesser,
+        "server->alice#Error: password does not match!",
+    )];
+    let guess = "alice->server#login<guess><127.0.0.1><6666>";
+    for _ in 0..6 {
+        assert_eq!(h.send(guesser, guess), refusal);
+    }
+    h.events();
+    // Closed for a second after the sixth failure: even the right password
+    // is refused, unchecked, with the same words.
+    let right = "alice->server#login<wonderland><127.0.0.1><6666>";
+    assert_eq!(h.send(guesser, right), refusal);
+    assert!(matches!(h.events()[..], [HubEvent::LoginThrottled { .. }]));
+    assert_eq!(h.state("alice"), SessionState::Offline);
+    h.at(secs(1));
+    h.login("alice");
+    assert_eq!(h.state("alice"), SessionState::Online);
 }
 
 #[test]
@@ -1123,6 +1151,10 @@ fn hostile_traffic_keeps_memory_bounded() {
         remembered_ids: 8,
         max_pending: 8,
         trace: true,
+        throttle: ThrottleConfig {
+            max_tracked_ips: 100,
+            ..ThrottleConfig::default()
+        },
     };
     let accounts = ACCOUNTS.len();
     let mut h = Harness::with(config.clone());
@@ -1170,6 +1202,7 @@ fn hostile_traffic_keeps_memory_bounded() {
             "{stats:?}"
         );
         assert!(stats.timers <= 2 * accounts, "{stats:?}");
+        assert!(stats.throttled_ips <= 100, "{stats:?}");
         max_pending_seen = max_pending_seen.max(stats.pending);
     }
     // The loop did exercise the hub.
