@@ -1144,6 +1144,20 @@ fn hostile_datagram(rng: &mut StdRng, tokens: &HashMap<String, String>) -> Vec<u
 
 #[test]
 fn hostile_traffic_keeps_memory_bounded() {
+    hostile_run(50_000);
+}
+
+/// Issue 5's figure: run in CI with `cargo test --release -- --ignored`.
+#[test]
+#[ignore = "a million cases: run with --release -- --ignored"]
+fn a_million_hostile_datagrams_keep_memory_bounded() {
+    hostile_run(1_000_000);
+}
+
+/// Feeds `cases` seeded hostile datagrams from 1,000 addresses, checking after
+/// each that memory stays within its bounds, then lets every session expire
+/// and checks that nothing is left behind.
+fn hostile_run(cases: usize) {
     let config = HubConfig {
         session_timeout: secs(20),
         resend_after: Duration::from_millis(100),
@@ -1164,7 +1178,7 @@ fn hostile_traffic_keeps_memory_bounded() {
         .collect();
     let mut tokens = HashMap::new();
     let (mut accepted, mut max_pending_seen, mut drops) = (0, 0, 0);
-    for _ in 0..50_000 {
+    for _ in 0..cases {
         h.now += Duration::from_millis(rng.random_range(0..200));
         if h.hub.poll_timeout().is_some_and(|at| at <= h.now) && rng.random_bool(0.9) {
             h.tick();
@@ -1209,6 +1223,15 @@ fn hostile_traffic_keeps_memory_bounded() {
     assert!(accepted > 1000, "{accepted} messages accepted");
     assert!(drops > 1000, "{drops} datagrams dropped");
     assert!(max_pending_seen >= config.max_pending, "{max_pending_seen}");
+    // Once every client falls silent, the hub lets go of everything.
+    h.now += config.session_timeout;
+    h.tick();
+    let stats = h.hub.stats();
+    assert_eq!(
+        (stats.online, stats.pending, stats.remembered_ids),
+        (0, 0, 0)
+    );
+    assert_eq!(h.hub.poll_timeout(), None, "{stats:?}");
 }
 
 // ---------------------------------------------------------------- dropped

@@ -304,6 +304,42 @@ fn token_comparison() {
     assert!(!constant_time_eq(b"abc", b"abcd"));
 }
 
+/// Issue 5's figure: a million seeded datagrams, most of them a valid message
+/// of some kind with a few bytes changed, the rest random bytes.
+#[test]
+#[ignore = "a million cases: run with --release -- --ignored"]
+fn a_million_mutated_datagrams_parse_without_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let valid: Vec<Vec<u8>> = every_kind().iter().map(Message::to_bytes).collect();
+    let mut parsed = 0;
+    for _ in 0..1_000_000 {
+        let datagram: Vec<u8> = if rng.random_bool(0.2) {
+            (0..rng.random_range(0..1100))
+                .map(|_| rng.random())
+                .collect()
+        } else {
+            let mut datagram = valid[rng.random_range(0..valid.len())].clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..datagram.len());
+                match rng.random_range(0..3) {
+                    0 => datagram[at] = rng.random(),
+                    1 => drop(datagram.remove(at)),
+                    _ => datagram.insert(at, b"<>#-\0\n"[rng.random_range(0..6)]),
+                }
+            }
+            datagram
+        };
+        if let Ok(message) = parse(&datagram) {
+            parsed += 1;
+            let bytes = message.to_bytes();
+            assert_eq!(parse(&bytes), Ok(message));
+        }
+    }
+    // Mutations keep many datagrams valid: the parser's accepting paths ran too.
+    assert!(parsed > 50_000, "{parsed}");
+}
+
 proptest! {
     #[test]
     fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1100)) {
