@@ -1,0 +1,218 @@
+//! `flood`: measures the hub, under load, from the outside.
+//!
+//! ```text
+//! cargo run --release --example flood -- [--clients 64] [--window 1] [--floor] ...
+//! ```
+//!
+//! With no flags it starts a hub in this process (on its own thread, with
+//! generated accounts), logs in the client pairs, floods it for the warm-up
+//! and the measured duration, and prints a report: messages accepted,
+//! msgs/s, latency percentiles, errors by kind, and the hub's CPU time per
+//! message as the OS counts it. `--server ADDR --users FILE` floods a running
+//! `reactor-server` instead. The exit status is 1 if anything went wrong
+//! (any error of any kind), so a script or CI can use a short run as a test.
+//!
+//! The modules, one concept each:
+//! - [`options`]: the command line;
+//! - [`users`]: the accounts to log in with;
+//! - [`hub_thread`]: the in-process hub;
+//! - [`clients`]: every client socket, driven by the project's Reactor;
+//! - [`floor`]: what the kernel alone costs for one message's datagrams;
+//! - [`os`]: CPU time, memory and socket drops, from `/proc`;
+//! - [`report`]: the report, as text or JSON.
+
+mod clients;
+mod floor;
+mod hub_thread;
+mod options;
+mod os;
+mod report;
+mod users;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reactor_hub::hub::HubConfig;
+use reactor_hub::reactor::Reactor;
+use reactor_hub::wire::{Message, MsgId, Outcome, SessionToken};
+
+use clients::Clients;
+use hub_thread::HubThread;
+use options::{Command, Config, Target, PROGRAM};
+use os::CpuSource;
+use report::{Floors, Report};
+
+/// Wall time of each floor measurement (one before the flood, one after).
+const FLOOR_TIME: Duration = Duration::from_secs(1);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match options::parse(&args) {
+        Ok(command) => command,
+        Err(usage) => {
+            eprintln!("{PROGRAM}: {usage}\nTry '{PROGRAM} --help'.");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match command {
+        Command::Done => return ExitCode::SUCCESS,
+        Command::MakeUsers(count, path) => {
+            return match users::write(&path, &users::generate(count)) {
+                Ok(()) => {
+                    eprintln!("{PROGRAM}: wrote {count} accounts to {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("{PROGRAM}: error: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Run(config) => config,
+    };
+    // The in-process hub logs through `log` too; only its warnings matter here.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(config.clone()) {
+        Ok(report) => {
+            if config.json {
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.text());
+            }
+            if report.errors.total() == 0 && report.accepted > 0 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{PROGRAM}: the run had errors (or accepted nothing)");
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("{PROGRAM}: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> Result<Report, String> {
+    let needed = config.clients + config.idle_sessions;
+    let (hub, addr, hub_cpu, mut users, target) = match &config.target {
+        Target::InProcess => {
+            let users = users::generate(needed);
+            let hub = HubThread::start(users::to_accounts(&users), HubConfig::default())
+                .map_err(|err| format!("cannot start the hub: {err}"))?;
+            let (addr, cpu) = (hub.addr, hub.cpu.clone());
+            (
+                Some(hub),
+                addr,
+                Some(cpu),
+                users,
+                "in-process (thread)".to_string(),
+            )
+        }
+        Target::External { addr, users, pid } => {
+            let users = users::read(users)?;
+            if users.len() < needed {
+                return Err(format!(
+                    "{} has {} accounts, this run needs {needed}",
+                    users.len(),
+                    users.len()
+                ));
+            }
+            let pid = pid.or_else(|| os::find_udp_owner(*addr));
+            if pid.is_none() {
+                eprintln!("{PROGRAM}: cannot find the server's process: no CPU figures (try --server-pid)");
+            }
+            let target = match pid {
+                Some(pid) => format!("{addr} (pid {pid})"),
+                None => format!("{addr}"),
+            };
+            (None, *addr, pid.map(CpuSource::Process), users, target)
+        }
+    };
+    let idle_users = users
+        .split_off(config.clients)
+        .into_iter()
+        .take(config.idle_sessions)
+        .collect();
+
+    let (request, reply) = datagram_sizes(&config, &users);
+    let floor = |when: &str| -> Result<floor::Floor, String> {
+        floor::measure(request, reply, FLOOR_TIME)
+            .map_err(|err| format!("floor measurement ({when}): {err}"))
+    };
+    let floor_before = config.floor.then(|| floor("before")).transpose()?;
+    let hub_drops_before = os::udp_drops(&[addr]);
+
+    let mut reactor =
+        Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
+    let mut clients = Clients::start(
+        reactor.registry(),
+        config.clone(),
+        addr,
+        hub_cpu,
+        users,
+        idle_users,
+    )
+    .map_err(|err| format!("cannot start the clients: {err}"))?;
+    reactor
+        .run(&mut clients)
+        .map_err(|err| format!("event loop failed: {err}"))?;
+
+    let floor_after = config.floor.then(|| floor("after")).transpose()?;
+    let mut errors = clients.errors;
+    errors.hub_socket_drops = os::udp_drops(&[addr]).saturating_sub(hub_drops_before);
+    errors.client_socket_drops = os::udp_drops(&clients.local_addrs());
+    errors.send_dropped = clients.send_dropped();
+    if let Some(hub) = hub {
+        let last = hub.stop().map_err(|err| format!("the hub failed: {err}"))?;
+        errors.send_dropped += last.udp.send_dropped;
+    }
+    if let Some(why) = &clients.fatal {
+        return Err(why.clone());
+    }
+    let m = clients.measurement;
+    let measured = match (m.started, m.ended) {
+        (Some(start), Some(end)) => end - start,
+        _ => Duration::ZERO,
+    };
+    Ok(Report {
+        target,
+        clients: config.clients,
+        window: config.window,
+        body: config.body,
+        warmup: config.warmup,
+        measured,
+        accepted: m.accepted,
+        to_success: m.to_success,
+        to_arrival: m.to_arrival,
+        errors,
+        hub_cpu: m.hub_cpu,
+        client_cpu: m.client_cpu,
+        floors: floor_before
+            .zip(floor_after)
+            .map(|(before, after)| Floors { before, after }),
+        idle_sessions: config.idle_sessions,
+        hub_resident: clients.hub_resident,
+    })
+}
+
+/// The sizes of a chat message and of the hub's reply to it, for the floor.
+fn datagram_sizes(config: &Config, users: &[users::User]) -> (usize, usize) {
+    let body = vec![b'x'; config.body];
+    let token = SessionToken::generate(&mut rand::rng());
+    let msg_id = MsgId::random(&mut rand::rng());
+    let chat = Message::Chat {
+        from: &users[0].id,
+        to: &users[1].id,
+        token,
+        msg_id,
+        body: &body,
+    };
+    let reply = Message::Reply {
+        to: &users[0].id,
+        token,
+        msg_id,
+        outcome: Outcome::Accepted(&body),
+    };
+    (chat.to_bytes().len(), reply.to_bytes().len())
+}

@@ -1,0 +1,218 @@
+//! The flood's command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use getopts::Options;
+
+pub const PROGRAM: &str = "flood";
+
+/// Which hub to flood.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A hub started in this process, on its own thread, with generated accounts.
+    InProcess,
+    /// A running `reactor-server`, with accounts it can log in with.
+    External {
+        addr: SocketAddr,
+        users: PathBuf,
+        /// Whose CPU time and memory to read; found from the socket if absent.
+        pid: Option<u32>,
+    },
+}
+
+/// Everything a run needs to know.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub target: Target,
+    /// Client sockets, half senders and half receivers, in pairs.
+    pub clients: usize,
+    /// Messages each sender keeps in flight (1 is the contract's client).
+    pub window: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Stop measuring after this many accepted messages, if before `duration`.
+    pub messages: Option<u64>,
+    pub body: usize,
+    /// A client resends a message that got no reply after this long.
+    pub resend_after: Duration,
+    pub floor: bool,
+    pub idle_sessions: usize,
+    pub json: bool,
+}
+
+/// What the command line asks for.
+pub enum Command {
+    Run(Config),
+    /// `--make-users N FILE`
+    MakeUsers(usize, PathBuf),
+    /// `--help` was printed.
+    Done,
+}
+
+fn options() -> Options {
+    let mut options = Options::new();
+    options
+        .optopt(
+            "",
+            "clients",
+            "client sockets, in sender/receiver pairs (default 64)",
+            "N",
+        )
+        .optopt(
+            "",
+            "window",
+            "messages each sender keeps in flight (default 1)",
+            "W",
+        )
+        .optopt("", "duration", "seconds to measure (default 10)", "SECS")
+        .optopt(
+            "",
+            "messages",
+            "stop measuring after N accepted messages",
+            "N",
+        )
+        .optopt(
+            "",
+            "warmup",
+            "seconds of traffic before measuring (default 2)",
+            "SECS",
+        )
+        .optopt("", "body", "bytes of message body (default 32)", "BYTES")
+        .optopt(
+            "",
+            "resend-after",
+            "a client resends after this many ms without reply (default 1000)",
+            "MS",
+        )
+        .optflag(
+            "",
+            "floor",
+            "also measure the kernel's cost of 2 sendto + 2 recvfrom",
+        )
+        .optopt(
+            "",
+            "idle-sessions",
+            "log in K more accounts that stay idle",
+            "K",
+        )
+        .optflag("", "json", "print the report as one JSON object on stdout")
+        .optopt(
+            "",
+            "server",
+            "flood a running reactor-server at ADDR instead",
+            "ADDR",
+        )
+        .optopt(
+            "",
+            "users",
+            "accounts file for --server (see --make-users)",
+            "FILE",
+        )
+        .optopt(
+            "",
+            "server-pid",
+            "the server's pid, if it cannot be found from its socket",
+            "PID",
+        )
+        .optopt(
+            "",
+            "make-users",
+            "write an accounts file of N accounts to FILE and exit",
+            "N FILE",
+        )
+        .optflag("h", "help", "print this help and exit");
+    options
+}
+
+fn number<T: std::str::FromStr>(
+    matches: &getopts::Matches,
+    name: &str,
+    default: T,
+) -> Result<T, String> {
+    match matches.opt_str(name) {
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("--{name}: {text:?} is not a valid number")),
+        None => Ok(default),
+    }
+}
+
+fn seconds(matches: &getopts::Matches, name: &str, default: f64) -> Result<Duration, String> {
+    let secs: f64 = number(matches, name, default)?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("--{name}: {secs} is not a duration"))
+}
+
+/// Parses the command line; `Err` is a usage error for stderr.
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let options = options();
+    let matches = options.parse(args).map_err(|err| err.to_string())?;
+    if matches.opt_present("help") {
+        let brief = format!(
+            "Usage: {PROGRAM} [flags]\n\
+             Floods a hub with chat messages and reports throughput, latency, errors\n\
+             and the hub's CPU time per message. With no flags it starts its own hub."
+        );
+        print!("{}", options.usage(&brief));
+        return Ok(Command::Done);
+    }
+    if let Some(count) = matches.opt_str("make-users") {
+        let count = count
+            .parse()
+            .map_err(|_| format!("--make-users: {count:?} is not a count"))?;
+        let [file] = matches.free.as_slice() else {
+            return Err("--make-users N FILE: name one FILE".into());
+        };
+        return Ok(Command::MakeUsers(count, file.into()));
+    }
+    if let Some(extra) = matches.free.first() {
+        return Err(format!("unexpected argument {extra:?}"));
+    }
+    let target = match matches.opt_str("server") {
+        Some(addr) => Target::External {
+            addr: addr
+                .parse()
+                .map_err(|_| format!("--server: {addr:?} is not an IP:PORT address"))?,
+            users: matches
+                .opt_str("users")
+                .ok_or("--server needs --users FILE (write one with --make-users)")?
+                .into(),
+            pid: matches
+                .opt_str("server-pid")
+                .map(|pid| pid.parse().map_err(|_| format!("--server-pid: {pid:?}")))
+                .transpose()?,
+        },
+        None if matches.opt_present("users") => return Err("--users goes with --server".into()),
+        None => Target::InProcess,
+    };
+    let config = Config {
+        target,
+        clients: number(&matches, "clients", 64)?,
+        window: number(&matches, "window", 1)?,
+        warmup: seconds(&matches, "warmup", 2.0)?,
+        duration: seconds(&matches, "duration", 10.0)?,
+        messages: matches
+            .opt_str("messages")
+            .map(|n| n.parse().map_err(|_| format!("--messages: {n:?}")))
+            .transpose()?,
+        body: number(&matches, "body", 32)?,
+        resend_after: Duration::from_millis(number(&matches, "resend-after", 1000)?),
+        floor: matches.opt_present("floor"),
+        idle_sessions: number(&matches, "idle-sessions", 0)?,
+        json: matches.opt_present("json"),
+    };
+    if config.clients < 2 || !config.clients.is_multiple_of(2) {
+        return Err("--clients: an even number, 2 or more".into());
+    }
+    if config.window == 0 {
+        return Err("--window: 1 or more".into());
+    }
+    if config.body > 900 {
+        return Err("--body: at most 900 bytes (a datagram holds 1024)".into());
+    }
+    if config.resend_after.is_zero() {
+        return Err("--resend-after: more than 0 ms".into());
+    }
+    Ok(Command::Run(config))
+}

@@ -1,0 +1,162 @@
+//! What the operating system says about a thread or a process: CPU time,
+//! resident memory, and the datagrams a UDP socket dropped. Linux only: it
+//! reads `/proc`.
+//!
+//! CPU time comes from `schedstat`, whose first field is the time the
+//! scheduler ran the thread, in nanoseconds (user and system together). The
+//! `utime`/`stime` of `stat` count the same in clock ticks (10 ms), too
+//! coarse for a run of a few seconds; they are the fallback.
+
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Whose CPU time to read.
+#[derive(Clone, Debug)]
+pub enum CpuSource {
+    /// One thread of this process (the in-process hub).
+    Thread(PathBuf),
+    /// Every thread of another process (an external `reactor-server`).
+    Process(u32),
+}
+
+impl CpuSource {
+    /// The thread that calls this.
+    pub fn current_thread() -> io::Result<Self> {
+        // "/proc/thread-self" links to "<pid>/task/<tid>".
+        let task = fs::read_link("/proc/thread-self")?;
+        Ok(CpuSource::Thread(Path::new("/proc").join(task)))
+    }
+
+    /// CPU time used so far.
+    pub fn cpu_time(&self) -> io::Result<Duration> {
+        match self {
+            CpuSource::Thread(task) => task_cpu_time(task),
+            CpuSource::Process(pid) => {
+                let mut total = Duration::ZERO;
+                for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+                    // A thread that ended in between has nothing more to add.
+                    if let Ok(time) = task_cpu_time(&task?.path()) {
+                        total += time;
+                    }
+                }
+                Ok(total)
+            }
+        }
+    }
+
+    /// The process's resident memory, in bytes.
+    pub fn resident_bytes(&self) -> io::Result<u64> {
+        match self {
+            CpuSource::Thread(_) => resident_bytes(Path::new("/proc/self")),
+            CpuSource::Process(pid) => resident_bytes(&Path::new("/proc").join(pid.to_string())),
+        }
+    }
+}
+
+fn task_cpu_time(task: &Path) -> io::Result<Duration> {
+    if let Ok(text) = fs::read_to_string(task.join("schedstat")) {
+        if let Some(nanos) = text.split_whitespace().next().and_then(|f| f.parse().ok()) {
+            return Ok(Duration::from_nanos(nanos));
+        }
+    }
+    // Fields 14 and 15 of stat, counted after the ")" that ends the name.
+    let stat = fs::read_to_string(task.join("stat"))?;
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(utime), Some(stime)) => Ok(Duration::from_millis((utime + stime) * 10)),
+        _ => Err(io::Error::other(format!(
+            "{}: unreadable stat",
+            task.display()
+        ))),
+    }
+}
+
+fn resident_bytes(process: &Path) -> io::Result<u64> {
+    let status = fs::read_to_string(process.join("status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| io::Error::other("no VmRSS in status"))
+}
+
+/// One row of `/proc/net/udp`.
+struct UdpRow {
+    local: SocketAddr,
+    inode: u64,
+    drops: u64,
+}
+
+fn udp_rows() -> io::Result<Vec<UdpRow>> {
+    let text = fs::read_to_string("/proc/net/udp")?;
+    Ok(text.lines().skip(1).filter_map(parse_udp_row).collect())
+}
+
+/// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops`,
+/// with the local address as `0100007F:7D00`: the IPv4 bytes printed as a
+/// native-endian number.
+fn parse_udp_row(line: &str) -> Option<UdpRow> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (ip, port) = fields.get(1)?.split_once(':')?;
+    let ip = u32::from_str_radix(ip, 16).ok()?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    Some(UdpRow {
+        local: SocketAddr::from((ip.to_ne_bytes(), port)),
+        inode: fields.get(9)?.parse().ok()?,
+        drops: fields.get(12)?.parse().ok()?,
+    })
+}
+
+/// Datagrams the kernel dropped at these sockets (a full receive buffer),
+/// summed; sockets it cannot find count nothing.
+pub fn udp_drops(sockets: &[SocketAddr]) -> u64 {
+    let Ok(rows) = udp_rows() else {
+        return 0;
+    };
+    rows.iter()
+        .filter(|row| sockets.iter().any(|s| matches(row.local, *s)))
+        .map(|row| row.drops)
+        .sum()
+}
+
+/// A socket bound to 0.0.0.0 receives for every address.
+fn matches(bound: SocketAddr, addr: SocketAddr) -> bool {
+    bound.port() == addr.port() && (bound.ip() == addr.ip() || bound.ip().is_unspecified())
+}
+
+/// The process that owns the UDP socket bound to `addr`: its inode in
+/// `/proc/net/udp`, then the process with a file descriptor on that inode.
+pub fn find_udp_owner(addr: SocketAddr) -> Option<u32> {
+    let inode = udp_rows()
+        .ok()?
+        .into_iter()
+        .find(|row| matches(row.local, addr))?
+        .inode;
+    let wanted = format!("socket:[{inode}]");
+    for process in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = process.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == wanted.as_str()) {
+                return Some(pid);
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,346 @@
+//! What a run measured, and how it is shown: a table for a person, or one
+//! JSON object (`--json`) for a script.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::floor::Floor;
+
+/// Latencies in nanoseconds, 3 significant digits, up to a minute.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Everything that went wrong, by kind. A clean run has all of them at 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Errors {
+    /// Replies `Error: token error!`
+    pub token_error: u64,
+    /// Replies `Error: destination offline!`
+    pub destination_offline: u64,
+    /// Replies `Error: please log in again!`
+    pub log_in_again: u64,
+    /// Messages a client sent again because no reply came in time.
+    pub resent: u64,
+    /// Messages given up on after every resend went unanswered.
+    pub no_reply: u64,
+    /// A second reply to one message.
+    pub duplicate_reply: u64,
+    /// A forward that reached its receiver a second time.
+    pub duplicate_forward: u64,
+    /// Accepted messages whose forward never reached the receiver.
+    pub never_arrived: u64,
+    /// Datagrams no client of this run expects.
+    pub unexpected: u64,
+    pub login_failed: u64,
+    pub logoff_failed: u64,
+    /// Datagrams a send queue dropped (the clients' or the in-process hub's).
+    pub send_dropped: u64,
+    /// Datagrams the kernel dropped at the hub's socket (full receive buffer).
+    pub hub_socket_drops: u64,
+    /// Datagrams the kernel dropped at the clients' sockets.
+    pub client_socket_drops: u64,
+}
+
+impl Errors {
+    /// Each kind with its JSON name.
+    pub fn kinds(&self) -> [(&'static str, u64); 14] {
+        [
+            ("token_error", self.token_error),
+            ("destination_offline", self.destination_offline),
+            ("log_in_again", self.log_in_again),
+            ("resent", self.resent),
+            ("no_reply", self.no_reply),
+            ("duplicate_reply", self.duplicate_reply),
+            ("duplicate_forward", self.duplicate_forward),
+            ("never_arrived", self.never_arrived),
+            ("unexpected", self.unexpected),
+            ("login_failed", self.login_failed),
+            ("logoff_failed", self.logoff_failed),
+            ("send_dropped", self.send_dropped),
+            ("hub_socket_drops", self.hub_socket_drops),
+            ("client_socket_drops", self.client_socket_drops),
+        ]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.kinds().iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The floor measured before and after the flood.
+#[derive(Clone, Copy, Debug)]
+pub struct Floors {
+    pub before: Floor,
+    pub after: Floor,
+}
+
+impl Floors {
+    pub fn mean(&self) -> Duration {
+        (self.before.per_round + self.after.per_round) / 2
+    }
+}
+
+/// The whole result of a run.
+pub struct Report {
+    pub target: String,
+    pub clients: usize,
+    pub window: usize,
+    pub body: usize,
+    pub warmup: Duration,
+    /// Wall time of the measured part.
+    pub measured: Duration,
+    /// Messages that got `Success` while measuring.
+    pub accepted: u64,
+    /// Send to `Success` at the sender, in ns.
+    pub to_success: Histogram<u64>,
+    /// Send to arrival of the forward at the receiver, in ns.
+    pub to_arrival: Histogram<u64>,
+    pub errors: Errors,
+    /// CPU time of the hub (thread or process) while measuring.
+    pub hub_cpu: Option<Duration>,
+    /// CPU time of the flood's client thread while measuring.
+    pub client_cpu: Option<Duration>,
+    pub floors: Option<Floors>,
+    pub idle_sessions: usize,
+    /// The hub's resident memory once every session is logged in (for an
+    /// in-process hub: the whole flood process).
+    pub hub_resident: Option<u64>,
+}
+
+impl Report {
+    pub fn rate(&self) -> f64 {
+        self.accepted as f64 / self.measured.as_secs_f64().max(1e-9)
+    }
+
+    pub fn hub_cpu_per_message(&self) -> Option<Duration> {
+        per_message(self.hub_cpu?, self.accepted)
+    }
+
+    pub fn client_cpu_per_message(&self) -> Option<Duration> {
+        per_message(self.client_cpu?, self.accepted)
+    }
+
+    /// The hub's CPU per message as a multiple of the floor.
+    pub fn floor_ratio(&self) -> Option<f64> {
+        let hub = self.hub_cpu_per_message()?;
+        Some(hub.as_secs_f64() / self.floors?.mean().as_secs_f64())
+    }
+
+    /// The report for a person.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let w = &mut out;
+        let _ = writeln!(
+            w,
+            "flood: {} clients ({} pairs), window {}, body {} B, hub {}",
+            self.clients,
+            self.clients / 2,
+            self.window,
+            self.body,
+            self.target
+        );
+        let _ = writeln!(
+            w,
+            "measured        {:.2} s after {:.1} s of warm-up",
+            self.measured.as_secs_f64(),
+            self.warmup.as_secs_f64()
+        );
+        let _ = writeln!(
+            w,
+            "accepted        {} messages, {:.0} msgs/s",
+            self.accepted,
+            self.rate()
+        );
+        let _ = writeln!(
+            w,
+            "latency (us)    {:>9} {:>9} {:>9} {:>9}",
+            "p50", "p99", "p99.9", "max"
+        );
+        for (name, histogram) in [
+            ("send->Success", &self.to_success),
+            ("send->arrival", &self.to_arrival),
+        ] {
+            let [p50, p99, p999, max] = percentiles(histogram);
+            let _ = writeln!(
+                w,
+                "  {name:<14}{p50:>9.1} {p99:>9.1} {p999:>9.1} {max:>9.1}"
+            );
+        }
+        let kinds: Vec<String> = self
+            .errors
+            .kinds()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        let _ = writeln!(
+            w,
+            "errors          {}{}",
+            self.errors.total(),
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", kinds.join(", "))
+            }
+        );
+        if let (Some(cpu), Some(per)) = (self.hub_cpu, self.hub_cpu_per_message()) {
+            let _ = writeln!(
+                w,
+                "hub CPU         {:.3} us/msg ({:.2} s of CPU, {:.0}% of one core)",
+                micros(per),
+                cpu.as_secs_f64(),
+                100.0 * cpu.as_secs_f64() / self.measured.as_secs_f64()
+            );
+        }
+        if let Some(per) = self.client_cpu_per_message() {
+            let _ = writeln!(
+                w,
+                "flood CPU       {:.3} us/msg (the client thread)",
+                micros(per)
+            );
+        }
+        if let Some(floors) = self.floors {
+            let _ = writeln!(
+                w,
+                "floor           {:.3} us per 2 sendto + 2 recvfrom (before {:.3}, after {:.3}; {} rounds)",
+                micros(floors.mean()),
+                micros(floors.before.per_round),
+                micros(floors.after.per_round),
+                floors.before.rounds + floors.after.rounds
+            );
+        }
+        if let Some(ratio) = self.floor_ratio() {
+            let _ = writeln!(w, "hub / floor     {ratio:.3}x");
+        }
+        if self.idle_sessions > 0 || self.hub_resident.is_some() {
+            let _ = writeln!(
+                w,
+                "sessions        {} idle + {} active; hub resident {}",
+                self.idle_sessions,
+                self.clients,
+                self.hub_resident
+                    .map_or("unknown".into(), |b| format!("{:.1} MB", b as f64 / 1e6))
+            );
+        }
+        out
+    }
+
+    /// The report as one JSON object (times in microseconds).
+    pub fn json(&self) -> String {
+        let mut fields: Vec<(String, String)> = vec![
+            ("target".into(), json_string(&self.target)),
+            ("clients".into(), self.clients.to_string()),
+            ("window".into(), self.window.to_string()),
+            ("body_bytes".into(), self.body.to_string()),
+            ("warmup_s".into(), json_f64(self.warmup.as_secs_f64())),
+            ("measured_s".into(), json_f64(self.measured.as_secs_f64())),
+            ("accepted".into(), self.accepted.to_string()),
+            ("msgs_per_s".into(), json_f64(self.rate())),
+        ];
+        for (name, histogram) in [
+            ("send_to_success_us", &self.to_success),
+            ("send_to_arrival_us", &self.to_arrival),
+        ] {
+            let [p50, p99, p999, max] = percentiles(histogram);
+            let object = format!(
+                "{{\"p50\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}}",
+                json_f64(p50),
+                json_f64(p99),
+                json_f64(p999),
+                json_f64(max)
+            );
+            fields.push((name.into(), object));
+        }
+        let kinds: Vec<String> = self
+            .errors
+            .kinds()
+            .iter()
+            .map(|(kind, n)| format!("\"{kind}\":{n}"))
+            .collect();
+        fields.push(("errors".into(), self.errors.total().to_string()));
+        fields.push(("errors_by_kind".into(), format!("{{{}}}", kinds.join(","))));
+        let optional = |d: Option<Duration>| d.map_or("null".into(), |d| json_f64(micros(d)));
+        fields.push((
+            "hub_cpu_s".into(),
+            self.hub_cpu
+                .map_or("null".into(), |d| json_f64(d.as_secs_f64())),
+        ));
+        fields.push((
+            "hub_cpu_us_per_msg".into(),
+            optional(self.hub_cpu_per_message()),
+        ));
+        fields.push((
+            "client_cpu_us_per_msg".into(),
+            optional(self.client_cpu_per_message()),
+        ));
+        fields.push(("floor_us".into(), optional(self.floors.map(|f| f.mean()))));
+        fields.push((
+            "floor_before_us".into(),
+            optional(self.floors.map(|f| f.before.per_round)),
+        ));
+        fields.push((
+            "floor_after_us".into(),
+            optional(self.floors.map(|f| f.after.per_round)),
+        ));
+        fields.push((
+            "hub_over_floor".into(),
+            self.floor_ratio().map_or("null".into(), json_f64),
+        ));
+        fields.push(("idle_sessions".into(), self.idle_sessions.to_string()));
+        fields.push((
+            "hub_resident_bytes".into(),
+            self.hub_resident.map_or("null".into(), |b| b.to_string()),
+        ));
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| format!("\"{name}\":{value}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+}
+
+fn per_message(cpu: Duration, messages: u64) -> Option<Duration> {
+    (messages > 0).then(|| Duration::from_secs_f64(cpu.as_secs_f64() / messages as f64))
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// p50, p99, p99.9 and max, in microseconds.
+pub fn percentiles(histogram: &Histogram<u64>) -> [f64; 4] {
+    let us = |ns: u64| ns as f64 / 1e3;
+    [
+        us(histogram.value_at_quantile(0.5)),
+        us(histogram.value_at_quantile(0.99)),
+        us(histogram.value_at_quantile(0.999)),
+        us(histogram.max()),
+    ]
+}
+
+fn json_f64(x: f64) -> String {
+    if x.is_finite() {
+        format!("{}", (x * 1000.0).round() / 1000.0)
+    } else {
+        "null".into()
+    }
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
