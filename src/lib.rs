@@ -8,10 +8,12 @@
 //! | wire format | [`wire`] | no: bytes in, typed messages out |
 //! | accounts file | [`accounts`] | reads one file at start |
 //! | server session state machine | [`hub`] | no: `(now, from, datagram)` in, datagrams and a deadline out |
+//! | client session state machine | [`client`] | no: typed lines, datagrams and `now` in; datagrams, a deadline and notices out |
 //! | the Reactor | [`reactor`] | yes: the only code that uses mio, sockets and the clock |
 //! | the binaries | `src/bin/` | flags, logging, exit codes |
 
 pub mod accounts;
+pub mod client;
 pub mod hub;
 pub mod logging;
 pub mod outbox;

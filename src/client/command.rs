@@ -1,0 +1,235 @@
+//! The lines a person types, as the assignment writes them:
+//! `ID->server#login<PASSWORD>`, `ID->DEST#some message`, `ID->server#logoff`.
+//!
+//! The client adds the receive address, the token and the message id itself,
+//! so a typed line is shorter than the datagram it becomes. A line that is
+//! none of the three becomes a [`CommandError`] whose `Display` is the hint
+//! the person sees.
+
+use std::fmt;
+
+use crate::wire::{self, MsgId, SessionToken, MAX_DATAGRAM, SERVER_ID};
+
+/// One typed line, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `ID->server#login<PASSWORD>`
+    Login { id: String, password: Vec<u8> },
+    /// `ID->DEST#BODY`
+    Send {
+        from: String,
+        to: String,
+        body: Vec<u8>,
+    },
+    /// `ID->server#logoff`
+    Logoff { id: String },
+}
+
+/// Why a typed line is not a command; `Display` is the usage hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// No `ID->DEST#` in front.
+    NotACommand,
+    /// An id that is not 1 to 32 of `A-Z a-z 0-9 _ . -`.
+    BadId,
+    /// `server->...`: the hub's id is nobody's.
+    FromServer,
+    /// To `server`, but neither `login<PASSWORD>` nor `logoff`.
+    UnknownRequest,
+    /// `login` without a well-formed `<PASSWORD>`.
+    BadPassword,
+    /// A NUL byte would end the datagram early on the receiving side.
+    NulInBody,
+    /// The datagram would be over [`MAX_DATAGRAM`] bytes.
+    TooLong,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::NotACommand => f.write_str(
+                "type ID->server#login<PASSWORD>, ID->DEST#message or ID->server#logoff",
+            ),
+            CommandError::BadId => f.write_str("an id is 1 to 32 of A-Z a-z 0-9 _ . -"),
+            CommandError::FromServer => {
+                f.write_str("'server' is the hub's id: type your own id before the ->")
+            }
+            CommandError::UnknownRequest => f.write_str(
+                "to the server you can send ID->server#login<PASSWORD> or ID->server#logoff",
+            ),
+            CommandError::BadPassword => {
+                f.write_str("type ID->server#login<PASSWORD>; the password cannot contain < or >")
+            }
+            CommandError::NulInBody => f.write_str("a message cannot contain a NUL byte"),
+            CommandError::TooLong => write!(
+                f,
+                "too long: a message must fit in one {MAX_DATAGRAM}-byte datagram"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// What a login adds after the password at most: `<IP><PORT>` with the
+/// longest IPv6 text form (45 characters) and a 5-digit port.
+const MAX_ADDR_FIELDS: usize = 1 + 45 + 1 + 1 + 5 + 1;
+
+/// What a message adds after `#`: `<TOKEN><MSGID>`.
+const IDS_FIELDS: usize = 1 + SessionToken::LEN + 1 + 1 + MsgId::LEN + 1;
+
+/// Parses one typed line (without its `\n`; a trailing `\r` is dropped).
+/// An empty line is no command and no error: `Ok(None)`.
+pub fn parse(line: &[u8]) -> Result<Option<Command>, CommandError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Ok(None);
+    }
+    if line.len() > MAX_DATAGRAM {
+        return Err(CommandError::TooLong);
+    }
+    let arrow = line
+        .windows(2)
+        .position(|w| w == b"->")
+        .ok_or(CommandError::NotACommand)?;
+    let after_arrow = &line[arrow + 2..];
+    let hash = after_arrow
+        .iter()
+        .position(|&b| b == b'#')
+        .ok_or(CommandError::NotACommand)?;
+    let from = id(&line[..arrow])?;
+    let to = id(&after_arrow[..hash])?;
+    let rest = &after_arrow[hash + 1..];
+    // The header as it goes on the wire: `FROM->TO#`.
+    let header = arrow + 2 + hash + 1;
+    if from == SERVER_ID {
+        return Err(CommandError::FromServer);
+    }
+    if to != SERVER_ID {
+        if rest.contains(&0) {
+            return Err(CommandError::NulInBody);
+        }
+        if header + IDS_FIELDS + rest.len() > MAX_DATAGRAM {
+            return Err(CommandError::TooLong);
+        }
+        return Ok(Some(Command::Send {
+            from,
+            to,
+            body: rest.to_vec(),
+        }));
+    }
+    if rest == b"logoff" {
+        return Ok(Some(Command::Logoff { id: from }));
+    }
+    let Some(field) = rest.strip_prefix(b"login") else {
+        return Err(CommandError::UnknownRequest);
+    };
+    let password = field
+        .strip_prefix(b"<")
+        .and_then(|f| f.strip_suffix(b">"))
+        .filter(|p| !p.iter().any(|b| matches!(b, b'<' | b'>' | 0)))
+        .ok_or(CommandError::BadPassword)?;
+    if line.len() + MAX_ADDR_FIELDS > MAX_DATAGRAM {
+        return Err(CommandError::TooLong);
+    }
+    Ok(Some(Command::Login {
+        id: from,
+        password: password.to_vec(),
+    }))
+}
+
+fn id(bytes: &[u8]) -> Result<String, CommandError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|id| wire::is_valid_id(id))
+        .map(str::to_owned)
+        .ok_or(CommandError::BadId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(from: &str, to: &str, body: &[u8]) -> Command {
+        Command::Send {
+            from: from.into(),
+            to: to.into(),
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn parses_the_three_lines_of_the_assignment() {
+        assert_eq!(
+            parse(b"alice->server#login<wonder land>"),
+            Ok(Some(Command::Login {
+                id: "alice".into(),
+                password: b"wonder land".to_vec()
+            }))
+        );
+        assert_eq!(
+            parse(b"alice->bob#hello there"),
+            Ok(Some(send("alice", "bob", b"hello there")))
+        );
+        assert_eq!(
+            parse(b"alice->server#logoff"),
+            Ok(Some(Command::Logoff { id: "alice".into() }))
+        );
+    }
+
+    #[test]
+    fn a_body_may_hold_anything_but_nul() {
+        assert_eq!(
+            parse(b"alice->bob#a#b<c>->d \xff"),
+            Ok(Some(send("alice", "bob", b"a#b<c>->d \xff")))
+        );
+        assert_eq!(parse(b"alice->bob#"), Ok(Some(send("alice", "bob", b""))));
+        assert_eq!(parse(b"alice->bob#a\0b"), Err(CommandError::NulInBody));
+    }
+
+    #[test]
+    fn drops_a_carriage_return_and_ignores_empty_lines() {
+        assert_eq!(
+            parse(b"alice->server#logoff\r"),
+            Ok(Some(Command::Logoff { id: "alice".into() }))
+        );
+        assert_eq!(parse(b""), Ok(None));
+        assert_eq!(parse(b"\r"), Ok(None));
+    }
+
+    #[test]
+    fn anything_else_gets_a_hint() {
+        for (line, error) in [
+            (&b"hello"[..], CommandError::NotACommand),
+            (b"alice->bob hello", CommandError::NotACommand),
+            (b"al ice->bob#hi", CommandError::BadId),
+            (b"alice->#hi", CommandError::BadId),
+            (b"server->bob#hi", CommandError::FromServer),
+            (b"alice->server#hello", CommandError::UnknownRequest),
+            (
+                b"alice->server#logoff<ABCDEF>",
+                CommandError::UnknownRequest,
+            ),
+            (b"alice->server#login", CommandError::BadPassword),
+            (b"alice->server#login<pw", CommandError::BadPassword),
+            (b"alice->server#login<p<w>", CommandError::BadPassword),
+            (b"alice->server#login<pw>x", CommandError::BadPassword),
+        ] {
+            assert_eq!(parse(line), Err(error), "{}", line.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn refuses_what_would_not_fit_in_one_datagram() {
+        let header = "alice->bob#".len();
+        let fits = vec![b'x'; MAX_DATAGRAM - header - IDS_FIELDS];
+        let line = [&b"alice->bob#"[..], &fits].concat();
+        assert!(parse(&line).is_ok());
+        let line = [&line[..], b"x"].concat();
+        assert_eq!(parse(&line), Err(CommandError::TooLong));
+
+        let password = "p".repeat(MAX_DATAGRAM);
+        let line = format!("alice->server#login<{password}>");
+        assert_eq!(parse(line.as_bytes()), Err(CommandError::TooLong));
+    }
+}
