@@ -427,9 +427,25 @@ impl Client {
                 self.hold(Outgoing { from, to, body })
             }
             (Command::Logoff { .. }, Session::Offline) => self.notify(Notice::NotLoggedIn),
+            // Logging in again as the same id is how a person checks a
+            // session the server may have lost: the hub answers a repeat
+            // with the current token, and a restarted hub with a new one.
+            (Command::Login { id, password }, Session::Online { id: current, .. })
+                if id == *current =>
+            {
+                self.enter(
+                    Session::LoginSent {
+                        id,
+                        password,
+                        attempt,
+                    },
+                    "login typed again",
+                );
+                self.transmit();
+            }
             (Command::Login { .. }, Session::Online { id, .. }) => {
                 let id = id.clone();
-                self.notify(Notice::AlreadyLoggedIn { id });
+                self.notify(Notice::LogOffFirst { id });
             }
             (
                 Command::Send { from, .. } | Command::Logoff { id: from },

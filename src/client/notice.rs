@@ -36,8 +36,8 @@ pub enum Notice {
     NotSent { to: String },
     /// A line that is not a command.
     Usage(CommandError),
-    /// A login typed while logged in.
-    AlreadyLoggedIn { id: String },
+    /// A login for another id typed while logged in.
+    LogOffFirst { id: String },
     /// A line typed with another id than the logged-in one.
     WrongId { id: String },
     /// A logoff typed while logged off.
@@ -87,9 +87,9 @@ impl fmt::Display for Notice {
             ),
             Notice::NotSent { to } => write!(f, "* message to {to} was not sent"),
             Notice::Usage(error) => write!(f, "* {error}"),
-            Notice::AlreadyLoggedIn { id } => write!(
+            Notice::LogOffFirst { id } => write!(
                 f,
-                "* already logged in as {id}: log off first with {id}->server#logoff"
+                "* logged in as {id}: log off first with {id}->server#logoff"
             ),
             Notice::WrongId { id } => {
                 write!(f, "* you are logged in as {id}: start the line with {id}->")
