@@ -10,6 +10,7 @@
 //! | server session state machine | [`hub`] | no: `(now, from, datagram)` in, datagrams and a deadline out |
 //! | client session state machine | [`client`] | no: typed lines, datagrams and `now` in; datagrams, a deadline and notices out |
 //! | the Reactor | [`reactor`] | yes: the only code that uses mio, sockets and the clock |
+//! | the programs on the Reactor | [`server`], [`terminal`] | yes: wire a state machine to its sources |
 //! | the binaries | `src/bin/` | flags, logging, exit codes |
 
 pub mod accounts;
@@ -19,5 +20,6 @@ pub mod logging;
 pub mod outbox;
 pub mod reactor;
 pub mod server;
+pub mod terminal;
 pub mod timers;
 pub mod wire;

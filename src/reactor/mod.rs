@@ -23,6 +23,7 @@
 //! event that will not come again (see [`udp::UdpEndpoint::recv_from`]).
 
 pub mod shutdown;
+pub mod stdin;
 pub mod udp;
 
 use std::io;

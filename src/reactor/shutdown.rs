@@ -15,7 +15,8 @@ pub struct Shutdown {
     signal_token: Token,
     waker: Arc<Waker>,
     waker_token: Token,
-    requested: bool,
+    /// Stop requests so far: signals and wakes.
+    requests: u32,
 }
 
 /// Lets another thread stop a running program.
@@ -43,7 +44,7 @@ impl Shutdown {
             signal_token,
             waker: Arc::new(Waker::new(registry, waker_token)?),
             waker_token,
-            requested: false,
+            requests: 0,
         })
     }
 
@@ -56,12 +57,12 @@ impl Shutdown {
         if token == self.signal_token {
             for signal in self.signals.pending() {
                 log::info!("received signal {signal}, stopping");
-                self.requested = true;
+                self.requests += 1;
             }
             true
         } else if token == self.waker_token {
             log::debug!("stop requested");
-            self.requested = true;
+            self.requests += 1;
             true
         } else {
             false
@@ -70,6 +71,12 @@ impl Shutdown {
 
     /// Whether a stop was asked for.
     pub fn requested(&self) -> bool {
-        self.requested
+        self.requests > 0
+    }
+
+    /// How many stops were asked for: a program that winds down before it
+    /// stops (the client logs off) takes a second request as "now".
+    pub fn requests(&self) -> u32 {
+        self.requests
     }
 }

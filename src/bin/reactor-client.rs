@@ -1,0 +1,179 @@
+//! `reactor-client`: the terminal client. Flags become a configuration, the
+//! configuration a [`Terminal`], and the Reactor runs it until the person is
+//! done (end of input, or Ctrl-C).
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+
+use getopts::Options;
+use reactor_hub::client::command::CommandError;
+use reactor_hub::client::{ClientConfig, Notice};
+use reactor_hub::reactor::Reactor;
+use reactor_hub::terminal::Terminal;
+
+const PROGRAM: &str = "reactor-client";
+
+struct Config {
+    /// `HOST:PORT` as given: resolved when the program runs.
+    server: String,
+    listen: Option<SocketAddr>,
+    trace: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options::new();
+    options
+        .optopt(
+            "",
+            "server",
+            "the hub's address, HOST:PORT (default 127.0.0.1:32000)",
+            "ADDR",
+        )
+        .optopt(
+            "",
+            "listen",
+            "address to receive on (default 127.0.0.1:0; 0.0.0.0:0 when the server is on another machine)",
+            "ADDR",
+        )
+        .optflag(
+            "",
+            "trace",
+            "log every Reactor event, datagram and state transition",
+        )
+        .optflag("h", "help", "print this help and exit")
+        .optflag("V", "version", "print the version and exit");
+    options
+}
+
+/// Parses the command line; `Err` is a usage error for stderr.
+fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
+    let options = options();
+    let matches = options.parse(args).map_err(|err| err.to_string())?;
+    if matches.opt_present("help") {
+        let brief = format!(
+            "Usage: {PROGRAM} [--server ADDR] [--listen ADDR] [--trace]\n\n\
+             Type ID->server#login<PASSWORD>, ID->DEST#message and ID->server#logoff;\n\
+             end of input (Ctrl-D) or Ctrl-C logs off and quits."
+        );
+        print!("{}", options.usage(&brief));
+        return Ok(None);
+    }
+    if matches.opt_present("version") {
+        println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
+        return Ok(None);
+    }
+    if let Some(extra) = matches.free.first() {
+        return Err(format!("unexpected argument {extra:?}"));
+    }
+    let server = matches
+        .opt_str("server")
+        .unwrap_or_else(|| "127.0.0.1:32000".into());
+    match server.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() || addr.port() == 0 => {
+            return Err(format!("--server: {server:?} is not an address to send to"))
+        }
+        Ok(_) => {}
+        Err(_) => {
+            let port = server
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(port))) if !host.is_empty() && port != 0) {
+                return Err(format!("--server: {server:?} is not a HOST:PORT address"));
+            }
+        }
+    }
+    let listen = match matches.opt_str("listen") {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| format!("--listen: {text:?} is not an IP:PORT address"))?,
+        ),
+        None => None,
+    };
+    Ok(Some(Config {
+        server,
+        listen,
+        trace: matches.opt_present("trace"),
+    }))
+}
+
+/// The server's address, of the listen address's family if one was given,
+/// else IPv4 first (the server listens on 127.0.0.1 by default, and
+/// `localhost` may resolve to `::1` first).
+fn resolve_server(config: &Config) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = config
+        .server
+        .to_socket_addrs()
+        .map_err(|err| format!("cannot resolve the server address {}: {err}", config.server))?
+        .collect();
+    let wanted_v4 = config.listen.is_none_or(|listen| listen.is_ipv4());
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4() == wanted_v4)
+        .or(addrs.first().filter(|_| config.listen.is_none()))
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "the server address {} has no address of the --listen address's family",
+                config.server
+            )
+        })
+}
+
+/// Where to receive: as asked, or by default where the server can reach us.
+fn listen_addr(config: &Config, server: SocketAddr) -> SocketAddr {
+    if let Some(listen) = config.listen {
+        if listen.ip().is_loopback() && !server.ip().is_loopback() {
+            log::warn!(
+                "receiving on {listen}, which the server at {server} cannot reach: try --listen 0.0.0.0:0"
+            );
+        }
+        return listen;
+    }
+    let ip = match (server.is_ipv4(), server.ip().is_loopback()) {
+        (true, true) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        (true, false) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (false, true) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        (false, false) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
+}
+
+fn run(config: Config) -> Result<(), String> {
+    let server = resolve_server(&config)?;
+    let listen = listen_addr(&config, server);
+    let mut reactor =
+        Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
+    if std::io::stdin().is_terminal() {
+        // Printed before stdin (and with it this terminal) turns non-blocking.
+        println!("{}", Notice::Usage(CommandError::NotACommand));
+    }
+    let mut terminal = Terminal::bind(&reactor, server, listen, ClientConfig::default())
+        .map_err(|err| format!("cannot receive on {listen}: {err}"))?;
+    let local = terminal.local_addr().map_err(|err| err.to_string())?;
+    log::info!("receiving on {local}, server {server}");
+    reactor
+        .run(&mut terminal)
+        .map_err(|err| format!("event loop failed: {err}"))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match parse_args(&args) {
+        Ok(Some(config)) => config,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(usage) => {
+            eprintln!("{PROGRAM}: {usage}\nTry '{PROGRAM} --help'.");
+            return ExitCode::from(2);
+        }
+    };
+    reactor_hub::logging::init(PROGRAM, config.trace);
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{PROGRAM}: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The client on the Reactor: one UDP socket, standard input, the shutdown
+//! sources, and the [`Client`] state machine between them.
+//!
+//! Every event follows the same path as in [`server`](crate::server): read
+//! the input, hand it to the client with `now`, send what it queued, print
+//! what it has to say.
+//!
+//! Standard input is read only while the client wants more lines, so a long
+//! file is read at the pace of the server's replies. Because readiness is
+//! edge-triggered, an event that is not acted on at once must be remembered:
+//! `stdin_ready` keeps it until stdin is drained. A stdin that epoll cannot
+//! watch (a regular file) is ready from the start until its end, and the
+//! loop reads it through the timer path with a deadline in the past.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::Token;
+
+use crate::client::command::CommandError;
+use crate::client::line_buffer::{Line, LineBuffer};
+use crate::client::{Client, ClientConfig, Notice};
+use crate::reactor::shutdown::Shutdown;
+use crate::reactor::stdin::{Input, Stdin, Stdout};
+use crate::reactor::udp::UdpEndpoint;
+use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
+use crate::wire::{ReplyTo, MAX_DATAGRAM};
+
+const UDP: Token = Token(0);
+const STDIN: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const STOP: Token = Token(3);
+
+/// Bytes read from stdin at a time.
+const READ_CHUNK: usize = 4096;
+
+/// A client bound to its socket and to the terminal, ready to run.
+pub struct Terminal {
+    client: Client,
+    udp: UdpEndpoint,
+    stdin: Stdin,
+    stdout: Stdout,
+    lines: LineBuffer,
+    shutdown: Shutdown,
+    /// Stop requests already handed to the client.
+    interrupts: u32,
+    /// Since when stdin may hold unread bytes; `None` once drained or ended.
+    stdin_ready: Option<Instant>,
+    /// One datagram, plus one byte to tell an oversized one from a full one.
+    buf: Box<[u8; MAX_DATAGRAM + 1]>,
+}
+
+impl Terminal {
+    /// Binds `listen`, registers it, stdin and the shutdown sources with
+    /// `reactor`, and makes a client of the hub at `server`.
+    ///
+    /// The login advertises the bound address; if that is the unspecified
+    /// address it advertises `<0.0.0.0><PORT>`, which the hub reads as the
+    /// login's source IP: right, because the client sends from this socket.
+    pub fn bind(
+        reactor: &Reactor,
+        server: SocketAddr,
+        listen: SocketAddr,
+        config: ClientConfig,
+    ) -> io::Result<Self> {
+        let udp = UdpEndpoint::bind(listen, reactor.registry(), UDP)?;
+        let local = udp.local_addr()?;
+        let reply_to = if local.ip().is_unspecified() {
+            ReplyTo::SourceIpAt(local.port())
+        } else {
+            ReplyTo::Addr(local)
+        };
+        let shutdown = Shutdown::register(reactor.registry(), SIGNALS, STOP)?;
+        let stdin = Stdin::register(reactor.registry(), STDIN)?;
+        let stdin_ready = (!stdin.is_polled()).then(Instant::now);
+        Ok(Self {
+            client: Client::new(server, reply_to, config),
+            udp,
+            stdin,
+            stdout: Stdout::new()?,
+            lines: LineBuffer::new(MAX_DATAGRAM),
+            shutdown,
+            interrupts: 0,
+            stdin_ready,
+            buf: Box::new([0; MAX_DATAGRAM + 1]),
+        })
+    }
+
+    /// The address the client receives on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+
+    /// Reads stdin while it has bytes and the client wants lines.
+    fn read_stdin(&mut self, now: Instant) -> io::Result<()> {
+        let mut chunk = [0; READ_CHUNK];
+        while self.stdin_ready.is_some() && self.client.wants_input() {
+            match self.stdin.read(&mut chunk)? {
+                Input::Data(len) => {
+                    self.lines.push(&chunk[..len]);
+                    self.take_lines(now)?;
+                }
+                Input::WouldBlock => self.stdin_ready = None,
+                Input::End => {
+                    self.stdin_ready = None;
+                    self.stdin.deregister()?;
+                    self.lines.finish();
+                    self.take_lines(now)?;
+                    self.client.handle_end_of_input(now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands every whole line to the client.
+    fn take_lines(&mut self, now: Instant) -> io::Result<()> {
+        while let Some(line) = self.lines.next_line() {
+            match line {
+                Line::Complete(line) => self.client.handle_line(now, line),
+                Line::TooLong => {
+                    // After what the client has to say, to keep the order.
+                    self.flush()?;
+                    self.print(&Notice::Usage(CommandError::TooLong))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what the client queued and prints what it has to say.
+    fn flush(&mut self) -> io::Result<()> {
+        while let Some(transmit) = self.client.poll_transmit() {
+            self.udp.send_to(transmit.to, transmit.payload)?;
+        }
+        while let Some(notice) = self.client.poll_notice() {
+            self.print(&notice)?;
+        }
+        Ok(())
+    }
+
+    fn print(&mut self, notice: &Notice) -> io::Result<()> {
+        self.stdout.write_all(format!("{notice}\n").as_bytes())
+    }
+}
+
+impl ReadyHandler for Terminal {
+    fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()> {
+        match event.token() {
+            UDP => {
+                if event.is_writable() {
+                    self.udp.on_writable()?;
+                }
+                if event.is_readable() {
+                    // Drain until WouldBlock: the next event comes only for new datagrams.
+                    while let Some((len, from)) = self.udp.recv_from(&mut self.buf[..])? {
+                        self.client.handle_datagram(now, from, &self.buf[..len]);
+                        self.flush()?;
+                    }
+                }
+            }
+            STDIN => {
+                self.stdin_ready = Some(now);
+                self.read_stdin(now)?;
+            }
+            token => {
+                self.shutdown.on_ready(token);
+                while self.interrupts < self.shutdown.requests() {
+                    self.interrupts += 1;
+                    self.client.handle_interrupt(now);
+                }
+            }
+        }
+        self.flush()
+    }
+}
+
+impl TimerHandler for Terminal {
+    /// The client's resend deadline, or "now" while stdin has unread bytes
+    /// the client wants.
+    fn next_deadline(&self) -> Option<Instant> {
+        let stdin = self.stdin_ready.filter(|_| self.client.wants_input());
+        self.client.poll_timeout().into_iter().chain(stdin).min()
+    }
+
+    fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
+        self.client.handle_timeout(now);
+        self.read_stdin(now)?;
+        self.flush()
+    }
+}
+
+impl Handler for Terminal {
+    fn is_finished(&self) -> bool {
+        self.client.is_finished()
+    }
+}
