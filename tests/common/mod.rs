@@ -82,9 +82,15 @@ impl Server {
     /// Starts the hub on 127.0.0.1:0 with [`ACCOUNTS`] and waits for its
     /// `listening on ADDR` line.
     pub fn start(name: &str, extra_args: &[&str]) -> Self {
+        Self::start_at(name, "127.0.0.1:0", extra_args)
+    }
+
+    /// Like [`start`](Self::start), bound to `bind`: a restarted hub comes
+    /// back where its clients expect it.
+    pub fn start_at(name: &str, bind: &str, extra_args: &[&str]) -> Self {
         let accounts = TempFile::new(&format!("{name}.conf"), ACCOUNTS);
         let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
-            .args(["--bind", "127.0.0.1:0", "--users"])
+            .args(["--bind", bind, "--users"])
             .arg(&accounts.0)
             .args(extra_args)
             .stdin(Stdio::null())

@@ -1,0 +1,260 @@
+//! End to end: the real `reactor-server` and real `reactor-client`
+//! processes over UDP on 127.0.0.1, stdin piped or redirected from a file.
+//!
+//! Every wait is for an expected line, with a timeout that only bounds a
+//! failure: a passing test takes as long as the programs need, no longer.
+
+mod common;
+
+use std::fs::File;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Lines, Server, TempFile, PATIENCE};
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_reactor-client");
+
+/// A running `reactor-client`, killed when dropped if it has not exited.
+struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Lines,
+}
+
+impl Client {
+    /// A client whose stdin is a pipe the test types into.
+    fn piped(server: SocketAddr) -> Self {
+        Self::spawn(server, Stdio::piped())
+    }
+
+    fn spawn(server: SocketAddr, stdin: Stdio) -> Self {
+        let mut child = Command::new(CLIENT)
+            .args(["--server", &server.to_string()])
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            stdin: child.stdin.take(),
+            out: Lines::new(child.stdout.take().unwrap()),
+            child,
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for a line on stdout containing `needle`.
+    fn expect(&self, needle: &str) -> String {
+        self.out.expect(needle)
+    }
+
+    /// Ends the input, as Ctrl-D or the end of a pipe does.
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the client to exit on its own.
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client still running after {PATIENCE:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Alice and Bob, each logged in through a pipe.
+fn alice_and_bob(server: &Server) -> (Client, Client) {
+    let mut bob = Client::piped(server.addr);
+    bob.type_line("bob->server#login<builder>");
+    bob.expect("* logged in as bob");
+    let mut alice = Client::piped(server.addr);
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect("* logged in as alice");
+    (alice, bob)
+}
+
+#[test]
+fn two_clients_chat_through_the_real_server() {
+    let server = Server::start("client-chat", &[]);
+    let (mut alice, mut bob) = alice_and_bob(&server);
+
+    alice.type_line("alice->bob#hello there, #<bob>!");
+    assert_eq!(bob.expect("alice:"), "alice: hello there, #<bob>!");
+    alice.expect("* message to bob accepted by the server");
+
+    bob.type_line("bob->alice#hi alice");
+    assert_eq!(alice.expect("bob:"), "bob: hi alice");
+    bob.expect("* message to alice accepted by the server");
+
+    alice.type_line("alice->carol#are you there?");
+    alice.expect("* carol is offline: message not delivered");
+
+    alice.type_line("hello?");
+    alice.expect("* type ID->server#login<PASSWORD>, ID->DEST#message or ID->server#logoff");
+
+    alice.type_line("alice->server#logoff");
+    alice.expect("* logged off");
+    alice.close_stdin();
+    assert!(alice.wait().success());
+    assert_eq!(alice.out.rest(), Vec::<String>::new());
+
+    // Bob's input ends while he is online: he logs off, then exits.
+    bob.close_stdin();
+    bob.expect("* logged off");
+    assert!(bob.wait().success());
+}
+
+#[test]
+fn stdin_redirected_from_a_file() {
+    let server = Server::start("client-file", &[]);
+    let mut bob = Client::piped(server.addr);
+    bob.type_line("bob->server#login<builder>");
+    bob.expect("* logged in as bob");
+
+    // The last line has no newline: it still counts.
+    let input = TempFile::new(
+        "client-file-alice.txt",
+        "alice->server#login<wonderland>\n\
+         alice->bob#from a file\n\
+         alice->carol#anyone?\n\
+         alice->server#logoff",
+    );
+    let mut alice = Client::spawn(server.addr, Stdio::from(File::open(&input.0).unwrap()));
+    assert!(alice.wait().success());
+    assert_eq!(
+        alice.out.rest(),
+        [
+            "* logged in as alice",
+            "* message to bob accepted by the server",
+            "* carol is offline: message not delivered",
+            "* logged off",
+        ]
+    );
+    assert_eq!(bob.expect("alice:"), "alice: from a file");
+}
+
+#[test]
+fn stdin_from_dev_null_ends_at_once() {
+    let server = Server::start("client-null", &[]);
+    let mut client = Client::spawn(server.addr, Stdio::null());
+    assert!(client.wait().success());
+    assert_eq!(client.out.rest(), Vec::<String>::new());
+}
+
+#[test]
+fn a_server_that_does_not_answer_is_reported_and_the_client_exits_at_end_of_input() {
+    // Bound, so no ICMP error comes back, and silent.
+    let silent = common::udp_socket();
+    let mut alice = Client::piped(silent.local_addr().unwrap());
+    let started = Instant::now();
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect("* the server is not answering: login not confirmed");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(7), "gave up after {waited:?}");
+
+    // The login went out once and was resent three times, byte for byte.
+    silent.set_nonblocking(true).unwrap();
+    let mut buf = [0; 2048];
+    let mut received = Vec::new();
+    while let Ok(len) = silent.recv(&mut buf) {
+        received.push(buf[..len].to_vec());
+    }
+    assert_eq!(received.len(), 4, "{received:?}");
+    assert!(received.iter().all(|d| *d == received[0]));
+    assert!(received[0].starts_with(b"alice->server#login<wonderland><127.0.0.1><"));
+
+    alice.close_stdin();
+    assert!(alice.wait().success());
+}
+
+#[test]
+fn a_restarted_server_asks_to_log_in_again_and_the_message_goes_out_after() {
+    let first = Server::start("client-restart-1", &[]);
+    let addr = first.addr.to_string();
+    let (mut alice, mut bob) = alice_and_bob(&first);
+    drop(first);
+
+    let _second = Server::start_at("client-restart-2", &addr, &[]);
+    bob.type_line("bob->server#logoff");
+    bob.expect("* logged off");
+    bob.type_line("bob->server#login<builder>");
+    bob.expect("* logged in as bob");
+
+    alice.type_line("alice->bob#are you still there?");
+    alice.expect("please log in again");
+    alice.expect("* not logged in: message to bob will be sent after you log in");
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect("* logged in as alice");
+    alice.expect("* message to bob accepted by the server");
+    assert_eq!(bob.expect("alice:"), "alice: are you still there?");
+}
+
+#[test]
+fn ctrl_c_logs_off_then_exits() {
+    let server = Server::start("client-interrupt", &[]);
+    let mut alice = Client::piped(server.addr);
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect("* logged in as alice");
+    let pid = libc::pid_t::try_from(alice.child.id()).unwrap();
+    // SAFETY: sends SIGINT to the child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    alice.expect("* logging off before quitting");
+    alice.expect("* logged off");
+    assert!(alice.wait().success());
+    server.log.expect("alice logged off");
+}
+
+#[test]
+fn flags_help_version_and_usage_errors() {
+    let run = |args: &[&str]| Command::new(CLIENT).args(args).output().unwrap();
+
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    for flag in ["--server", "--listen", "--trace", "--help", "--version"] {
+        assert!(text.contains(flag), "{flag} missing from {text}");
+    }
+
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert!(String::from_utf8(version.stdout)
+        .unwrap()
+        .starts_with("reactor-client "));
+
+    for args in [
+        &["--bogus"][..],
+        &["--server", "no-port"],
+        &["--server", "0.0.0.0:32000"],
+        &["--listen", "nowhere"],
+        &["extra"],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.starts_with("reactor-client: "), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
