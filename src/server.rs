@@ -118,6 +118,15 @@ impl ReadyHandler for Server {
         }
         Ok(())
     }
+
+    fn source_name(&self, token: Token) -> &'static str {
+        match token {
+            UDP => "udp socket",
+            SIGNALS => "signals",
+            STOP => "stop waker",
+            _ => "unknown",
+        }
+    }
 }
 
 impl TimerHandler for Server {
@@ -128,6 +137,10 @@ impl TimerHandler for Server {
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         self.hub.handle_timeout(now);
         self.flush(now)
+    }
+
+    fn describe_deadline(&self) -> String {
+        self.hub.describe_timeout()
     }
 }
 

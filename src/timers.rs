@@ -37,6 +37,11 @@ impl<K: Ord> TimerQueue<K> {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
+    /// The earliest deadline and its key, without taking it.
+    pub fn peek(&self) -> Option<(Instant, &K)> {
+        self.heap.peek().map(|Reverse((at, key))| (*at, key))
+    }
+
     /// Takes one key whose deadline is at or before `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<K> {
         if self.next_deadline()? > now {

@@ -12,6 +12,7 @@
 //! has at most one live entry in the [`TimerQueue`]: the earlier of its expiry
 //! and its next resend.
 
+mod describe;
 mod event;
 mod session;
 mod throttle;

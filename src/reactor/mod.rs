@@ -30,13 +30,19 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
-use mio::{Events, Poll, Registry};
+use mio::{Events, Poll, Registry, Token};
 
 /// Reacts to a registered source becoming ready.
 pub trait ReadyHandler {
     /// `event` names the source by its `mio::Token` and says whether it is
     /// readable or writable. `now` was read once, after the poll returned.
     fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()>;
+
+    /// What the source registered under `token` is, in a word or two, for
+    /// `--trace` (only called when tracing is on).
+    fn source_name(&self, _token: Token) -> &'static str {
+        "source"
+    }
 }
 
 /// Reacts to the passage of time.
@@ -46,6 +52,12 @@ pub trait TimerHandler {
 
     /// Called once the deadline has passed; fire everything due at `now`.
     fn on_deadline(&mut self, now: Instant) -> io::Result<()>;
+
+    /// What the deadline of [`next_deadline`](Self::next_deadline) is for,
+    /// for `--trace` (only called when tracing is on, so it may allocate).
+    fn describe_deadline(&self) -> String {
+        "deadline".into()
+    }
 }
 
 /// A whole program driven by the Reactor.
@@ -82,6 +94,15 @@ impl Reactor {
             let deadline = handler.next_deadline();
             let timeout =
                 deadline.map(|at| round_up_to_millis(at.saturating_duration_since(Instant::now())));
+            match timeout {
+                Some(timeout) => log::trace!(
+                    target: "reactor",
+                    "wait: at most {} ms, for {}",
+                    timeout.as_millis(),
+                    handler.describe_deadline()
+                ),
+                None => log::trace!(target: "reactor", "wait: no deadline, until an event"),
+            }
             if let Err(err) = self.poll.poll(&mut self.events, timeout) {
                 // A signal arrived during the wait: just wait again.
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -93,17 +114,24 @@ impl Reactor {
             for event in self.events.iter() {
                 log::trace!(
                     target: "reactor",
-                    "event {:?}{}{}",
+                    "event: {} ({:?}){}{}{}",
+                    handler.source_name(event.token()),
                     event.token(),
                     if event.is_readable() { " readable" } else { "" },
                     if event.is_writable() { " writable" } else { "" },
+                    if event.is_read_closed() { " closed" } else { "" },
                 );
                 handler.on_ready(event, now)?;
             }
             // Wakeups can come early or be spurious: fire only what is due,
             // and ask the handler again next time round.
-            if handler.next_deadline().is_some_and(|at| at <= now) {
-                log::trace!(target: "reactor", "timer due");
+            if let Some(at) = handler.next_deadline().filter(|&at| at <= now) {
+                log::trace!(
+                    target: "reactor",
+                    "timer, due {:.1?} ago: {}",
+                    now - at,
+                    handler.describe_deadline()
+                );
                 handler.on_deadline(now)?;
             }
         }

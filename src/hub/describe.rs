@@ -1,0 +1,124 @@
+//! Words for `--trace`: what the hub's next deadline is for.
+//!
+//! Only called when tracing is on (it formats a string), and it only reads:
+//! the hub decides what to do when the deadline comes, in
+//! [`Hub::handle_timeout`].
+
+use std::time::Duration;
+
+use super::Hub;
+
+impl Hub {
+    /// What the deadline that [`poll_timeout`](Hub::poll_timeout) gives is
+    /// for: a session's expiry, a resend of a forward, or an entry made
+    /// stale by activity since it was queued.
+    pub fn describe_timeout(&self) -> String {
+        let Some((at, &index)) = self.timers.peek() else {
+            return "nothing".into();
+        };
+        let id = self.accounts.id(index);
+        let session = &self.sessions[index];
+        if session.wake_at != Some(at) {
+            return format!("{id}: an earlier wakeup, since replaced (skipped)");
+        }
+        let Some(online) = &session.online else {
+            return format!("{id}: nothing (offline)");
+        };
+        let timeout = self.config.session_timeout;
+        let expiry = online.last_seen + timeout;
+        if expiry <= at {
+            return format!(
+                "{id}: session expiry ({} s without a datagram)",
+                secs(timeout)
+            );
+        }
+        let due = online
+            .pending
+            .iter()
+            .filter(|pending| pending.due <= at)
+            .min_by_key(|pending| pending.due);
+        match due {
+            Some(pending) if pending.resends >= self.config.max_resends => format!(
+                "{id}: give up on msg {} from {} (no receipt after {} resends)",
+                pending.msg_id,
+                self.accounts.id(pending.from),
+                pending.resends
+            ),
+            Some(pending) => format!(
+                "{id}: resend msg {} from {} (resend {} of {}, no receipt yet)",
+                pending.msg_id,
+                self.accounts.id(pending.from),
+                pending.resends + 1,
+                self.config.max_resends
+            ),
+            None => format!(
+                "{id}: a wakeup with nothing due any more (expires in {} s)",
+                secs(expiry - at)
+            ),
+        }
+    }
+}
+
+fn secs(duration: Duration) -> String {
+    format!("{:.1}", duration.as_secs_f64())
+        .trim_end_matches(".0")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use crate::accounts::Accounts;
+    use crate::hub::{Hub, HubConfig};
+    use crate::wire::{self, Message};
+
+    /// Logs `id` in from `addr`; returns its token.
+    fn login(hub: &mut Hub, now: Instant, id: &str, password: &str, addr: SocketAddr) -> String {
+        hub.handle_datagram(
+            now,
+            addr,
+            format!("{id}->server#login<{password}>").as_bytes(),
+        );
+        let reply = hub.poll_transmit().expect("a reply");
+        match wire::parse(reply.payload) {
+            Ok(Message::Success { token, .. }) => token.as_str().to_owned(),
+            other => panic!("login answered {other:?}"),
+        }
+    }
+
+    #[test]
+    fn says_what_the_next_deadline_is_for() {
+        let accounts = Accounts::parse("alice:wonderland\nbob:builder\n").unwrap();
+        let mut hub = Hub::new(accounts, HubConfig::default());
+        let t0 = Instant::now();
+        assert_eq!(hub.describe_timeout(), "nothing");
+        let alice_addr = "127.0.0.1:40001".parse().unwrap();
+        let bob_addr = "127.0.0.1:40002".parse().unwrap();
+        let alice = login(&mut hub, t0, "alice", "wonderland", alice_addr);
+        assert_eq!(
+            hub.describe_timeout(),
+            "alice: session expiry (300 s without a datagram)"
+        );
+        let t1 = t0 + Duration::from_secs(10);
+        let bob = login(&mut hub, t1, "bob", "builder", bob_addr);
+        let chat = format!("alice->bob#<{alice}><0123456789>hello");
+        hub.handle_datagram(t1, alice_addr, chat.as_bytes());
+        assert_eq!(
+            hub.describe_timeout(),
+            "bob: resend msg 0123456789 from alice (resend 1 of 4, no receipt yet)"
+        );
+        let receipt = format!("bob->server#<{bob}><0123456789>Success: hello");
+        hub.handle_datagram(t1, bob_addr, receipt.as_bytes());
+        assert_eq!(
+            hub.describe_timeout(),
+            "bob: a wakeup with nothing due any more (expires in 299 s)"
+        );
+        hub.handle_timeout(t1 + Duration::from_secs(1));
+        assert_eq!(
+            hub.describe_timeout(),
+            "alice: a wakeup with nothing due any more (expires in 10 s)"
+        );
+    }
+}
