@@ -175,6 +175,16 @@ impl ReadyHandler for Terminal {
         }
         self.flush()
     }
+
+    fn source_name(&self, token: Token) -> &'static str {
+        match token {
+            UDP => "udp socket",
+            STDIN => "stdin",
+            SIGNALS => "signals",
+            STOP => "stop waker",
+            _ => "unknown",
+        }
+    }
 }
 
 impl TimerHandler for Terminal {
@@ -189,6 +199,16 @@ impl TimerHandler for Terminal {
         self.client.handle_timeout(now);
         self.read_stdin(now)?;
         self.flush()
+    }
+
+    fn describe_deadline(&self) -> String {
+        let stdin = self.stdin_ready.filter(|_| self.client.wants_input());
+        match (stdin, self.client.poll_timeout()) {
+            (Some(ready), timeout) if timeout.is_none_or(|at| ready <= at) => {
+                "stdin: unread input, and room for it".into()
+            }
+            _ => self.client.describe_timeout(),
+        }
     }
 }
 

@@ -180,6 +180,25 @@ impl Session {
         }
     }
 
+    /// The id and addressee of the message in flight, if one is.
+    fn message_in_flight(&self) -> Option<(MsgId, &str)> {
+        match self {
+            Session::MessageSent {
+                message, msg_id, ..
+            } => Some((*msg_id, &message.to)),
+            _ => None,
+        }
+    }
+
+    fn attempt(&self) -> Option<&Attempt> {
+        match self {
+            Session::Offline | Session::Online { .. } => None,
+            Session::LoginSent { attempt, .. }
+            | Session::MessageSent { attempt, .. }
+            | Session::LogoutSent { attempt, .. } => Some(attempt),
+        }
+    }
+
     fn attempt_mut(&mut self) -> Option<&mut Attempt> {
         match self {
             Session::Offline | Session::Online { .. } => None,
@@ -694,16 +713,50 @@ impl Client {
         });
     }
 
-    /// Changes state, logging `OLD => NEW (cause)`; returns the old state.
+    /// Changes state, logging `ID: OLD => NEW (cause)`; returns the old state.
     fn enter(&mut self, next: Session, cause: &str) -> Session {
         let previous = mem::replace(&mut self.session, next);
-        log::trace!(
-            target: "client",
-            "{} => {} ({cause})",
-            previous.state(),
-            self.session.state()
-        );
+        if log::log_enabled!(target: "client", log::Level::Trace) {
+            // A message in flight, entered or left, is named by id and addressee.
+            let message = previous
+                .message_in_flight()
+                .or(self.session.message_in_flight())
+                .map(|(msg_id, to)| format!(": msg {msg_id} to {to}"))
+                .unwrap_or_default();
+            log::trace!(
+                target: "client",
+                "{}: {} => {} ({cause}{message})",
+                self.session.id().or(previous.id()).unwrap_or("?"),
+                previous.state(),
+                self.session.state()
+            );
+        }
         previous
+    }
+
+    /// What the deadline of [`poll_timeout`](Self::poll_timeout) is for, in
+    /// words, for `--trace`.
+    pub fn describe_timeout(&self) -> String {
+        let Some(attempt) = self.session.attempt() else {
+            return "nothing".into();
+        };
+        let request = match &self.session {
+            Session::LoginSent { id, .. } => format!("the login of {id}"),
+            Session::MessageSent {
+                message, msg_id, ..
+            } => format!("msg {msg_id} to {}", message.to),
+            Session::LogoutSent { id, .. } => format!("the logoff of {id}"),
+            Session::Offline | Session::Online { .. } => return "nothing".into(),
+        };
+        if attempt.resends < self.config.max_resends {
+            format!(
+                "{request}: resend {} of {} if no reply",
+                attempt.resends + 1,
+                self.config.max_resends
+            )
+        } else {
+            format!("{request}: give up if no reply")
+        }
     }
 
     fn notify(&mut self, notice: Notice) {
