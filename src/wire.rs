@@ -6,6 +6,7 @@
 //! strings: it matches on the enum. The grammar is the one of
 //! `docs/protocol.md`; the fixed parts are ASCII, a body is any bytes.
 
+use std::ffi::CStr;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -59,6 +60,12 @@ impl SessionToken {
     fn parse(bytes: &[u8]) -> Option<Self> {
         Some(Self(fixed_field(bytes)?))
     }
+
+    /// `<TOKEN>` at the start of `bytes`, and what follows it.
+    fn parse_angled(bytes: &[u8]) -> Option<(Self, &[u8])> {
+        let (token, rest) = fixed_angle_field(bytes, Self::LEN)?;
+        Some((Self::parse(token)?, rest))
+    }
 }
 
 impl fmt::Debug for SessionToken {
@@ -97,6 +104,12 @@ impl MsgId {
 
     fn parse(bytes: &[u8]) -> Option<Self> {
         Some(Self(fixed_field(bytes)?))
+    }
+
+    /// `<MSGID>` at the start of `bytes`, and what follows it.
+    fn parse_angled(bytes: &[u8]) -> Option<(Self, &[u8])> {
+        let (msg_id, rest) = fixed_angle_field(bytes, Self::LEN)?;
+        Some((Self::parse(msg_id)?, rest))
     }
 }
 
@@ -257,11 +270,13 @@ impl std::error::Error for ParseError {}
 
 /// The text of a datagram: up to its first `\0`, without trailing `\r`/`\n`.
 pub fn frame(datagram: &[u8]) -> &[u8] {
-    let end = datagram
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(datagram.len());
-    let mut text = &datagram[..end];
+    // `CStr` looks for the `\0` with the standard library's memchr, which
+    // reads a word at a time: on a whole datagram that is several times
+    // faster than a loop over bytes, and this runs for every datagram.
+    let mut text = match CStr::from_bytes_until_nul(datagram) {
+        Ok(c_str) => c_str.to_bytes(),
+        Err(_) => datagram,
+    };
     while let [rest @ .., b'\r' | b'\n'] = text {
         text = rest;
     }
@@ -305,8 +320,7 @@ fn parse_request<'a>(from: &'a str, rest: &'a [u8]) -> Result<Message<'a>, Parse
         return parse_login(from, fields);
     }
     if let Some(field) = rest.strip_prefix(b"logoff") {
-        let (token, tail) = angle_field(field).ok_or(ParseError::BadToken)?;
-        let token = SessionToken::parse(token).ok_or(ParseError::BadToken)?;
+        let (token, tail) = SessionToken::parse_angled(field).ok_or(ParseError::BadToken)?;
         return match tail {
             [] => Ok(Message::Logoff { from, token }),
             _ => Err(ParseError::UnknownRequest),
@@ -353,8 +367,7 @@ fn parse_login<'a>(from: &'a str, fields: &'a [u8]) -> Result<Message<'a>, Parse
 
 fn parse_reply<'a>(to: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseError> {
     if let Some(field) = rest.strip_prefix(b"Success") {
-        let (token, tail) = angle_field(field).ok_or(ParseError::BadToken)?;
-        let token = SessionToken::parse(token).ok_or(ParseError::BadToken)?;
+        let (token, tail) = SessionToken::parse_angled(field).ok_or(ParseError::BadToken)?;
         return match tail {
             [] => Ok(Message::Success { to, token }),
             _ => Err(ParseError::UnknownReply),
@@ -385,10 +398,8 @@ fn parse_reply<'a>(to: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseErro
 
 /// `<TOKEN><MSGID>` and what follows them.
 fn token_and_msg_id(bytes: &[u8]) -> Result<(SessionToken, MsgId, &[u8]), ParseError> {
-    let (token, rest) = angle_field(bytes).ok_or(ParseError::BadToken)?;
-    let token = SessionToken::parse(token).ok_or(ParseError::BadToken)?;
-    let (msg_id, body) = angle_field(rest).ok_or(ParseError::BadMsgId)?;
-    let msg_id = MsgId::parse(msg_id).ok_or(ParseError::BadMsgId)?;
+    let (token, rest) = SessionToken::parse_angled(bytes).ok_or(ParseError::BadToken)?;
+    let (msg_id, body) = MsgId::parse_angled(rest).ok_or(ParseError::BadMsgId)?;
     Ok((token, msg_id, body))
 }
 
@@ -401,6 +412,14 @@ fn angle_field(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     Some((field, &inner[close + 1..]))
+}
+
+/// Splits `<FIELD>rest` into `FIELD` and `rest` when `FIELD` has a fixed
+/// length (a token, a message id): the closing `>` is looked for at its one
+/// possible place, not searched for.
+fn fixed_angle_field(bytes: &[u8], len: usize) -> Option<(&[u8], &[u8])> {
+    let (field, rest) = bytes.strip_prefix(b"<")?.split_at_checked(len)?;
+    Some((field, rest.strip_prefix(b">")?))
 }
 
 /// A token or message id: exactly `N` printable ASCII characters other than
