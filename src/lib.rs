@@ -11,6 +11,7 @@
 //! | client session state machine | [`client`] | no: typed lines, datagrams and `now` in; datagrams, a deadline and notices out |
 //! | the Reactor | [`reactor`] | yes: the only code that uses mio, sockets and the clock |
 //! | the programs on the Reactor | [`server`], [`terminal`] | yes: wire a state machine to its sources |
+//! | a lossy relay for tests | [`relay`] | yes: a second small Reactor program, its faults decided by a seeded, pure [`relay::FaultInjector`] |
 //! | the binaries | `src/bin/` | flags, logging, exit codes |
 
 pub mod accounts;
@@ -19,6 +20,7 @@ pub mod hub;
 pub mod logging;
 pub mod outbox;
 pub mod reactor;
+pub mod relay;
 pub mod server;
 pub mod terminal;
 pub mod timers;
