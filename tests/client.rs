@@ -212,6 +212,40 @@ fn a_restarted_server_asks_to_log_in_again_and_the_message_goes_out_after() {
 }
 
 #[test]
+fn messages_in_flight_and_queued_while_the_server_restarts_are_sent_after_login() {
+    let first = Server::start("client-restart-queued-1", &[]);
+    let addr = first.addr.to_string();
+    let (mut alice, mut bob) = alice_and_bob(&first);
+    drop(first); // killed: no goodbye to anyone
+
+    // Typed while no server runs: the first goes out and gets no answer (it
+    // is resent), the other two wait behind it.
+    for n in 1..=3 {
+        alice.type_line(&format!("alice->bob#queued {n}"));
+    }
+    let _second = Server::start_at("client-restart-queued-2", &addr, &[]);
+    bob.type_line("bob->server#login<builder>");
+    bob.expect("* logged in as bob");
+
+    // A resend reaches the new hub, which has no session for alice. Nothing
+    // is dropped: the message in flight and the two behind it wait.
+    alice.expect("* the server ended our session (it restarted, or we were idle too long): please log in again");
+    for _ in 1..=3 {
+        alice.expect("* not logged in: message to bob will be sent after you log in");
+    }
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect("* logged in as alice");
+    for n in 1..=3 {
+        alice.expect("* message to bob accepted by the server");
+        assert_eq!(bob.expect("alice:"), format!("alice: queued {n}"));
+    }
+    alice.close_stdin();
+    alice.expect("* logged off");
+    assert!(alice.wait().success());
+    assert_eq!(alice.out.rest(), Vec::<String>::new(), "nothing else said");
+}
+
+#[test]
 fn ctrl_c_logs_off_then_exits() {
     let server = Server::start("client-interrupt", &[]);
     let mut alice = Client::piped(server.addr);
