@@ -22,8 +22,9 @@ const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const STOP: Token = Token(2);
 
-/// At most this many "dropped datagram" lines a second reach the log, so a
-/// flood of garbage cannot turn into a flood of log lines.
+/// At most this many lines a second about dropped datagrams and refused
+/// logins reach the log, so that a flood of garbage or of password guesses
+/// cannot turn into a flood of log lines.
 const DROP_LOG_PER_SECOND: u32 = 10;
 
 /// A hub bound to its socket, ready to run.
@@ -88,7 +89,10 @@ impl Server {
     fn flush(&mut self, now: Instant) -> io::Result<()> {
         while let Some(event) = self.hub.poll_event() {
             match event {
-                HubEvent::Dropped { .. } => self.drop_log.log(now, &event),
+                HubEvent::Dropped { .. } => self.drop_log.log(now, log::Level::Warn, &event),
+                HubEvent::LoginRefused { .. } | HubEvent::LoginThrottled { .. } => {
+                    self.drop_log.log(now, log::Level::Info, &event)
+                }
                 HubEvent::GaveUp { .. } => log::warn!("{event}"),
                 HubEvent::Transition { .. } => log::trace!(target: "hub", "{event}"),
                 _ => log::info!("{event}"),
@@ -150,7 +154,8 @@ impl Handler for Server {
     }
 }
 
-/// Rate limit for the log lines of dropped datagrams.
+/// Rate limit for the log lines of dropped datagrams and refused logins:
+/// what anyone can cause by sending datagrams.
 #[derive(Default)]
 struct DropLog {
     window_start: Option<Instant>,
@@ -159,13 +164,16 @@ struct DropLog {
 }
 
 impl DropLog {
-    fn log(&mut self, now: Instant, event: &HubEvent) {
+    fn log(&mut self, now: Instant, level: log::Level, event: &HubEvent) {
         let window_over = self
             .window_start
             .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(1));
         if window_over {
             if self.hidden > 0 {
-                log::warn!("{} more dropped datagrams not shown", self.hidden);
+                log::warn!(
+                    "{} more lines about dropped datagrams and refused logins not shown",
+                    self.hidden
+                );
             }
             *self = DropLog {
                 window_start: Some(now),
@@ -174,7 +182,7 @@ impl DropLog {
         }
         if self.shown < DROP_LOG_PER_SECOND {
             self.shown += 1;
-            log::warn!("{event}");
+            log::log!(level, "{event}");
         } else {
             self.hidden += 1;
         }
