@@ -4,6 +4,8 @@ mod common;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use common::{udp_socket, Server, TempFile};
 
@@ -168,6 +170,61 @@ fn garbage_and_oversized_datagrams_get_no_answer_and_change_nothing() {
     let token = peer.login("alice", "wonderland");
     assert_eq!(token.len(), 6);
     hub.log.expect("over the 1024-byte limit");
+}
+
+#[test]
+fn password_guessing_is_slowed_down() {
+    let hub = Server::start("throttle", &[]);
+    let alice = Peer::new(hub.addr);
+    let refused = "server->alice#Error: password does not match!";
+    // Five failures are free; the sixth closes the account for 1 s.
+    for guess in 1..=6 {
+        alice.send(&format!("alice->server#login<guess{guess}>"));
+        assert_eq!(alice.recv(), refused, "guess {guess}");
+    }
+    // The hub counted the sixth failure before this reply left it.
+    let closed_at = Instant::now();
+    alice.send("alice->server#login<wonderland>");
+    assert_eq!(alice.recv(), refused, "the right password, too soon");
+    hub.log.expect("login refused for alice from 127.0.0.1:");
+    hub.log.expect("too many failures, slowed down");
+    // Waiting out the delay is the test: the right password gets in after it.
+    thread::sleep(Duration::from_secs(1).saturating_sub(closed_at.elapsed()));
+    alice.login("alice", "wonderland");
+}
+
+#[test]
+fn a_flood_of_garbage_and_wrong_logins_is_logged_at_a_bounded_rate() {
+    let hub = Server::start("quiet-log", &[]);
+    // From another loopback address, so that the per-address login budget
+    // it exhausts is not alice's.
+    let flooder = UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    flooder.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let started = Instant::now();
+    let mut buf = [0; 128];
+    for batch in 0..15 {
+        for n in 0..20 {
+            flooder.send_to(b"garbage", hub.addr).unwrap();
+            let login = format!("nobody{batch}x{n}->server#login<guess>");
+            flooder.send_to(login.as_bytes(), hub.addr).unwrap();
+        }
+        // Every wrong login is answered: once they are, the hub has read
+        // the batch, and the next does not overflow its socket.
+        for _ in 0..20 {
+            flooder.recv(&mut buf).expect("a refusal");
+        }
+    }
+    // Logged after whatever of the flood the hub logs.
+    Peer::new(hub.addr).login("alice", "wonderland");
+    let lines = hub.log.until("alice logged in");
+    // Ten lines a second about drops and refusals, and one saying how many
+    // more were not shown, in each second the flood lasted.
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    assert!(
+        lines.len() <= 11 * seconds + 1,
+        "{} lines in {seconds} s: {lines:#?}",
+        lines.len()
+    );
 }
 
 #[test]

@@ -64,6 +64,24 @@ impl Lines {
         }
     }
 
+    /// Every line up to and including the next one containing `needle`;
+    /// panics after [`PATIENCE`] without one.
+    pub fn until(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.0.recv_timeout(PATIENCE) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no line containing {needle:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
     /// Every line until the pipe closes.
     pub fn rest(&self) -> Vec<String> {
         self.0.iter().collect()
