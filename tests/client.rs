@@ -246,6 +246,32 @@ fn messages_in_flight_and_queued_while_the_server_restarts_are_sent_after_login(
 }
 
 #[test]
+fn after_a_restart_messages_kept_for_a_login_that_never_comes_are_reported_not_sent() {
+    let first = Server::start("client-restart-quit-1", &[]);
+    let addr = first.addr.to_string();
+    let (mut alice, _bob) = alice_and_bob(&first);
+    drop(first);
+    let _second = Server::start_at("client-restart-quit-2", &addr, &[]);
+
+    alice.type_line("alice->bob#one");
+    alice.type_line("alice->carol#two");
+    alice.expect("please log in again");
+    // Alice leaves instead of logging in: each kept message is named.
+    alice.close_stdin();
+    assert!(alice.wait().success());
+    let rest = alice.out.rest();
+    let not_sent: Vec<&String> = rest.iter().filter(|l| l.contains("was not sent")).collect();
+    assert_eq!(
+        not_sent,
+        [
+            "* message to bob was not sent",
+            "* message to carol was not sent"
+        ],
+        "{rest:#?}"
+    );
+}
+
+#[test]
 fn ctrl_c_logs_off_then_exits() {
     let server = Server::start("client-interrupt", &[]);
     let mut alice = Client::piped(server.addr);
