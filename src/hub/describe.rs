@@ -19,7 +19,7 @@ impl Hub {
         let id = self.accounts.id(index);
         let session = &self.sessions[index];
         if session.wake_at != Some(at) {
-            return format!("{id}: an earlier wakeup, since replaced (skipped)");
+            return format!("{id}: a superseded wakeup, nothing to do");
         }
         let Some(online) = &session.online else {
             return format!("{id}: nothing (offline)");
