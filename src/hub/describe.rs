@@ -4,8 +4,6 @@
 //! the hub decides what to do when the deadline comes, in
 //! [`Hub::handle_timeout`].
 
-use std::time::Duration;
-
 use super::Hub;
 
 impl Hub {
@@ -27,10 +25,7 @@ impl Hub {
         let timeout = self.config.session_timeout;
         let expiry = online.last_seen + timeout;
         if expiry <= at {
-            return format!(
-                "{id}: session expiry ({} s without a datagram)",
-                secs(timeout)
-            );
+            return format!("{id}: session expiry ({timeout:?} without a datagram)");
         }
         let due = online
             .pending
@@ -52,17 +47,11 @@ impl Hub {
                 self.config.max_resends
             ),
             None => format!(
-                "{id}: a wakeup with nothing due any more (expires in {} s)",
-                secs(expiry - at)
+                "{id}: a wakeup with nothing due any more (expires {:.1?} later)",
+                expiry - at
             ),
         }
     }
-}
-
-fn secs(duration: Duration) -> String {
-    format!("{:.1}", duration.as_secs_f64())
-        .trim_end_matches(".0")
-        .to_owned()
 }
 
 #[cfg(test)]
@@ -99,7 +88,7 @@ mod tests {
         let alice = login(&mut hub, t0, "alice", "wonderland", alice_addr);
         assert_eq!(
             hub.describe_timeout(),
-            "alice: session expiry (300 s without a datagram)"
+            "alice: session expiry (300s without a datagram)"
         );
         let t1 = t0 + Duration::from_secs(10);
         let bob = login(&mut hub, t1, "bob", "builder", bob_addr);
@@ -113,12 +102,12 @@ mod tests {
         hub.handle_datagram(t1, bob_addr, receipt.as_bytes());
         assert_eq!(
             hub.describe_timeout(),
-            "bob: a wakeup with nothing due any more (expires in 299 s)"
+            "bob: a wakeup with nothing due any more (expires 299.0s later)"
         );
         hub.handle_timeout(t1 + Duration::from_secs(1));
         assert_eq!(
             hub.describe_timeout(),
-            "alice: a wakeup with nothing due any more (expires in 10 s)"
+            "alice: a wakeup with nothing due any more (expires 10.0s later)"
         );
     }
 }
