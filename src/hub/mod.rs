@@ -14,6 +14,7 @@
 
 mod describe;
 mod event;
+mod pool;
 mod session;
 mod throttle;
 
@@ -29,6 +30,7 @@ use crate::timers::TimerQueue;
 use crate::wire::{self, Message, MsgId, Outcome, ReplyTo, SessionToken};
 
 pub use event::{DropReason, HubEvent};
+use pool::BufferPool;
 pub use session::SessionState;
 use session::{Answer, Online, Pending, Session};
 use throttle::LoginThrottle;
@@ -85,6 +87,7 @@ pub struct Hub {
     sessions: Vec<Session>,
     timers: TimerQueue<AccountIndex>,
     outbox: Outbox,
+    bodies: BufferPool,
     events: std::collections::VecDeque<HubEvent>,
     throttle: LoginThrottle,
     rng: Box<dyn RngCore + Send>,
@@ -106,6 +109,7 @@ impl Hub {
             sessions,
             timers: TimerQueue::default(),
             outbox: Outbox::default(),
+            bodies: BufferPool::default(),
             events: Default::default(),
             rng,
         }
@@ -392,7 +396,7 @@ impl Hub {
         online.pending.push_back(Pending {
             msg_id,
             from,
-            body: body.to_vec(),
+            body: self.bodies.copy_of(body),
             resends: 0,
             due: now + self.config.resend_after,
         });
@@ -448,9 +452,12 @@ impl Hub {
         }
         online.last_seen = now;
         // A receipt for an id no longer pending is a copy: nothing to do.
-        if online.take_pending(msg_id).is_some() && self.config.trace {
-            let cause = format!("receipt for msg {msg_id}");
-            self.trace(index, before, self.sessions[index].state(), &cause);
+        if let Some(receipted) = online.take_pending(msg_id) {
+            self.bodies.give_back(receipted.body);
+            if self.config.trace {
+                let cause = format!("receipt for msg {msg_id}");
+                self.trace(index, before, self.sessions[index].state(), &cause);
+            }
         }
     }
 
@@ -488,6 +495,7 @@ impl Hub {
             msg_id: pending.msg_id,
             why,
         });
+        self.bodies.give_back(pending.body);
     }
 
     /// Resends every forward to `dest` whose deadline passed, doubling its
