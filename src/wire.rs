@@ -81,8 +81,22 @@ impl fmt::Display for SessionToken {
 }
 
 /// The 10-character id a client gives each message; receipts name it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MsgId([u8; MsgId::LEN]);
+
+/// Ordered as its bytes are, compared as one number: the hub keeps the ids
+/// it remembers sorted, and a byte-array comparison is a `memcmp` call.
+impl Ord for MsgId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_number().cmp(&other.as_number())
+    }
+}
+
+impl PartialOrd for MsgId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl MsgId {
     /// Length on the wire.
@@ -100,6 +114,13 @@ impl MsgId {
     /// The id as it is written on the wire.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("??????????")
+    }
+
+    /// The bytes as one big-endian number, which orders as the bytes do.
+    fn as_number(&self) -> u128 {
+        let mut bytes = [0; 16];
+        bytes[..Self::LEN].copy_from_slice(&self.0);
+        u128::from_be_bytes(bytes)
     }
 
     fn parse(bytes: &[u8]) -> Option<Self> {
