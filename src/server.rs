@@ -22,6 +22,11 @@ const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const STOP: Token = Token(2);
 
+/// The socket buffers the server asks for. A burst of small datagrams larger
+/// than the receive buffer is lost in the kernel: 4 MiB holds thousands of
+/// them (the kernel caps it at `net.core.rmem_max`).
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
 /// At most this many lines a second about dropped datagrams and refused
 /// logins reach the log, so that a flood of garbage or of password guesses
 /// cannot turn into a flood of log lines.
@@ -46,6 +51,13 @@ impl Server {
         config: HubConfig,
     ) -> io::Result<Self> {
         let udp = UdpEndpoint::bind(addr, reactor.registry(), UDP)?;
+        match udp.set_buffer_sizes(SOCKET_BUFFER_BYTES) {
+            Ok((receive, send)) => {
+                log::debug!("socket buffers: {receive} bytes to receive, {send} to send")
+            }
+            // The defaults still work, only bursts are lost sooner.
+            Err(err) => log::warn!("cannot enlarge the socket buffers: {err}"),
+        }
         let shutdown = Shutdown::register(reactor.registry(), SIGNALS, STOP)?;
         Ok(Self {
             hub: Hub::new(accounts, config),

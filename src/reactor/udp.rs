@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -59,6 +60,24 @@ impl UdpEndpoint {
     /// The socket, for options such as buffer sizes.
     pub fn socket(&self) -> &UdpSocket {
         &self.socket
+    }
+
+    /// Asks the kernel for receive and send buffers of `bytes` each, and
+    /// returns what it granted `(receive, send)`.
+    ///
+    /// Datagrams that arrive while the receive buffer is full are dropped by
+    /// the kernel, before the Reactor ever sees them. Linux's default (about
+    /// 200 KB) holds a few hundred small datagrams: less than a burst from a
+    /// few dozen busy clients. The kernel caps the request at
+    /// `net.core.rmem_max` / `net.core.wmem_max` and reports twice the size
+    /// (it counts its own bookkeeping too).
+    pub fn set_buffer_sizes(&self, bytes: usize) -> io::Result<(usize, usize)> {
+        let fd = self.socket.as_raw_fd();
+        let granted = |option| -> io::Result<usize> {
+            set_socket_option(fd, option, bytes)?;
+            get_socket_option(fd, option)
+        };
+        Ok((granted(libc::SO_RCVBUF)?, granted(libc::SO_SNDBUF)?))
     }
 
     pub fn stats(&self) -> UdpStats {
@@ -150,6 +169,46 @@ impl UdpEndpoint {
         }
         self.stats.queued += 1;
         self.queue.push_back((to, payload.to_vec()));
+    }
+}
+
+fn set_socket_option(fd: libc::c_int, option: libc::c_int, value: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is an open socket owned by the caller, and the option's
+    // value is a c_int that lives across the call, as SOL_SOCKET expects.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn get_socket_option(fd: libc::c_int, option: libc::c_int) -> io::Result<usize> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: as above; `value` and `len` are valid for writes of their size.
+    let result = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if result == 0 {
+        Ok(usize::try_from(value).unwrap_or(0))
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
