@@ -52,8 +52,11 @@ const PROGRAM: &str = "hostile";
 /// A ping not shown within this long is counted lost and the next one goes.
 const PING_PATIENCE: Duration = Duration::from_secs(10);
 
-/// The flood runs this long before the pings of the second phase start.
-const FLOOD_WARMUP: Duration = Duration::from_millis(300);
+/// Pings sent, and not counted, after the flood starts and before the
+/// measured ones: the flood gets going, and the pair keeps reading its
+/// sockets meanwhile (a pair that stopped reading would find them full of
+/// the hub's answers to forged messages, and its next ping dropped).
+const WARMUP_PINGS: usize = 50;
 
 struct Config {
     pings: usize,
@@ -178,10 +181,12 @@ fn run(config: &Config) -> io::Result<usize> {
     let logged_before = LOG.lines.load(Ordering::Relaxed);
     let drops_before = udp_drops(hub.addr);
     let flood = Flood::start(hub.addr, config.sources, config.rate, config.no_forged_ids)?;
-    thread::sleep(FLOOD_WARMUP);
+    pair.measure(&mut reactor, WARMUP_PINGS)?;
     let flooded = pair.measure(&mut reactor, config.pings)?;
     let flood = flood.stop();
     let hub_drops = udp_drops(hub.addr).saturating_sub(drops_before);
+    let pair_drops =
+        udp_drops(pair.alice.udp.local_addr()?) + udp_drops(pair.bob.udp.local_addr()?);
     let logged = LOG.lines.load(Ordering::Relaxed) - logged_before;
     let alice_received = pair.alice.udp.stats().received;
     let (udp, stats) = hub.stop()?;
@@ -202,13 +207,14 @@ fn run(config: &Config) -> io::Result<usize> {
         flood.errors
     );
     println!(
-        "hub: received {} datagrams in all, sent {}; its socket dropped {hub_drops} for want of room; \
-         {} addresses in the login throttle; {} sessions online at the end",
-        udp.received, udp.sent, stats.throttled_ips, stats.online
+        "hub: received {} datagrams in all, sent {} ({} not sent); its socket dropped {hub_drops} \
+         for want of room; {} addresses in the login throttle; {} sessions online at the end",
+        udp.received, udp.sent, udp.send_dropped, stats.throttled_ips, stats.online
     );
     println!(
         "alice's socket received {alice_received} datagrams in all (the hub's token errors \
-         to forged messages \"from alice\" among them: her client ignores those)"
+         to forged messages \"from alice\" among them: her client ignores those); \
+         alice's and bob's sockets dropped {pair_drops} for want of room"
     );
     println!(
         "hub log during the flood: {logged} lines ({:.1}/s)",
