@@ -13,10 +13,10 @@ use mio::Token;
 
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubConfig, HubEvent};
+use crate::reactor::mmsg::{self, RecvBatch, SendBatch};
 use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::UdpEndpoint;
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
-use crate::wire::MAX_DATAGRAM;
 
 const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -37,8 +37,10 @@ pub struct Server {
     hub: Hub,
     udp: UdpEndpoint,
     shutdown: Shutdown,
-    /// One datagram, plus one byte to tell an oversized one from a full one.
-    buf: Box<[u8; MAX_DATAGRAM + 1]>,
+    /// The datagrams of one `recvmmsg`, and the replies to send with one
+    /// `sendmmsg`: a system call costs more than the hub's work on a datagram.
+    received: RecvBatch,
+    to_send: SendBatch,
     drop_log: DropLog,
 }
 
@@ -63,7 +65,8 @@ impl Server {
             hub: Hub::new(accounts, config),
             udp,
             shutdown,
-            buf: Box::new([0; MAX_DATAGRAM + 1]),
+            received: RecvBatch::default(),
+            to_send: SendBatch::default(),
             drop_log: DropLog::default(),
         })
     }
@@ -87,14 +90,21 @@ impl Server {
         &self.udp
     }
 
-    /// Reads every datagram waiting on the socket.
+    /// Reads every datagram waiting on the socket, a batch at a time, and
+    /// sends the replies to each batch together.
     fn on_readable(&mut self, now: Instant) -> io::Result<()> {
-        // Drain until WouldBlock: the next event comes only for new datagrams.
-        while let Some((len, from)) = self.udp.recv_from(&mut self.buf[..])? {
-            self.hub.handle_datagram(now, from, &self.buf[..len]);
+        loop {
+            let count = self.udp.recv_batch(&mut self.received)?;
+            for (from, datagram) in self.received.iter() {
+                self.hub.handle_datagram(now, from, datagram);
+            }
             self.flush(now)?;
+            // Drain until the socket is empty: the next event comes only for
+            // new datagrams. A batch that is not full says it is empty.
+            if count < mmsg::BATCH {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Logs what the hub reported and sends what it queued.
@@ -111,9 +121,9 @@ impl Server {
             }
         }
         while let Some(transmit) = self.hub.poll_transmit() {
-            self.udp.send_to(transmit.to, transmit.payload)?;
+            self.to_send.push(transmit.to, transmit.payload);
         }
-        Ok(())
+        self.udp.send_batch(&mut self.to_send)
     }
 }
 

@@ -22,6 +22,7 @@
 //! once. A handler must read until `WouldBlock`, or it waits forever for an
 //! event that will not come again (see [`udp::UdpEndpoint::recv_from`]).
 
+pub mod mmsg;
 pub mod shutdown;
 pub mod stdin;
 pub mod udp;

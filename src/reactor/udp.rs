@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
+use super::mmsg::{self, RecvBatch, SendBatch};
 use crate::wire::frame;
 
 /// Datagrams that may wait for the socket to become writable. Past this the
@@ -108,6 +109,81 @@ impl UdpEndpoint {
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// Receives up to [`mmsg::BATCH`] datagrams with one `recvmmsg` system
+    /// call into `batch`, and returns how many; 0 once the socket is drained.
+    ///
+    /// Call it in a loop while it returns a full batch: a shorter one means
+    /// the socket was empty (see [`RecvBatch`]).
+    pub fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+        loop {
+            match mmsg::recv(self.socket.as_raw_fd(), batch) {
+                Ok(count) => {
+                    self.stats.received += count as u64;
+                    if log::log_enabled!(target: "udp", log::Level::Trace) {
+                        for (from, datagram) in batch.iter() {
+                            log::trace!(target: "udp", "in  {from} {}", frame(datagram).escape_ascii());
+                        }
+                    }
+                    return Ok(count);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if is_per_datagram(&err) => {
+                    log::debug!("receive error from an earlier send: {err}");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Sends every datagram of `batch`, up to [`mmsg::BATCH`] per `sendmmsg`
+    /// system call, queues what the socket cannot take yet (as
+    /// [`send_to`](Self::send_to) does), and empties `batch`.
+    pub fn send_batch(&mut self, batch: &mut SendBatch) -> io::Result<()> {
+        if log::log_enabled!(target: "udp", log::Level::Trace) {
+            for index in 0..batch.len() {
+                let (to, payload) = batch.get(index);
+                log::trace!(target: "udp", "out {to} {}", frame(payload).escape_ascii());
+            }
+        }
+        let mut next = 0;
+        // Once something waits, later datagrams wait behind it, in order.
+        while next < batch.len() && self.queue.is_empty() {
+            match mmsg::send(self.socket.as_raw_fd(), batch, next) {
+                Ok(sent) => {
+                    self.stats.sent += sent as u64;
+                    next += sent;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if is_per_datagram(&err) => {
+                    let (to, _) = batch.get(next);
+                    self.stats.send_dropped += 1;
+                    log::debug!("cannot send to {to}: {err}");
+                    next += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if next < batch.len() {
+            let was_waiting = !self.queue.is_empty();
+            for index in next..batch.len() {
+                let (to, payload) = batch.get(index);
+                self.enqueue(to, payload);
+            }
+            if !was_waiting {
+                self.registry.reregister(
+                    &mut self.socket,
+                    self.token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+            }
+        }
+        batch.clear();
+        Ok(())
     }
 
     /// Sends a datagram now, or queues it until the socket is writable.
