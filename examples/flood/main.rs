@@ -42,8 +42,10 @@ use options::{Command, Config, Target, PROGRAM};
 use os::CpuSource;
 use report::{Floors, Report};
 
-/// Wall time of each floor measurement (one before the flood, one after).
-const FLOOR_TIME: Duration = Duration::from_secs(1);
+/// The floor is measured in this many slices before the flood and as many
+/// after it, each this long: the machine is shared, and its speed drifts.
+const FLOOR_SLICES: usize = 4;
+const FLOOR_SLICE: Duration = Duration::from_millis(500);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -136,8 +138,10 @@ fn run(config: Config) -> Result<Report, String> {
         .collect();
 
     let (request, reply) = datagram_sizes(&config, &users);
-    let floor = |when: &str| -> Result<floor::Floor, String> {
-        floor::measure(request, reply, FLOOR_TIME)
+    let floor = |when: &str| -> Result<Vec<floor::Floor>, String> {
+        (0..FLOOR_SLICES)
+            .map(|_| floor::measure(request, reply, FLOOR_SLICE))
+            .collect::<Result<_, _>>()
             .map_err(|err| format!("floor measurement ({when}): {err}"))
     };
     let floor_before = config.floor.then(|| floor("before")).transpose()?;

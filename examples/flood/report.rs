@@ -70,16 +70,59 @@ impl Errors {
     }
 }
 
-/// The floor measured before and after the flood.
-#[derive(Clone, Copy, Debug)]
+/// The floor, measured in short slices before and after the flood: the
+/// median of all slices is the reference, their range says how noisy the
+/// machine was.
+#[derive(Clone, Debug)]
 pub struct Floors {
-    pub before: Floor,
-    pub after: Floor,
+    pub before: Vec<Floor>,
+    pub after: Vec<Floor>,
 }
 
 impl Floors {
-    pub fn mean(&self) -> Duration {
-        (self.before.per_round + self.after.per_round) / 2
+    fn sorted(slices: &[Floor]) -> Vec<Duration> {
+        let mut times: Vec<Duration> = slices.iter().map(|f| f.per_round).collect();
+        times.sort();
+        times
+    }
+
+    fn median_of(slices: &[Floor]) -> Duration {
+        let times = Self::sorted(slices);
+        match times.len() {
+            0 => Duration::ZERO,
+            n if n % 2 == 1 => times[n / 2],
+            n => (times[n / 2 - 1] + times[n / 2]) / 2,
+        }
+    }
+
+    fn all(&self) -> Vec<Floor> {
+        self.before.iter().chain(&self.after).copied().collect()
+    }
+
+    /// The reference: the median of every slice.
+    pub fn median(&self) -> Duration {
+        Self::median_of(&self.all())
+    }
+
+    pub fn median_before(&self) -> Duration {
+        Self::median_of(&self.before)
+    }
+
+    pub fn median_after(&self) -> Duration {
+        Self::median_of(&self.after)
+    }
+
+    /// The fastest and the slowest slice.
+    pub fn range(&self) -> (Duration, Duration) {
+        let times = Self::sorted(&self.all());
+        (
+            times.first().copied().unwrap_or_default(),
+            times.last().copied().unwrap_or_default(),
+        )
+    }
+
+    pub fn rounds(&self) -> u64 {
+        self.all().iter().map(|f| f.rounds).sum()
     }
 }
 
@@ -126,7 +169,7 @@ impl Report {
     /// The hub's CPU per message as a multiple of the floor.
     pub fn floor_ratio(&self) -> Option<f64> {
         let hub = self.hub_cpu_per_message()?;
-        Some(hub.as_secs_f64() / self.floors?.mean().as_secs_f64())
+        Some(hub.as_secs_f64() / self.floors.as_ref()?.median().as_secs_f64())
     }
 
     /// The report for a person.
@@ -202,14 +245,19 @@ impl Report {
                 micros(per)
             );
         }
-        if let Some(floors) = self.floors {
+        if let Some(floors) = &self.floors {
+            let (min, max) = floors.range();
             let _ = writeln!(
                 w,
-                "floor           {:.3} us per 2 sendto + 2 recvfrom (before {:.3}, after {:.3}; {} rounds)",
-                micros(floors.mean()),
-                micros(floors.before.per_round),
-                micros(floors.after.per_round),
-                floors.before.rounds + floors.after.rounds
+                "floor           {:.3} us per 2 sendto + 2 recvfrom: median of {} slices \
+                 (before {:.3}, after {:.3}; range {:.3}-{:.3}; {} rounds)",
+                micros(floors.median()),
+                floors.before.len() + floors.after.len(),
+                micros(floors.median_before()),
+                micros(floors.median_after()),
+                micros(min),
+                micros(max),
+                floors.rounds()
             );
         }
         if let Some(ratio) = self.floor_ratio() {
@@ -276,15 +324,18 @@ impl Report {
             "client_cpu_us_per_msg".into(),
             optional(self.client_cpu_per_message()),
         ));
-        fields.push(("floor_us".into(), optional(self.floors.map(|f| f.mean()))));
+        let floors = self.floors.as_ref();
+        fields.push(("floor_us".into(), optional(floors.map(|f| f.median()))));
         fields.push((
             "floor_before_us".into(),
-            optional(self.floors.map(|f| f.before.per_round)),
+            optional(floors.map(|f| f.median_before())),
         ));
         fields.push((
             "floor_after_us".into(),
-            optional(self.floors.map(|f| f.after.per_round)),
+            optional(floors.map(|f| f.median_after())),
         ));
+        fields.push(("floor_min_us".into(), optional(floors.map(|f| f.range().0))));
+        fields.push(("floor_max_us".into(), optional(floors.map(|f| f.range().1))));
         fields.push((
             "hub_over_floor".into(),
             self.floor_ratio().map_or("null".into(), json_f64),
