@@ -43,6 +43,8 @@ const IDLE_LOGIN_WINDOW: usize = 256;
 /// Message ids a sender remembers, so that a random new id never repeats
 /// one the hub still remembers for it (the hub keeps 64).
 const RECENT_IDS: usize = 128;
+/// Receive and send buffers asked for each client socket.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 /// How long the logins and the logoffs at the end may take.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -152,13 +154,12 @@ impl Clients {
         users: Vec<User>,
         idle_users: Vec<User>,
     ) -> io::Result<Self> {
-        let bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let now = Instant::now();
         let mut clients = Vec::with_capacity(users.len());
         for (n, user) in users.into_iter().enumerate() {
             clients.push(Client {
                 user,
-                udp: UdpEndpoint::bind(bind, registry, Token(n))?,
+                udp: bind_socket(registry, Token(n))?,
                 token: None,
                 sent_at: now,
                 tries: 0,
@@ -169,7 +170,7 @@ impl Clients {
             None
         } else {
             Some(IdleLogins {
-                udp: UdpEndpoint::bind(bind, registry, Token(clients.len()))?,
+                udp: bind_socket(registry, Token(clients.len()))?,
                 index: idle_users
                     .iter()
                     .enumerate()
@@ -745,6 +746,14 @@ impl Clients {
             self.errors.total()
         );
     }
+}
+
+/// A loopback socket with buffers as large as the server's: the idle
+/// logins' replies come back in bursts of hundreds.
+fn bind_socket(registry: &Registry, token: Token) -> io::Result<UdpEndpoint> {
+    let udp = UdpEndpoint::bind(SocketAddr::from(([127, 0, 0, 1], 0)), registry, token)?;
+    udp.set_buffer_sizes(SOCKET_BUFFER_BYTES)?;
+    Ok(udp)
 }
 
 /// Client `2p` sends to client `2p + 1`.
