@@ -2,8 +2,9 @@
 //!
 //! This part has no sockets and no clock: [`FaultInjector::decide`] says, for
 //! the next datagram, whether it is lost, and if not after how long each of
-//! its copies arrives. The same seed and the same datagrams give the same
-//! fates, so a failing run can be replayed with its seed.
+//! its copies arrives. The same seed gives the same sequence of fates: the
+//! n-th datagram's fate depends on the seed and on n only, so a run whose
+//! datagrams come in the same order is replayed exactly.
 //!
 //! The model is the one of Linux's `netem` (`delay D reorder P duplicate P
 //! loss P`), plus jitter:
