@@ -16,11 +16,13 @@
 //! - [`options`]: the command line;
 //! - [`users`]: the accounts to log in with;
 //! - [`hub_thread`]: the in-process hub;
+//! - [`bare_hub`]: the control, a hub that does only the happy path;
 //! - [`clients`]: every client socket, driven by the project's Reactor;
 //! - [`floor`]: what the kernel alone costs for one message's datagrams;
 //! - [`os`]: CPU time, memory and socket drops, from `/proc`;
 //! - [`report`]: the report, as text or JSON.
 
+mod bare_hub;
 mod clients;
 mod floor;
 mod hub_thread;
@@ -36,6 +38,7 @@ use reactor_hub::hub::HubConfig;
 use reactor_hub::reactor::Reactor;
 use reactor_hub::wire::{Message, MsgId, Outcome, SessionToken};
 
+use bare_hub::BareHub;
 use clients::Clients;
 use hub_thread::HubThread;
 use options::{Command, Config, Target, PROGRAM};
@@ -97,7 +100,22 @@ fn main() -> ExitCode {
 
 fn run(config: Config) -> Result<Report, String> {
     let needed = config.clients + config.idle_sessions;
+    let mut bare = None;
     let (hub, addr, hub_cpu, mut users, target) = match &config.target {
+        Target::Bare => {
+            let hub =
+                BareHub::start().map_err(|err| format!("cannot start the bare hub: {err}"))?;
+            let (addr, cpu) = (hub.addr, hub.cpu.clone());
+            bare = Some(hub);
+            let target = "bare (control: happy path only, blocking socket, thread)";
+            (
+                None,
+                addr,
+                Some(cpu),
+                users::generate(needed),
+                target.to_string(),
+            )
+        }
         Target::InProcess => {
             let users = users::generate(needed);
             let hub = HubThread::start(users::to_accounts(&users), HubConfig::default())
@@ -170,6 +188,9 @@ fn run(config: Config) -> Result<Report, String> {
     if let Some(hub) = hub {
         let last = hub.stop().map_err(|err| format!("the hub failed: {err}"))?;
         errors.send_dropped += last.udp.send_dropped;
+    }
+    if let Some(bare) = bare {
+        bare.stop();
     }
     if let Some(why) = &clients.fatal {
         return Err(why.clone());

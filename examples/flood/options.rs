@@ -13,6 +13,8 @@ pub const PROGRAM: &str = "flood";
 pub enum Target {
     /// A hub started in this process, on its own thread, with generated accounts.
     InProcess,
+    /// The control: a bare hub in this process (`--bare-hub`).
+    Bare,
     /// A running `reactor-server`, with accounts it can log in with.
     External {
         addr: SocketAddr,
@@ -98,6 +100,11 @@ fn options() -> Options {
             "K",
         )
         .optflag("", "json", "print the report as one JSON object on stdout")
+        .optflag(
+            "",
+            "bare-hub",
+            "flood a bare hub (happy path only) instead: the control",
+        )
         .optopt(
             "",
             "server",
@@ -184,6 +191,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 .transpose()?,
         },
         None if matches.opt_present("users") => return Err("--users goes with --server".into()),
+        None if matches.opt_present("bare-hub") => Target::Bare,
         None => Target::InProcess,
     };
     let config = Config {
