@@ -92,7 +92,7 @@ impl Server {
 
     /// Reads every datagram waiting on the socket, a batch at a time, and
     /// sends the replies to each batch together.
-    fn on_readable(&mut self, now: Instant) -> io::Result<()> {
+    fn on_readable(&mut self, mut now: Instant) -> io::Result<()> {
         loop {
             let count = self.udp.recv_batch(&mut self.received)?;
             for (from, datagram) in self.received.iter() {
@@ -104,6 +104,11 @@ impl Server {
             if count < mmsg::BATCH {
                 return Ok(());
             }
+            // Under sustained load the drain can last seconds. The hub counts
+            // a forward's resend deadline from `now`: a stale `now` would put
+            // every deadline in the past, and the first timer after the drain
+            // would resend every forward still unreceipted.
+            now = Instant::now();
         }
     }
 
