@@ -770,7 +770,11 @@ impl ReadyHandler for Clients {
     /// that is not full says the socket is drained. One system call per
     /// event instead of two (a read, then the read that would block) keeps
     /// the clients faster than the hub, so that the hub is what is measured.
-    fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()> {
+    fn on_ready(&mut self, event: &Event, _polled: Instant) -> io::Result<()> {
+        // The clock is read again for every event, not once per poll: the
+        // events of one poll take a while to handle, and the latencies are
+        // measured with these instants.
+        let now = Instant::now();
         let n = event.token().0;
         let Some(mut batch) = self.received.take() else {
             return Ok(());
