@@ -39,6 +39,7 @@ use mio::event::Event;
 use mio::Token;
 use rand::{Rng, RngCore};
 use reactor_hub::accounts::Accounts;
+use reactor_hub::cli;
 use reactor_hub::client::{Client, ClientConfig, Notice};
 use reactor_hub::hub::{HubConfig, HubStats};
 use reactor_hub::reactor::shutdown::StopHandle;
@@ -102,27 +103,13 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
             "loopback addresses the flood comes from, 1 to 249 (default 249)",
             "N",
         )
-        .optflag("", "verbose", "show the hub's log")
-        .optflag("h", "help", "print this help and exit");
-    let matches = options.parse(args).map_err(|err| err.to_string())?;
-    if matches.opt_present("help") {
-        let brief = format!(
-            "Usage: {PROGRAM} [--pings N] [--interval-ms MS] [--rate N] [--sources N] [--no-forged-ids] [--verbose]"
-        );
-        print!("{}", options.usage(&brief));
+        .optflag("", "verbose", "show the hub's log");
+    let usage =
+        "[--pings N] [--interval-ms MS] [--rate N] [--sources N] [--no-forged-ids] [--verbose]";
+    let Some(matches) = cli::parse(PROGRAM, usage, options, args)? else {
         return Ok(None);
-    }
-    if let Some(extra) = matches.free.first() {
-        return Err(format!("unexpected argument {extra:?}"));
-    }
-    let number = |name: &str, default: u64| -> Result<u64, String> {
-        match matches.opt_str(name) {
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("--{name}: {text:?} is not a whole number")),
-            None => Ok(default),
-        }
     };
+    let number = |name: &str, default: u64| cli::value(&matches, name, default);
     let sources = number("sources", 249)?;
     if !(1..=249).contains(&sources) {
         return Err("--sources: between 1 and 249".into());
@@ -142,29 +129,15 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match parse_args(&args) {
-        Ok(Some(config)) => config,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(usage) => {
-            eprintln!("{PROGRAM}: {usage}\nTry '{PROGRAM} --help'.");
-            return ExitCode::from(2);
+    cli::main(PROGRAM, parse_args, |config| {
+        LOG.verbose.store(config.verbose, Ordering::Relaxed);
+        log::set_logger(&LOG).expect("the only logger");
+        log::set_max_level(log::LevelFilter::Info);
+        match run(&config).map_err(|err| err.to_string())? {
+            0 => Ok(()),
+            lost => Err(format!("{lost} pings were never shown")),
         }
-    };
-    LOG.verbose.store(config.verbose, Ordering::Relaxed);
-    log::set_logger(&LOG).expect("the only logger");
-    log::set_max_level(log::LevelFilter::Info);
-    match run(&config) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(lost) => {
-            eprintln!("{PROGRAM}: {lost} pings were never shown");
-            ExitCode::FAILURE
-        }
-        Err(err) => {
-            eprintln!("{PROGRAM}: error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// Runs both phases and prints the report; returns the pings lost.

@@ -20,6 +20,7 @@ use std::time::Duration;
 use getopts::Options;
 use reactor_hub::reactor::Reactor;
 use reactor_hub::relay::{Faults, Relay, RelayConfig};
+use reactor_hub::{cli, logging};
 
 const PROGRAM: &str = "lossy_relay";
 
@@ -69,104 +70,66 @@ fn options() -> Options {
             "seed of the faults (default: random, printed)",
             "N",
         )
-        .optflag("", "trace", "log the fate of every datagram")
-        .optflag("h", "help", "print this help and exit");
+        .optflag("", "trace", "log the fate of every datagram");
     options
 }
 
 fn parse_args(args: &[String]) -> Result<Option<(RelayConfig, bool)>, String> {
-    let options = options();
-    let matches = options.parse(args).map_err(|err| err.to_string())?;
-    if matches.opt_present("help") {
-        let brief = format!(
-            "Usage: {PROGRAM} [--listen ADDR] [--hub ADDR] [--loss P] [--dup P] [--reorder P] \
-             [--delay-ms MS] [--jitter-ms MS] [--seed N] [--trace]"
-        );
-        print!("{}", options.usage(&brief));
+    let usage = "[--listen ADDR] [--hub ADDR] [--loss P] [--dup P] [--reorder P] \
+                 [--delay-ms MS] [--jitter-ms MS] [--seed N] [--trace]";
+    let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
-    }
-    if let Some(extra) = matches.free.first() {
-        return Err(format!("unexpected argument {extra:?}"));
-    }
-    fn value<T: std::str::FromStr>(
-        matches: &getopts::Matches,
-        name: &str,
-        default: T,
-    ) -> Result<T, String> {
-        match matches.opt_str(name) {
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("--{name}: {text:?} is not a valid value")),
-            None => Ok(default),
-        }
-    }
+    };
     let faults = Faults {
-        loss: value(&matches, "loss", 0.0)?,
-        duplicate: value(&matches, "dup", 0.0)?,
-        reorder: value(&matches, "reorder", 0.0)?,
-        delay: Duration::from_millis(value(&matches, "delay-ms", 0)?),
-        jitter: Duration::from_millis(value(&matches, "jitter-ms", 0)?),
+        loss: cli::value(&matches, "loss", 0.0)?,
+        duplicate: cli::value(&matches, "dup", 0.0)?,
+        reorder: cli::value(&matches, "reorder", 0.0)?,
+        delay: Duration::from_millis(cli::value(&matches, "delay-ms", 0)?),
+        jitter: Duration::from_millis(cli::value(&matches, "jitter-ms", 0)?),
     };
     faults.validate()?;
     let config = RelayConfig {
-        listen: value(
+        listen: cli::value(
             &matches,
             "listen",
             SocketAddr::from(([127, 0, 0, 1], 32001)),
         )?,
-        hub: value(&matches, "hub", SocketAddr::from(([127, 0, 0, 1], 32000)))?,
+        hub: cli::value(&matches, "hub", SocketAddr::from(([127, 0, 0, 1], 32000)))?,
         faults,
-        seed: value(&matches, "seed", rand::random())?,
+        seed: cli::value(&matches, "seed", rand::random())?,
         max_clients: 1024,
     };
     Ok(Some((config, matches.opt_present("trace"))))
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (config, trace) = match parse_args(&args) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(usage) => {
-            eprintln!("{PROGRAM}: {usage}\nTry '{PROGRAM} --help'.");
-            return ExitCode::from(2);
-        }
-    };
-    let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if trace {
-        logger.filter(Some("relay"), log::LevelFilter::Trace);
-    }
-    logger.init();
-    let run = || -> std::io::Result<Relay> {
-        let mut reactor = Reactor::new()?;
-        let mut relay = Relay::bind(&reactor, config.clone())?;
+    cli::main(PROGRAM, parse_args, |(config, trace)| {
+        logging::init(PROGRAM, trace);
+        let relay = relay(config).map_err(|err| err.to_string())?;
+        let stats = relay.stats();
+        log::info!("toward the hub: {}", stats.to_hub);
+        log::info!("toward the clients: {}", stats.to_clients);
         log::info!(
-            "relaying {} -> {}: {}, seed {}",
-            relay.local_addr()?,
-            config.hub,
-            config.faults,
-            config.seed
+            "{} clients; {} still delayed at exit; {} dropped for want of room",
+            stats.clients,
+            stats.held,
+            stats.overflow
         );
-        reactor.run(&mut relay)?;
-        Ok(relay)
-    };
-    match run() {
-        Ok(relay) => {
-            let stats = relay.stats();
-            log::info!("toward the hub: {}", stats.to_hub);
-            log::info!("toward the clients: {}", stats.to_clients);
-            log::info!(
-                "{} clients; {} still delayed at exit; {} dropped for want of room",
-                stats.clients,
-                stats.held,
-                stats.overflow
-            );
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("{PROGRAM}: error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+        Ok(())
+    })
+}
+
+/// Runs the relay until Ctrl-C.
+fn relay(config: RelayConfig) -> std::io::Result<Relay> {
+    let mut reactor = Reactor::new()?;
+    let mut relay = Relay::bind(&reactor, config.clone())?;
+    log::info!(
+        "relaying {} -> {}: {}, seed {}",
+        relay.local_addr()?,
+        config.hub,
+        config.faults,
+        config.seed
+    );
+    reactor.run(&mut relay)?;
+    Ok(relay)
 }

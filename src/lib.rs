@@ -12,9 +12,10 @@
 //! | the Reactor | [`reactor`] | yes: the only code that uses mio, sockets and the clock |
 //! | the programs on the Reactor | [`server`], [`terminal`] | yes: wire a state machine to its sources |
 //! | a lossy relay for tests | [`relay`] | yes: a second small Reactor program, its faults decided by a seeded, pure [`relay::FaultInjector`] |
-//! | the binaries | `src/bin/` | flags, logging, exit codes |
+//! | the binaries | `src/bin/`, [`cli`], [`logging`] | flags, logging, exit codes |
 
 pub mod accounts;
+pub mod cli;
 pub mod client;
 pub mod hub;
 pub mod logging;

@@ -5,8 +5,8 @@
 use std::io::Write;
 
 /// The log targets that `--trace` turns on: the Reactor's events, every
-/// datagram in and out, and state transitions.
-pub const TRACE_TARGETS: [&str; 4] = ["reactor", "udp", "hub", "client"];
+/// datagram in and out, state transitions, and the lossy relay's verdicts.
+pub const TRACE_TARGETS: [&str; 5] = ["reactor", "udp", "hub", "client", "relay"];
 
 /// Starts logging to stderr. `RUST_LOG` overrides the default level.
 pub fn init(program: &'static str, trace: bool) {

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use getopts::Options;
+use reactor_hub::cli;
 use reactor_hub::client::command::CommandError;
 use reactor_hub::client::{ClientConfig, Notice};
 use reactor_hub::reactor::Reactor;
@@ -41,31 +42,18 @@ fn options() -> Options {
             "trace",
             "log every Reactor event, datagram and state transition",
         )
-        .optflag("h", "help", "print this help and exit")
-        .optflag("V", "version", "print the version and exit");
+;
     options
 }
 
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
-    let options = options();
-    let matches = options.parse(args).map_err(|err| err.to_string())?;
-    if matches.opt_present("help") {
-        let brief = format!(
-            "Usage: {PROGRAM} [--server ADDR] [--listen ADDR] [--trace]\n\n\
-             Type ID->server#login<PASSWORD>, ID->DEST#message and ID->server#logoff;\n\
-             end of input (Ctrl-D) or Ctrl-C logs off and quits."
-        );
-        print!("{}", options.usage(&brief));
+    let usage = "[--server ADDR] [--listen ADDR] [--trace]\n\n\
+                 Type ID->server#login<PASSWORD>, ID->DEST#message and ID->server#logoff;\n\
+                 end of input (Ctrl-D) or Ctrl-C logs off and quits.";
+    let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
-    }
-    if matches.opt_present("version") {
-        println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
-        return Ok(None);
-    }
-    if let Some(extra) = matches.free.first() {
-        return Err(format!("unexpected argument {extra:?}"));
-    }
+    };
     let server = matches
         .opt_str("server")
         .unwrap_or_else(|| "127.0.0.1:32000".into());
@@ -83,13 +71,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
             }
         }
     }
-    let listen = match matches.opt_str("listen") {
-        Some(text) => Some(
-            text.parse()
-                .map_err(|_| format!("--listen: {text:?} is not an IP:PORT address"))?,
-        ),
-        None => None,
-    };
+    let listen = cli::optional_value(&matches, "listen")?;
     Ok(Some(Config {
         server,
         listen,
@@ -159,21 +141,8 @@ fn run(config: Config) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match parse_args(&args) {
-        Ok(Some(config)) => config,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(usage) => {
-            eprintln!("{PROGRAM}: {usage}\nTry '{PROGRAM} --help'.");
-            return ExitCode::from(2);
-        }
-    };
-    reactor_hub::logging::init(PROGRAM, config.trace);
-    match run(config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{PROGRAM}: error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(PROGRAM, parse_args, |config| {
+        reactor_hub::logging::init(PROGRAM, config.trace);
+        run(config)
+    })
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use getopts::Options;
 use reactor_hub::accounts::Accounts;
+use reactor_hub::cli;
 use reactor_hub::hub::HubConfig;
 use reactor_hub::reactor::Reactor;
 use reactor_hub::server::Server;
@@ -45,53 +46,23 @@ fn options() -> Options {
             "",
             "trace",
             "log every Reactor event, datagram and state transition",
-        )
-        .optflag("h", "help", "print this help and exit")
-        .optflag("V", "version", "print the version and exit");
+        );
     options
 }
 
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
-    let options = options();
-    let matches = options.parse(args).map_err(|err| err.to_string())?;
-    if matches.opt_present("help") {
-        let brief = format!(
-            "Usage: {PROGRAM} [--bind ADDR] [--users FILE] [--session-timeout SECS] [--trace]"
-        );
-        print!("{}", options.usage(&brief));
+    let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--trace]";
+    let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
-    }
-    if matches.opt_present("version") {
-        println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
-        return Ok(None);
-    }
-    if let Some(extra) = matches.free.first() {
-        return Err(format!("unexpected argument {extra:?}"));
-    }
-    let bind = match matches.opt_str("bind") {
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("--bind: {text:?} is not an IP:PORT address"))?,
-        None => SocketAddr::from(([127, 0, 0, 1], 32000)),
     };
-    let session_timeout = match matches.opt_str("session-timeout") {
-        Some(text) => match text.parse::<u64>() {
-            Ok(secs) if secs > 0 => Duration::from_secs(secs),
-            _ => {
-                return Err(format!(
-                    "--session-timeout: {text:?} is not a whole number of seconds above 0"
-                ))
-            }
-        },
-        None => Duration::from_secs(300),
+    let session_timeout = match cli::value(&matches, "session-timeout", 300)? {
+        0 => return Err("--session-timeout: must be at least 1 second".into()),
+        secs => Duration::from_secs(secs),
     };
     Ok(Some(Config {
-        bind,
-        users: matches
-            .opt_str("users")
-            .unwrap_or_else(|| "users.conf".into())
-            .into(),
+        bind: cli::value(&matches, "bind", SocketAddr::from(([127, 0, 0, 1], 32000)))?,
+        users: cli::value(&matches, "users", PathBuf::from("users.conf"))?,
         hub: HubConfig {
             session_timeout,
             trace: matches.opt_present("trace"),
@@ -120,21 +91,8 @@ fn run(config: Config) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match parse_args(&args) {
-        Ok(Some(config)) => config,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(usage) => {
-            eprintln!("{PROGRAM}: {usage}\nTry '{PROGRAM} --help'.");
-            return ExitCode::from(2);
-        }
-    };
-    reactor_hub::logging::init(PROGRAM, config.hub.trace);
-    match run(config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{PROGRAM}: error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(PROGRAM, parse_args, |config| {
+        reactor_hub::logging::init(PROGRAM, config.hub.trace);
+        run(config)
+    })
 }
