@@ -77,12 +77,14 @@ fn serve(socket: &UdpSocket, stop: &AtomicBool) {
             continue;
         };
         match wire::parse(&buf[..len]) {
-            Ok(Message::Login { from, .. }) => {
-                addrs.insert(from.to_string(), source);
-                send(&mut out, source, Message::Success { to: from, token });
+            Ok(Message::Login { from, reply_to, .. }) => {
+                let addr = reply_to.resolve(source);
+                addrs.insert(from.to_string(), addr);
+                send(&mut out, addr, Message::Success { to: from, token });
             }
             Ok(Message::Logoff { from, .. }) => {
-                send(&mut out, source, Message::Success { to: from, token });
+                let addr = addrs.get(from).copied().unwrap_or(source);
+                send(&mut out, addr, Message::Success { to: from, token });
             }
             Ok(Message::Chat {
                 from,
@@ -107,7 +109,8 @@ fn serve(socket: &UdpSocket, stop: &AtomicBool) {
                     msg_id,
                     outcome: Outcome::Accepted(body),
                 };
-                send(&mut out, source, reply);
+                let addr = addrs.get(from).copied().unwrap_or(source);
+                send(&mut out, addr, reply);
             }
             _ => {}
         }

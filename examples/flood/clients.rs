@@ -13,6 +13,15 @@
 //!
 //! Only `Measuring` counts toward throughput and latency; errors count in
 //! every phase.
+//!
+//! Each client receives on its own socket, but every client sends through
+//! one shared socket, the uplink: the contract lets a client send from one
+//! address and receive on another (its login names where it receives). What
+//! the handling of one poll's events wants sent goes out together, in one
+//! `sendmmsg`, just after them: the flood's one thread must stay faster than
+//! the hub, or it is the flood that is measured. `--own-sockets` makes every
+//! client send from its own socket instead, one `sendto` per datagram, as a
+//! real client does (the flood's thread is then the slower of the two).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -24,7 +33,7 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use reactor_hub::reactor::mmsg::{self, RecvBatch};
+use reactor_hub::reactor::mmsg::{self, RecvBatch, SendBatch};
 use reactor_hub::reactor::udp::UdpEndpoint;
 use reactor_hub::reactor::{Handler, ReadyHandler, TimerHandler};
 use reactor_hub::wire::{self, Message, MsgId, Outcome, SessionToken, MAX_DATAGRAM};
@@ -62,7 +71,9 @@ pub enum Phase {
 /// One client: a socket and a session.
 struct Client {
     user: User,
+    /// Where this client receives; its login names this address.
     udp: UdpEndpoint,
+    addr: SocketAddr,
     token: Option<SessionToken>,
     /// When the login or logoff was last sent, and how often.
     sent_at: Instant,
@@ -130,6 +141,12 @@ pub struct Clients {
     out: Vec<u8>,
     /// Taken out while its datagrams are handled (hence the `Option`).
     received: Option<RecvBatch>,
+    /// The socket every client sends through, and what waits to go.
+    uplink: UdpEndpoint,
+    outgoing: SendBatch,
+    /// The poll whose events queued `outgoing`: its instant is the deadline
+    /// that makes the Reactor call `on_deadline`, which sends them.
+    outgoing_since: Option<Instant>,
     logged_in: usize,
     /// Accepted messages in every phase, for the progress line.
     accepted_total: u64,
@@ -157,9 +174,11 @@ impl Clients {
         let now = Instant::now();
         let mut clients = Vec::with_capacity(users.len());
         for (n, user) in users.into_iter().enumerate() {
+            let udp = bind_socket(registry, Token(n))?;
             clients.push(Client {
                 user,
-                udp: bind_socket(registry, Token(n))?,
+                addr: udp.local_addr()?,
+                udp,
                 token: None,
                 sent_at: now,
                 tries: 0,
@@ -182,6 +201,7 @@ impl Clients {
                 done: 0,
             })
         };
+        let uplink = bind_socket(registry, uplink_token(clients.len()))?;
         let pairs = (0..clients.len() / 2).map(|_| Pair::default()).collect();
         let body = b"flood! "
             .iter()
@@ -204,6 +224,9 @@ impl Clients {
             body,
             out: Vec::with_capacity(MAX_DATAGRAM),
             received: Some(RecvBatch::default()),
+            uplink,
+            outgoing: SendBatch::default(),
+            outgoing_since: None,
             logged_in: 0,
             accepted_total: 0,
             progress: (now, 0),
@@ -226,6 +249,7 @@ impl Clients {
         for n in 0..this.clients.len() {
             this.send_login(n, now)?;
         }
+        this.flush()?;
         Ok(this)
     }
 
@@ -236,6 +260,7 @@ impl Clients {
             .iter()
             .map(|c| &c.udp)
             .chain(idle)
+            .chain([&self.uplink])
             .filter_map(|udp| udp.local_addr().ok())
             .collect()
     }
@@ -247,12 +272,26 @@ impl Clients {
             .iter()
             .map(|c| &c.udp)
             .chain(idle)
+            .chain([&self.uplink])
             .map(|udp| udp.stats().send_dropped)
             .sum()
     }
 
-    fn send(&mut self, client: usize) -> io::Result<()> {
-        self.clients[client].udp.send_to(self.hub, &self.out)
+    /// Sends the datagram in `out` to the hub for client `n`: queued for
+    /// the uplink (and [`flush`](Self::flush)), or at once from the client's
+    /// own socket with `--own-sockets`.
+    fn send(&mut self, n: usize) -> io::Result<()> {
+        if self.config.own_sockets {
+            return self.clients[n].udp.send_to(self.hub, &self.out);
+        }
+        self.outgoing.push(self.hub, &self.out);
+        Ok(())
+    }
+
+    /// Sends everything queued, through the uplink.
+    fn flush(&mut self) -> io::Result<()> {
+        self.outgoing_since = None;
+        self.uplink.send_batch(&mut self.outgoing)
     }
 
     fn send_login(&mut self, n: usize, now: Instant) -> io::Result<()> {
@@ -263,7 +302,7 @@ impl Clients {
         Message::Login {
             from: &client.user.id,
             password: client.user.password.as_bytes(),
-            reply_to: wire::ReplyTo::Source,
+            reply_to: wire::ReplyTo::Addr(client.addr),
         }
         .encode(&mut self.out);
         self.send(n)
@@ -756,6 +795,11 @@ fn bind_socket(registry: &Registry, token: Token) -> io::Result<UdpEndpoint> {
     Ok(udp)
 }
 
+/// The uplink's token comes after the clients' and the idle socket's.
+fn uplink_token(clients: usize) -> Token {
+    Token(clients + 1)
+}
+
 /// Client `2p` sends to client `2p + 1`.
 fn is_sender(client: usize) -> bool {
     client.is_multiple_of(2)
@@ -765,17 +809,46 @@ fn nanos(d: Duration) -> u64 {
     d.as_nanos().try_into().unwrap_or(u64::MAX).max(1)
 }
 
+impl Clients {
+    /// The uplink only sends; nothing should come back to it (the hub
+    /// answers at the addresses the logins named).
+    fn on_uplink_ready(&mut self, event: &Event) -> io::Result<()> {
+        if event.is_writable() {
+            self.uplink.on_writable()?;
+        }
+        let Some(mut batch) = self.received.take() else {
+            return Ok(());
+        };
+        let result = loop {
+            match self.uplink.recv_batch(&mut batch) {
+                Ok(count) => {
+                    self.errors.unexpected += count as u64;
+                    if count < mmsg::BATCH {
+                        break Ok(());
+                    }
+                }
+                Err(err) => break Err(err),
+            }
+        };
+        self.received = Some(batch);
+        result
+    }
+}
+
 impl ReadyHandler for Clients {
     /// Reads like the server does, a `recvmmsg` batch at a time: a batch
     /// that is not full says the socket is drained. One system call per
     /// event instead of two (a read, then the read that would block) keeps
     /// the clients faster than the hub, so that the hub is what is measured.
-    fn on_ready(&mut self, event: &Event, _polled: Instant) -> io::Result<()> {
+    fn on_ready(&mut self, event: &Event, polled: Instant) -> io::Result<()> {
         // The clock is read again for every event, not once per poll: the
         // events of one poll take a while to handle, and the latencies are
         // measured with these instants.
         let now = Instant::now();
         let n = event.token().0;
+        if event.token() == uplink_token(self.clients.len()) {
+            return self.on_uplink_ready(event);
+        }
         let Some(mut batch) = self.received.take() else {
             return Ok(());
         };
@@ -806,18 +879,27 @@ impl ReadyHandler for Clients {
             }
         })();
         self.received = Some(batch);
+        if !self.outgoing.is_empty() {
+            self.outgoing_since.get_or_insert(polled);
+        }
         result
     }
 }
 
 impl TimerHandler for Clients {
     fn next_deadline(&self) -> Option<Instant> {
-        Some(self.next_tick)
+        Some(match self.outgoing_since {
+            Some(since) => since.min(self.next_tick),
+            None => self.next_tick,
+        })
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
-        self.next_tick = now + TICK;
-        self.tick(now)
+        if now >= self.next_tick {
+            self.next_tick = now + TICK;
+            self.tick(now)?;
+        }
+        self.flush()
     }
 }
 

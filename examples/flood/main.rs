@@ -205,6 +205,7 @@ fn run(config: Config) -> Result<Report, String> {
         clients: config.clients,
         window: config.window,
         body: config.body,
+        own_sockets: config.own_sockets,
         warmup: config.warmup,
         measured,
         accepted: m.accepted,

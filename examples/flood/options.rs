@@ -41,6 +41,8 @@ pub struct Config {
     pub resend_after: Duration,
     pub floor: bool,
     pub idle_sessions: usize,
+    /// Every client sends from its own socket, not through the shared uplink.
+    pub own_sockets: bool,
     pub json: bool,
 }
 
@@ -100,6 +102,11 @@ fn options() -> Options {
             "K",
         )
         .optflag("", "json", "print the report as one JSON object on stdout")
+        .optflag(
+            "",
+            "own-sockets",
+            "each client sends from its own socket (default: one shared uplink)",
+        )
         .optflag(
             "",
             "bare-hub",
@@ -208,6 +215,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         resend_after: Duration::from_millis(number(&matches, "resend-after", 1000)?),
         floor: matches.opt_present("floor"),
         idle_sessions: number(&matches, "idle-sessions", 0)?,
+        own_sockets: matches.opt_present("own-sockets"),
         json: matches.opt_present("json"),
     };
     if config.clients < 2 || !config.clients.is_multiple_of(2) {

@@ -132,6 +132,8 @@ pub struct Report {
     pub clients: usize,
     pub window: usize,
     pub body: usize,
+    /// Whether each client sent from its own socket (`--own-sockets`).
+    pub own_sockets: bool,
     pub warmup: Duration,
     /// Wall time of the measured part.
     pub measured: Duration,
@@ -184,6 +186,15 @@ impl Report {
             self.window,
             self.body,
             self.target
+        );
+        let _ = writeln!(
+            w,
+            "clients send    {}",
+            if self.own_sockets {
+                "each from its own socket (--own-sockets)"
+            } else {
+                "through one shared socket, a sendmmsg per poll"
+            }
         );
         let _ = writeln!(
             w,
@@ -283,6 +294,7 @@ impl Report {
             ("clients".into(), self.clients.to_string()),
             ("window".into(), self.window.to_string()),
             ("body_bytes".into(), self.body.to_string()),
+            ("own_sockets".into(), self.own_sockets.to_string()),
             ("warmup_s".into(), json_f64(self.warmup.as_secs_f64())),
             ("measured_s".into(), json_f64(self.measured.as_secs_f64())),
             ("accepted".into(), self.accepted.to_string()),
