@@ -305,6 +305,22 @@ pub fn frame(datagram: &[u8]) -> &[u8] {
 }
 
 /// Parses one datagram.
+///
+/// ```
+/// use reactor_hub::wire::{parse, Message};
+///
+/// // Another implementation's buffer: the text, a NUL, then whatever followed.
+/// let datagram = b"alice->bob#<aB3$%~><4821930475>hello #<bob>\0\x7f\x7f";
+/// let Ok(Message::Chat { from, to, msg_id, body, .. }) = parse(datagram) else {
+///     panic!("a chat message");
+/// };
+/// assert_eq!((from, to, msg_id.as_str()), ("alice", "bob", "4821930475"));
+/// assert_eq!(body, b"hello #<bob>");
+///
+/// // Encoding gives back the text, without what followed the NUL.
+/// let message = parse(datagram).unwrap();
+/// assert_eq!(message.to_bytes(), b"alice->bob#<aB3$%~><4821930475>hello #<bob>");
+/// ```
 pub fn parse(datagram: &[u8]) -> Result<Message<'_>, ParseError> {
     if datagram.len() > MAX_DATAGRAM {
         return Err(ParseError::TooLong(datagram.len()));
