@@ -35,6 +35,15 @@ pub fn parse(
     Ok(Some(matches))
 }
 
+/// Adds `--trace`, which both binaries read as `logging::init(.., trace)`.
+pub fn trace_flag(options: &mut Options) {
+    options.optflag(
+        "",
+        "trace",
+        "log every Reactor event, datagram and state transition",
+    );
+}
+
 /// The value of `--name`, parsed, or `default` when the flag is absent.
 pub fn value<T: FromStr>(matches: &Matches, name: &str, default: T) -> Result<T, String> {
     Ok(optional_value(matches, name)?.unwrap_or(default))

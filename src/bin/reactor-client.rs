@@ -36,13 +36,8 @@ fn options() -> Options {
             "listen",
             "address to receive on (default 127.0.0.1:0; 0.0.0.0:0 when the server is on another machine)",
             "ADDR",
-        )
-        .optflag(
-            "",
-            "trace",
-            "log every Reactor event, datagram and state transition",
-        )
-;
+        );
+    cli::trace_flag(&mut options);
     options
 }
 

@@ -41,12 +41,8 @@ fn options() -> Options {
             "session-timeout",
             "seconds of silence before a session expires (default 300)",
             "SECS",
-        )
-        .optflag(
-            "",
-            "trace",
-            "log every Reactor event, datagram and state transition",
         );
+    cli::trace_flag(&mut options);
     options
 }
 
