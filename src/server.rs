@@ -32,6 +32,12 @@ const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 /// cannot turn into a flood of log lines.
 const DROP_LOG_PER_SECOND: u32 = 10;
 
+/// At most this many `recvmmsg` batches (2,048 datagrams) are handled in one
+/// turn of the loop. A flood that arrives faster than the hub reads would
+/// otherwise keep the drain going for as long as it lasts, and expiry,
+/// resends and Ctrl-C would wait for it to end.
+const BATCHES_PER_TURN: usize = 64;
+
 /// A hub bound to its socket, ready to run.
 pub struct Server {
     hub: Hub,
@@ -42,6 +48,10 @@ pub struct Server {
     received: RecvBatch,
     to_send: SendBatch,
     drop_log: DropLog,
+    /// Since when the socket may hold datagrams that the last turn left for
+    /// the next; `None` once it was drained. No new event comes for them.
+    backlog: Option<Instant>,
+    batches_per_turn: usize,
 }
 
 impl Server {
@@ -68,6 +78,8 @@ impl Server {
             received: RecvBatch::default(),
             to_send: SendBatch::default(),
             drop_log: DropLog::default(),
+            backlog: None,
+            batches_per_turn: BATCHES_PER_TURN,
         })
     }
 
@@ -90,26 +102,31 @@ impl Server {
         &self.udp
     }
 
-    /// Reads every datagram waiting on the socket, a batch at a time, and
-    /// sends the replies to each batch together.
+    /// Reads the datagrams waiting on the socket, a batch at a time, and
+    /// sends the replies to each batch together; after
+    /// [`BATCHES_PER_TURN`] batches it leaves the rest for the next turn.
     fn on_readable(&mut self, mut now: Instant) -> io::Result<()> {
-        loop {
+        for _ in 0..self.batches_per_turn {
             let count = self.udp.recv_batch(&mut self.received)?;
             for (from, datagram) in self.received.iter() {
                 self.hub.handle_datagram(now, from, datagram);
             }
             self.flush(now)?;
-            // Drain until the socket is empty: the next event comes only for
-            // new datagrams. A batch that is not full says it is empty.
+            // A batch that is not full says the socket is empty: the next
+            // event comes with the next datagram.
             if count < mmsg::BATCH {
+                self.backlog = None;
                 return Ok(());
             }
-            // Under sustained load the drain can last seconds. The hub counts
-            // a forward's resend deadline from `now`: a stale `now` would put
-            // every deadline in the past, and the first timer after the drain
-            // would resend every forward still unreceipted.
+            // The hub counts a forward's resend deadline from `now`: a stale
+            // `now` would put the deadlines of a long drain in the past.
             now = Instant::now();
         }
+        // Readiness is edge-triggered: nothing will announce what is left.
+        // A deadline in the past brings the loop back to it after one poll,
+        // in which timers and signals have their turn.
+        self.backlog = Some(now);
+        Ok(())
     }
 
     /// Logs what the hub reported and sends what it queued.
@@ -161,17 +178,30 @@ impl ReadyHandler for Server {
 }
 
 impl TimerHandler for Server {
+    /// The hub's next deadline, or "now" while the socket holds datagrams
+    /// that the last turn left.
     fn next_deadline(&self) -> Option<Instant> {
-        self.hub.poll_timeout()
+        self.hub
+            .poll_timeout()
+            .into_iter()
+            .chain(self.backlog)
+            .min()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         self.hub.handle_timeout(now);
-        self.flush(now)
+        self.flush(now)?;
+        if self.backlog.is_some() {
+            self.on_readable(now)?;
+        }
+        Ok(())
     }
 
     fn describe_deadline(&self) -> String {
-        self.hub.describe_timeout()
+        match self.backlog {
+            Some(_) => "datagrams the last turn left in the socket".into(),
+            None => self.hub.describe_timeout(),
+        }
     }
 }
 
@@ -215,3 +245,6 @@ impl DropLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
