@@ -694,8 +694,10 @@ fn flags_after<'a>(line: &'a str, word: &str) -> Vec<&'a str> {
 fn every_quoted_flag_is_one_the_program_accepts() {
     let server = help(env!("CARGO_BIN_EXE_reactor-server"));
     let client = help(env!("CARGO_BIN_EXE_reactor-client"));
-    let flood = std::fs::read_to_string(root().join("examples/flood/options.rs"))
-        .expect("examples/flood/options.rs");
+    // The flood's own flags, and --help and --version from src/cli.rs.
+    let flood = ["examples/flood/options.rs", "src/cli.rs"]
+        .map(|file| std::fs::read_to_string(root().join(file)).expect(file))
+        .concat();
     let mut unknown = Vec::new();
     let mut checked = 0;
     for (path, text) in documents() {

@@ -34,6 +34,7 @@ mod users;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use reactor_hub::cli;
 use reactor_hub::hub::HubConfig;
 use reactor_hub::reactor::Reactor;
 use reactor_hub::wire::{Message, MsgId, Outcome, SessionToken};
@@ -51,51 +52,29 @@ const FLOOR_SLICES: usize = 4;
 const FLOOR_SLICE: Duration = Duration::from_millis(500);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match options::parse(&args) {
-        Ok(command) => command,
-        Err(usage) => {
-            eprintln!("{PROGRAM}: {usage}\nTry '{PROGRAM} --help'.");
-            return ExitCode::from(2);
-        }
-    };
-    let config = match command {
-        Command::Done => return ExitCode::SUCCESS,
+    cli::main(PROGRAM, options::parse, |command| match command {
         Command::MakeUsers(count, path) => {
-            return match users::write(&path, &users::generate(count)) {
-                Ok(()) => {
-                    eprintln!("{PROGRAM}: wrote {count} accounts to {}", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("{PROGRAM}: error: {err}");
-                    ExitCode::FAILURE
-                }
-            };
+            users::write(&path, &users::generate(count)).map_err(|err| err.to_string())?;
+            eprintln!("{PROGRAM}: wrote {count} accounts to {}", path.display());
+            Ok(())
         }
-        Command::Run(config) => config,
-    };
-    // The in-process hub logs through `log` too; only its warnings matter here.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    match run(config.clone()) {
-        Ok(report) => {
+        Command::Run(config) => {
+            // The in-process hub logs through `log` too; only its warnings matter here.
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+                .init();
+            let report = run(config.clone())?;
             if config.json {
                 println!("{}", report.json());
             } else {
                 print!("{}", report.text());
             }
             if report.errors.total() == 0 && report.accepted > 0 {
-                ExitCode::SUCCESS
+                Ok(())
             } else {
-                eprintln!("{PROGRAM}: the run had errors (or accepted nothing)");
-                ExitCode::FAILURE
+                Err("the run had errors (or accepted nothing)".into())
             }
         }
-        Err(err) => {
-            eprintln!("{PROGRAM}: error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 fn run(config: Config) -> Result<Report, String> {
@@ -130,11 +109,12 @@ fn run(config: Config) -> Result<Report, String> {
             )
         }
         Target::External { addr, users, pid } => {
-            let users = users::read(users)?;
+            let path = users;
+            let users = users::read(path)?;
             if users.len() < needed {
                 return Err(format!(
                     "{} has {} accounts, this run needs {needed}",
-                    users.len(),
+                    path.display(),
                     users.len()
                 ));
             }

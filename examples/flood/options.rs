@@ -4,9 +4,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use getopts::Options;
+use getopts::{Matches, Options};
+use reactor_hub::cli;
 
 pub const PROGRAM: &str = "flood";
+
+const USAGE: &str = "[flags]
+Floods a hub with chat messages and reports throughput, latency, errors
+and the hub's CPU time per message. With no flags it starts its own hub.";
 
 /// Which hub to flood.
 #[derive(Clone, Debug)]
@@ -49,10 +54,8 @@ pub struct Config {
 /// What the command line asks for.
 pub enum Command {
     Run(Config),
-    /// `--make-users N FILE`
+    /// `--make-users N --users FILE`
     MakeUsers(usize, PathBuf),
-    /// `--help` was printed.
-    Done,
 }
 
 fn options() -> Options {
@@ -121,7 +124,7 @@ fn options() -> Options {
         .optopt(
             "",
             "users",
-            "accounts file for --server (see --make-users)",
+            "accounts file for --server, or to write with --make-users",
             "FILE",
         )
         .optopt(
@@ -133,55 +136,28 @@ fn options() -> Options {
         .optopt(
             "",
             "make-users",
-            "write an accounts file of N accounts to FILE and exit",
-            "N FILE",
-        )
-        .optflag("h", "help", "print this help and exit");
+            "write N accounts to the --users FILE and exit",
+            "N",
+        );
     options
 }
 
-fn number<T: std::str::FromStr>(
-    matches: &getopts::Matches,
-    name: &str,
-    default: T,
-) -> Result<T, String> {
-    match matches.opt_str(name) {
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("--{name}: {text:?} is not a valid number")),
-        None => Ok(default),
-    }
-}
-
-fn seconds(matches: &getopts::Matches, name: &str, default: f64) -> Result<Duration, String> {
-    let secs: f64 = number(matches, name, default)?;
+fn seconds(matches: &Matches, name: &str, default: f64) -> Result<Duration, String> {
+    let secs: f64 = cli::value(matches, name, default)?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("--{name}: {secs} is not a duration"))
 }
 
-/// Parses the command line; `Err` is a usage error for stderr.
-pub fn parse(args: &[String]) -> Result<Command, String> {
-    let options = options();
-    let matches = options.parse(args).map_err(|err| err.to_string())?;
-    if matches.opt_present("help") {
-        let brief = format!(
-            "Usage: {PROGRAM} [flags]\n\
-             Floods a hub with chat messages and reports throughput, latency, errors\n\
-             and the hub's CPU time per message. With no flags it starts its own hub."
-        );
-        print!("{}", options.usage(&brief));
-        return Ok(Command::Done);
-    }
-    if let Some(count) = matches.opt_str("make-users") {
-        let count = count
-            .parse()
-            .map_err(|_| format!("--make-users: {count:?} is not a count"))?;
-        let [file] = matches.free.as_slice() else {
-            return Err("--make-users N FILE: name one FILE".into());
-        };
-        return Ok(Command::MakeUsers(count, file.into()));
-    }
-    if let Some(extra) = matches.free.first() {
-        return Err(format!("unexpected argument {extra:?}"));
+/// Parses the command line; `Ok(None)` if `--help` or `--version` was
+/// answered, `Err` is a usage error.
+pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
+    let Some(matches) = cli::parse(PROGRAM, USAGE, options(), args)? else {
+        return Ok(None);
+    };
+    if let Some(count) = cli::optional_value(&matches, "make-users")? {
+        let file = matches
+            .opt_str("users")
+            .ok_or("--make-users N: name the file to write with --users FILE")?;
+        return Ok(Some(Command::MakeUsers(count, file.into())));
     }
     let target = match matches.opt_str("server") {
         Some(addr) => Target::External {
@@ -192,29 +168,25 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 .opt_str("users")
                 .ok_or("--server needs --users FILE (write one with --make-users)")?
                 .into(),
-            pid: matches
-                .opt_str("server-pid")
-                .map(|pid| pid.parse().map_err(|_| format!("--server-pid: {pid:?}")))
-                .transpose()?,
+            pid: cli::optional_value(&matches, "server-pid")?,
         },
-        None if matches.opt_present("users") => return Err("--users goes with --server".into()),
+        None if matches.opt_present("users") => {
+            return Err("--users goes with --server or --make-users".into())
+        }
         None if matches.opt_present("bare-hub") => Target::Bare,
         None => Target::InProcess,
     };
     let config = Config {
         target,
-        clients: number(&matches, "clients", 64)?,
-        window: number(&matches, "window", 1)?,
+        clients: cli::value(&matches, "clients", 64)?,
+        window: cli::value(&matches, "window", 1)?,
         warmup: seconds(&matches, "warmup", 2.0)?,
         duration: seconds(&matches, "duration", 10.0)?,
-        messages: matches
-            .opt_str("messages")
-            .map(|n| n.parse().map_err(|_| format!("--messages: {n:?}")))
-            .transpose()?,
-        body: number(&matches, "body", 32)?,
-        resend_after: Duration::from_millis(number(&matches, "resend-after", 1000)?),
+        messages: cli::optional_value(&matches, "messages")?,
+        body: cli::value(&matches, "body", 32)?,
+        resend_after: Duration::from_millis(cli::value(&matches, "resend-after", 1000)?),
         floor: matches.opt_present("floor"),
-        idle_sessions: number(&matches, "idle-sessions", 0)?,
+        idle_sessions: cli::value(&matches, "idle-sessions", 0)?,
         own_sockets: matches.opt_present("own-sockets"),
         json: matches.opt_present("json"),
     };
@@ -230,5 +202,5 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     if config.resend_after.is_zero() {
         return Err("--resend-after: more than 0 ms".into());
     }
-    Ok(Command::Run(config))
+    Ok(Some(Command::Run(config)))
 }
