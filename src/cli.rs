@@ -10,8 +10,29 @@ use getopts::{Matches, Options};
 
 /// Parses `args` against `options`, to which it adds `--help` and
 /// `--version`. `Ok(None)` means one of those was answered and the program
-/// is done; `Err` is a usage error.
+/// is done; `Err` is a usage error, as is any argument that is not a flag.
 pub fn parse(
+    program: &str,
+    usage: &str,
+    options: Options,
+    args: &[String],
+) -> Result<Option<Matches>, String> {
+    let matches = parse_with_operands(program, usage, options, args)?;
+    matches.as_ref().map(no_operands).transpose()?;
+    Ok(matches)
+}
+
+/// A usage error if `matches` holds an argument that is not a flag.
+pub fn no_operands(matches: &Matches) -> Result<(), String> {
+    match matches.free.first() {
+        Some(extra) => Err(format!("unexpected argument {extra:?}")),
+        None => Ok(()),
+    }
+}
+
+/// As [`parse`], but leaves the arguments that are not flags (`matches.free`)
+/// to the caller, for a program that takes operands.
+pub fn parse_with_operands(
     program: &str,
     usage: &str,
     mut options: Options,
@@ -28,9 +49,6 @@ pub fn parse(
     if matches.opt_present("version") {
         println!("{program} {}", env!("CARGO_PKG_VERSION"));
         return Ok(None);
-    }
-    if let Some(extra) = matches.free.first() {
-        return Err(format!("unexpected argument {extra:?}"));
     }
     Ok(Some(matches))
 }

@@ -54,7 +54,7 @@ pub struct Config {
 /// What the command line asks for.
 pub enum Command {
     Run(Config),
-    /// `--make-users N --users FILE`
+    /// `--make-users N FILE`
     MakeUsers(usize, PathBuf),
 }
 
@@ -124,7 +124,7 @@ fn options() -> Options {
         .optopt(
             "",
             "users",
-            "accounts file for --server, or to write with --make-users",
+            "accounts file for --server (write one with --make-users)",
             "FILE",
         )
         .optopt(
@@ -136,8 +136,8 @@ fn options() -> Options {
         .optopt(
             "",
             "make-users",
-            "write N accounts to the --users FILE and exit",
-            "N",
+            "write an accounts file of N accounts to FILE and exit",
+            "N FILE",
         );
     options
 }
@@ -150,15 +150,16 @@ fn seconds(matches: &Matches, name: &str, default: f64) -> Result<Duration, Stri
 /// Parses the command line; `Ok(None)` if `--help` or `--version` was
 /// answered, `Err` is a usage error.
 pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
-    let Some(matches) = cli::parse(PROGRAM, USAGE, options(), args)? else {
+    let Some(matches) = cli::parse_with_operands(PROGRAM, USAGE, options(), args)? else {
         return Ok(None);
     };
     if let Some(count) = cli::optional_value(&matches, "make-users")? {
-        let file = matches
-            .opt_str("users")
-            .ok_or("--make-users N: name the file to write with --users FILE")?;
+        let [file] = matches.free.as_slice() else {
+            return Err("--make-users N FILE: name one FILE".into());
+        };
         return Ok(Some(Command::MakeUsers(count, file.into())));
     }
+    cli::no_operands(&matches)?;
     let target = match matches.opt_str("server") {
         Some(addr) => Target::External {
             addr: addr
@@ -170,9 +171,7 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
                 .into(),
             pid: cli::optional_value(&matches, "server-pid")?,
         },
-        None if matches.opt_present("users") => {
-            return Err("--users goes with --server or --make-users".into())
-        }
+        None if matches.opt_present("users") => return Err("--users goes with --server".into()),
         None if matches.opt_present("bare-hub") => Target::Bare,
         None => Target::InProcess,
     };
