@@ -203,3 +203,79 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
     }
     Ok(Some(Command::Run(config)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(line: &str) -> Result<Option<Command>, String> {
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        parse(&args)
+    }
+
+    #[test]
+    fn make_users_takes_a_count_and_one_file() {
+        let Ok(Some(Command::MakeUsers(count, file))) =
+            parse_words("--make-users 100064 /tmp/users.conf")
+        else {
+            panic!("--make-users N FILE not understood");
+        };
+        assert_eq!((count, file), (100064, PathBuf::from("/tmp/users.conf")));
+        for wrong in [
+            "--make-users 10",
+            "--make-users 10 a b",
+            "--make-users ten a",
+        ] {
+            assert!(parse_words(wrong).is_err(), "{wrong} accepted");
+        }
+    }
+
+    #[test]
+    fn no_flags_is_the_in_process_demo_with_the_defaults() {
+        let Ok(Some(Command::Run(config))) = parse_words("") else {
+            panic!("no flags not understood");
+        };
+        assert!(matches!(config.target, Target::InProcess));
+        assert_eq!((config.clients, config.window, config.body), (64, 1, 32));
+        assert_eq!(config.duration, Duration::from_secs(10));
+        assert!(!config.floor && !config.own_sockets && !config.json);
+    }
+
+    #[test]
+    fn an_external_server_needs_its_accounts_file() {
+        let Ok(Some(Command::Run(config))) =
+            parse_words("--server 127.0.0.1:32099 --users u.conf --idle-sessions 5")
+        else {
+            panic!("--server ADDR --users FILE not understood");
+        };
+        let Target::External { addr, users, pid } = config.target else {
+            panic!("not an external target");
+        };
+        assert_eq!(addr, "127.0.0.1:32099".parse().unwrap());
+        assert_eq!((users, pid), (PathBuf::from("u.conf"), None));
+        assert_eq!(config.idle_sessions, 5);
+        for wrong in [
+            "--server 127.0.0.1:32099",
+            "--users u.conf",
+            "--server nowhere --users u.conf",
+        ] {
+            assert!(parse_words(wrong).is_err(), "{wrong} accepted");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_and_stray_words_are_usage_errors() {
+        for wrong in [
+            "--clients 3",
+            "--clients 0",
+            "--window 0",
+            "--body 901",
+            "--resend-after 0",
+            "--duration -1",
+            "--window x",
+            "stray",
+        ] {
+            assert!(parse_words(wrong).is_err(), "{wrong} accepted");
+        }
+    }
+}
