@@ -213,6 +213,12 @@ mod tests {
         parse(&args)
     }
 
+    fn assert_refused(lines: &[&str]) {
+        for line in lines {
+            assert!(parse_words(line).is_err(), "{line} accepted");
+        }
+    }
+
     #[test]
     fn make_users_takes_a_count_and_one_file() {
         let Ok(Some(Command::MakeUsers(count, file))) =
@@ -254,18 +260,16 @@ mod tests {
         assert_eq!(addr, "127.0.0.1:32099".parse().unwrap());
         assert_eq!((users, pid), (PathBuf::from("u.conf"), None));
         assert_eq!(config.idle_sessions, 5);
-        for wrong in [
+        assert_refused(&[
             "--server 127.0.0.1:32099",
             "--users u.conf",
             "--server nowhere --users u.conf",
-        ] {
-            assert!(parse_words(wrong).is_err(), "{wrong} accepted");
-        }
+        ]);
     }
 
     #[test]
     fn out_of_range_values_and_stray_words_are_usage_errors() {
-        for wrong in [
+        assert_refused(&[
             "--clients 3",
             "--clients 0",
             "--window 0",
@@ -274,8 +278,6 @@ mod tests {
             "--duration -1",
             "--window x",
             "stray",
-        ] {
-            assert!(parse_words(wrong).is_err(), "{wrong} accepted");
-        }
+        ]);
     }
 }
