@@ -18,7 +18,9 @@ pub fn parse(
     args: &[String],
 ) -> Result<Option<Matches>, String> {
     let matches = parse_with_operands(program, usage, options, args)?;
-    matches.as_ref().map(no_operands).transpose()?;
+    if let Some(matches) = &matches {
+        no_operands(matches)?;
+    }
     Ok(matches)
 }
 
