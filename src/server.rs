@@ -6,7 +6,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::event::Event;
 use mio::Token;
@@ -17,6 +17,7 @@ use crate::reactor::mmsg::{self, RecvBatch, SendBatch};
 use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::UdpEndpoint;
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
+use log_limit::LogLimit;
 
 const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -27,10 +28,9 @@ const STOP: Token = Token(2);
 /// them (the kernel caps it at `net.core.rmem_max`).
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
-/// At most this many lines a second about dropped datagrams and refused
-/// logins reach the log, so that a flood of garbage or of password guesses
-/// cannot turn into a flood of log lines.
-const DROP_LOG_PER_SECOND: u32 = 10;
+/// At most this many lines a second about what clients send reach the log,
+/// so that a flood of datagrams cannot turn into a flood of log lines.
+const LOG_LINES_PER_SECOND: u32 = 10;
 
 /// At most this many `recvmmsg` batches (2,048 datagrams) are handled in one
 /// turn of the loop. A flood that arrives faster than the hub reads would
@@ -47,7 +47,7 @@ pub struct Server {
     /// `sendmmsg`: a system call costs more than the hub's work on a datagram.
     received: RecvBatch,
     to_send: SendBatch,
-    drop_log: DropLog,
+    log_limit: LogLimit,
     /// Since when the socket may hold datagrams that the last turn left for
     /// the next; `None` once it was drained. No new event comes for them.
     backlog: Option<Instant>,
@@ -77,7 +77,7 @@ impl Server {
             shutdown,
             received: RecvBatch::default(),
             to_send: SendBatch::default(),
-            drop_log: DropLog::default(),
+            log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
             backlog: None,
             batches_per_turn: BATCHES_PER_TURN,
         })
@@ -132,14 +132,17 @@ impl Server {
     /// Logs what the hub reported and sends what it queued.
     fn flush(&mut self, now: Instant) -> io::Result<()> {
         while let Some(event) = self.hub.poll_event() {
-            match event {
-                HubEvent::Dropped { .. } => self.drop_log.log(now, log::Level::Warn, &event),
-                HubEvent::LoginRefused { .. } | HubEvent::LoginThrottled { .. } => {
-                    self.drop_log.log(now, log::Level::Info, &event)
+            let level = match event {
+                // Asked for with --trace: every one is the point.
+                HubEvent::Transition { .. } => {
+                    log::trace!(target: "hub", "{event}");
+                    continue;
                 }
-                HubEvent::GaveUp { .. } => log::warn!("{event}"),
-                HubEvent::Transition { .. } => log::trace!(target: "hub", "{event}"),
-                _ => log::info!("{event}"),
+                HubEvent::Dropped { .. } | HubEvent::GaveUp { .. } => log::Level::Warn,
+                _ => log::Level::Info,
+            };
+            if log::log_enabled!(level) && self.log_limit.allow(now) {
+                log::log!(level, "{event}");
             }
         }
         while let Some(transmit) = self.hub.poll_transmit() {
@@ -211,40 +214,6 @@ impl Handler for Server {
     }
 }
 
-/// Rate limit for the log lines of dropped datagrams and refused logins:
-/// what anyone can cause by sending datagrams.
-#[derive(Default)]
-struct DropLog {
-    window_start: Option<Instant>,
-    shown: u32,
-    hidden: u64,
-}
-
-impl DropLog {
-    fn log(&mut self, now: Instant, level: log::Level, event: &HubEvent) {
-        let window_over = self
-            .window_start
-            .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(1));
-        if window_over {
-            if self.hidden > 0 {
-                log::warn!(
-                    "{} more lines about dropped datagrams and refused logins not shown",
-                    self.hidden
-                );
-            }
-            *self = DropLog {
-                window_start: Some(now),
-                ..DropLog::default()
-            };
-        }
-        if self.shown < DROP_LOG_PER_SECOND {
-            self.shown += 1;
-            log::log!(level, "{event}");
-        } else {
-            self.hidden += 1;
-        }
-    }
-}
-
+mod log_limit;
 #[cfg(test)]
 mod tests;

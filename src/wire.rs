@@ -168,12 +168,29 @@ pub enum ReplyTo {
 }
 
 impl ReplyTo {
-    /// The address replies go to, given where the login came from.
-    pub fn resolve(self, source: SocketAddr) -> SocketAddr {
-        match self {
-            ReplyTo::Source => source,
-            ReplyTo::SourceIpAt(port) => SocketAddr::new(source.ip(), port),
+    /// The address replies go to, given where the login came from; `None`
+    /// if the socket the login came in on cannot send there.
+    ///
+    /// The source tells the socket's family: an IPv4 socket sees IPv4
+    /// sources, an IPv6 one IPv6 sources (IPv4 peers as `::ffff:a.b.c.d`).
+    /// An IPv4 socket cannot send to an IPv6 address at all (the kernel
+    /// answers `EAFNOSUPPORT`), so such a login is refused like a malformed
+    /// one. An IPv4 address named to an IPv6 socket is written in its
+    /// mapped form, which a dual-stack socket reaches.
+    pub fn resolve(self, source: SocketAddr) -> Option<SocketAddr> {
+        let addr = match self {
+            ReplyTo::Source => return Some(source),
+            ReplyTo::SourceIpAt(port) => return Some(SocketAddr::new(source.ip(), port)),
             ReplyTo::Addr(addr) => addr,
+        };
+        match (source.ip(), addr.ip()) {
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Some(addr),
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .map(|ip| SocketAddr::new(ip.into(), addr.port())),
+            (IpAddr::V6(_), IpAddr::V4(ip)) => {
+                Some(SocketAddr::new(ip.to_ipv6_mapped().into(), addr.port()))
+            }
         }
     }
 }

@@ -214,7 +214,9 @@ fn a_flood_of_garbage_and_wrong_logins_is_logged_at_a_bounded_rate() {
             flooder.recv(&mut buf).expect("a refusal");
         }
     }
-    // Logged after whatever of the flood the hub logs.
+    // Logged after whatever of the flood the hub logs, in a second of its
+    // own (the flood spent its second's budget of lines).
+    thread::sleep(Duration::from_millis(1100));
     Peer::new(hub.addr).login("alice", "wonderland");
     let lines = hub.log.until("alice logged in");
     // Ten lines a second about drops and refusals, and one saying how many
@@ -224,6 +226,85 @@ fn a_flood_of_garbage_and_wrong_logins_is_logged_at_a_bounded_rate() {
         lines.len() <= 11 * seconds + 1,
         "{} lines in {seconds} s: {lines:#?}",
         lines.len()
+    );
+}
+
+/// The datagram that stopped the hub: a login naming an IPv6 reply address,
+/// which the hub's IPv4 socket cannot send to. Refused without a reply, and
+/// the hub goes on serving everyone.
+#[test]
+fn a_login_naming_an_ipv6_address_is_refused_and_stops_nothing() {
+    let mut hub = Server::start("ipv6-login", &[]);
+    let alice = Peer::new(hub.addr);
+    let bob = Peer::new(hub.addr);
+    let alice_token = alice.login("alice", "wonderland");
+    let bob_token = bob.login("bob", "builder");
+    let mallory = Peer::new(hub.addr);
+    mallory.send("x->server#login<><::1><1>");
+    // Also with the right password: the reply could not be sent either way.
+    mallory.send("carol->server#login<s3cret><::1><32000>");
+    hub.log
+        .expect("login names a reply address this socket cannot reach");
+
+    alice.send(&format!(
+        "alice->bob#<{alice_token}><0000000001>still here?"
+    ));
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{alice_token}><0000000001>Success: still here?")
+    );
+    assert_eq!(
+        bob.recv(),
+        format!("alice->bob#<{bob_token}><0000000001>still here?")
+    );
+    assert!(
+        hub.child.try_wait().unwrap().is_none(),
+        "the hub is still running"
+    );
+    // Nothing was ever sent to mallory: the next reply it gets is its own login's.
+    mallory.login("carol", "s3cret");
+}
+
+/// Logged-in users cannot flood the log: a thousand unreceipted messages to
+/// oneself (each over the cap on pending forwards is given up, a line each)
+/// and a thousand logins alternating two addresses (each replacing the
+/// session, a line each) leave about ten lines a second.
+#[test]
+fn what_logged_in_users_send_is_logged_at_a_bounded_rate() {
+    let mut hub = Server::start("user-flood", &[]);
+    let started = Instant::now();
+    let alice = Peer::new(hub.addr);
+    let token = alice.login("alice", "wonderland");
+    for n in 0..1_000 {
+        alice.send(&format!("alice->alice#<{token}><{n:010}>x"));
+    }
+    let (here, there) = (Peer::new(hub.addr), Peer::new(hub.addr));
+    for _ in 0..500 {
+        here.login("bob", "builder");
+        there.login("bob", "builder");
+    }
+    // The count of what was held back is logged with the first line of the
+    // next second: wait that second out, then cause one more line.
+    thread::sleep(Duration::from_millis(1100));
+    here.login("bob", "builder");
+    assert!(hub.terminate().success());
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let lines = hub.log.rest();
+    let from_traffic = lines
+        .iter()
+        .filter(|l| l.contains("gave up") || l.contains("logged in"))
+        .count();
+    assert!(from_traffic > 0, "{lines:#?}");
+    // Ten a second, one more a second saying how many were not shown, and
+    // the start and stop lines.
+    assert!(
+        lines.len() <= 11 * seconds + 3,
+        "{} lines in {seconds} s: {lines:#?}",
+        lines.len()
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("more log lines not shown")),
+        "{lines:#?}"
     );
 }
 

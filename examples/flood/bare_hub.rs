@@ -78,7 +78,7 @@ fn serve(socket: &UdpSocket, stop: &AtomicBool) {
         };
         match wire::parse(&buf[..len]) {
             Ok(Message::Login { from, reply_to, .. }) => {
-                let addr = reply_to.resolve(source);
+                let addr = reply_to.resolve(source).unwrap_or(source);
                 addrs.insert(from.to_string(), addr);
                 send(&mut out, addr, Message::Success { to: from, token });
             }

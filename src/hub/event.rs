@@ -62,6 +62,9 @@ pub enum DropReason {
     NotLoggedIn,
     /// A logoff or receipt whose token is not the session's.
     TokenMismatch,
+    /// A login naming a reply address the hub's socket cannot send to (an
+    /// IPv6 address to an IPv4 socket): refused like a malformed login.
+    UnreachableReplyAddress,
 }
 
 impl fmt::Display for DropReason {
@@ -71,6 +74,9 @@ impl fmt::Display for DropReason {
             DropReason::ServerMessage => f.write_str("a message only the server sends"),
             DropReason::NotLoggedIn => f.write_str("receipt from a client not logged in"),
             DropReason::TokenMismatch => f.write_str("token does not match the session"),
+            DropReason::UnreachableReplyAddress => {
+                f.write_str("login names a reply address this socket cannot reach")
+            }
         }
     }
 }

@@ -212,7 +212,9 @@ impl Hub {
         password: &[u8],
         reply_to: ReplyTo,
     ) {
-        let reply_addr = reply_to.resolve(source);
+        let Some(reply_addr) = reply_to.resolve(source) else {
+            return self.drop(source, DropReason::UnreachableReplyAddress);
+        };
         let account = self.accounts.find(from);
         if !self.throttle.allows(now, account, source.ip()) {
             // Refused unchecked, with the same words as a wrong password.

@@ -21,6 +21,27 @@
 //! mio's readiness is edge-triggered: an event says a source *became* ready,
 //! once. A handler must read until `WouldBlock`, or it waits forever for an
 //! event that will not come again (see [`udp::UdpEndpoint::recv_from`]).
+//!
+//! # Which errors end a program
+//!
+//! [`Reactor::run`] returns the first `Err` a handler returns, and the
+//! binary exits 1 with it. So every `?` on these paths is a decision that
+//! the error says the program cannot go on, never that one peer did
+//! something odd. What a peer can cause is handled where it happens:
+//!
+//! | error | where | ends the program? |
+//! | --- | --- | --- |
+//! | any send error but `WouldBlock`/`Interrupted` (`EAFNOSUPPORT`, `ENETUNREACH`, `EACCES`, `ENOBUFS`, ...) | [`udp::UdpEndpoint::send_batch`], `send_to`, `on_writable` | no: that datagram is lost, counted and logged at debug level |
+//! | `WouldBlock` on send | the same | no: queued until writable, bounded by [`udp::SEND_QUEUE_LIMIT`] |
+//! | an ICMP error surfacing on receive (`ECONNREFUSED`, unreachable, ...) | [`udp::UdpEndpoint::recv_batch`], `recv_from` | no: skipped, it concerns an earlier datagram |
+//! | any other receive error (`EBADF`, `ENOTSOCK`, `EFAULT`) | the same | yes: the socket itself is unusable |
+//! | `epoll_ctl` failing to (re)register a source (`ENOMEM`, `ENOSPC`) | `reregister` in `udp`, `stdin` | yes: without it the loop would wait for an event that never comes |
+//! | `epoll_wait` failing, but for `EINTR` | [`Reactor::run`] | yes: there is nothing else to wait on |
+//! | setting up a source (`bind`, `Poll::new`, signals) | the programs' constructors | yes, at start: one line naming the cause |
+//! | stdin read error, or stdout write error (`EPIPE`: nobody reads us) | the client's [`terminal`](crate::terminal) | yes: the person's side of the program is gone |
+//!
+//! A datagram's *content* never reaches a `?`: the state machines take
+//! any bytes and return no errors.
 
 pub mod mmsg;
 pub mod shutdown;

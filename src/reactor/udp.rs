@@ -27,6 +27,77 @@ pub struct UdpStats {
     pub send_dropped: u64,
 }
 
+impl UdpStats {
+    /// Counts a datagram the kernel refused to send.
+    fn lost(&mut self, to: SocketAddr, err: &io::Error) {
+        self.send_dropped += 1;
+        log::debug!("cannot send to {to}: {err}");
+    }
+}
+
+/// What a failed send means, for the one datagram it concerns.
+///
+/// A send error never says the socket is broken: `sendto` fails for one
+/// destination (`EAFNOSUPPORT` for an address of the other family,
+/// `ENETUNREACH`, `EACCES` for a broadcast address, `EINVAL`, `EMSGSIZE`,
+/// `ECONNREFUSED` from an earlier ICMP error) or for a moment (`ENOBUFS`,
+/// `ENOMEM`). So every error but the two below costs that datagram only,
+/// counted in [`UdpStats::send_dropped`], and the hub goes on: one peer
+/// must never be able to stop it by naming a strange address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SendFailure {
+    /// The socket's buffer is full: queue the datagram, wait for writability.
+    WouldBlock,
+    /// A signal arrived during the call: make it again.
+    Interrupted,
+    /// Lost: counted and logged, the next datagram goes on.
+    Lost,
+}
+
+impl SendFailure {
+    fn of(err: &io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::WouldBlock => SendFailure::WouldBlock,
+            io::ErrorKind::Interrupted => SendFailure::Interrupted,
+            _ => SendFailure::Lost,
+        }
+    }
+}
+
+/// Sends the datagrams of `batch` through `send` (given the index of the
+/// first datagram to send, it sends some and says how many) until all are
+/// sent or the socket would block; returns the index of the first datagram
+/// not sent. It returns no error: by its type, no send error can end the
+/// loop that calls it.
+fn send_until_blocked(
+    batch: &SendBatch,
+    stats: &mut UdpStats,
+    mut send: impl FnMut(usize) -> io::Result<usize>,
+) -> usize {
+    let mut next = 0;
+    while next < batch.len() {
+        match send(next) {
+            // `sendmmsg` sends at least one or fails; were it ever to send
+            // none, waiting for writability beats spinning.
+            Ok(0) => break,
+            Ok(sent) => {
+                stats.sent += sent as u64;
+                next += sent;
+            }
+            Err(err) => match SendFailure::of(&err) {
+                SendFailure::WouldBlock => break,
+                SendFailure::Interrupted => continue,
+                SendFailure::Lost => {
+                    // The error concerns the first datagram of the call.
+                    stats.lost(batch.get(next).0, &err);
+                    next += 1;
+                }
+            },
+        }
+    }
+    next
+}
+
 /// A registered UDP socket with a send queue.
 pub struct UdpEndpoint {
     socket: UdpSocket,
@@ -142,6 +213,10 @@ impl UdpEndpoint {
     /// Sends every datagram of `batch`, up to [`mmsg::BATCH`] per `sendmmsg`
     /// system call, queues what the socket cannot take yet (as
     /// [`send_to`](Self::send_to) does), and empties `batch`.
+    ///
+    /// No send error ends the program: a datagram the kernel refuses is lost
+    /// alone (see `SendFailure`). The `Err` this returns comes from asking
+    /// for writability (`epoll_ctl`), not from a send.
     pub fn send_batch(&mut self, batch: &mut SendBatch) -> io::Result<()> {
         if log::log_enabled!(target: "udp", log::Level::Trace) {
             for index in 0..batch.len() {
@@ -149,25 +224,13 @@ impl UdpEndpoint {
                 log::trace!(target: "udp", "out {to} {}", frame(payload).escape_ascii());
             }
         }
-        let mut next = 0;
         // Once something waits, later datagrams wait behind it, in order.
-        while next < batch.len() && self.queue.is_empty() {
-            match mmsg::send(self.socket.as_raw_fd(), batch, next) {
-                Ok(sent) => {
-                    self.stats.sent += sent as u64;
-                    next += sent;
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) if is_per_datagram(&err) => {
-                    let (to, _) = batch.get(next);
-                    self.stats.send_dropped += 1;
-                    log::debug!("cannot send to {to}: {err}");
-                    next += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        let next = if self.queue.is_empty() {
+            let fd = self.socket.as_raw_fd();
+            send_until_blocked(batch, &mut self.stats, |first| mmsg::send(fd, batch, first))
+        } else {
+            0
+        };
         if next < batch.len() {
             let was_waiting = !self.queue.is_empty();
             for index in next..batch.len() {
@@ -187,6 +250,8 @@ impl UdpEndpoint {
     }
 
     /// Sends a datagram now, or queues it until the socket is writable.
+    /// As with [`send_batch`](Self::send_batch), an `Err` concerns the
+    /// registration, never the datagram.
     pub fn send_to(&mut self, to: SocketAddr, payload: &[u8]) -> io::Result<()> {
         log::trace!(target: "udp", "out {to} {}", frame(payload).escape_ascii());
         // Once something waits, later datagrams wait behind it, in order.
@@ -194,23 +259,24 @@ impl UdpEndpoint {
             self.enqueue(to, payload);
             return Ok(());
         }
-        match self.socket.send_to(payload, to) {
-            Ok(_) => self.stats.sent += 1,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.enqueue(to, payload);
-                self.registry.reregister(
-                    &mut self.socket,
-                    self.token,
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
+        loop {
+            match self.socket.send_to(payload, to) {
+                Ok(_) => self.stats.sent += 1,
+                Err(err) => match SendFailure::of(&err) {
+                    SendFailure::Interrupted => continue,
+                    SendFailure::WouldBlock => {
+                        self.enqueue(to, payload);
+                        self.registry.reregister(
+                            &mut self.socket,
+                            self.token,
+                            Interest::READABLE | Interest::WRITABLE,
+                        )?;
+                    }
+                    SendFailure::Lost => self.stats.lost(to, &err),
+                },
             }
-            Err(err) if is_per_datagram(&err) => {
-                self.stats.send_dropped += 1;
-                log::debug!("cannot send to {to}: {err}");
-            }
-            Err(err) => return Err(err),
+            return Ok(());
         }
-        Ok(())
     }
 
     /// The socket became writable: sends what waits, and stops asking for
@@ -219,12 +285,11 @@ impl UdpEndpoint {
         while let Some((to, payload)) = self.queue.front() {
             match self.socket.send_to(payload, *to) {
                 Ok(_) => self.stats.sent += 1,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(err) if is_per_datagram(&err) => {
-                    self.stats.send_dropped += 1;
-                    log::debug!("cannot send to {to}: {err}");
-                }
-                Err(err) => return Err(err),
+                Err(err) => match SendFailure::of(&err) {
+                    SendFailure::Interrupted => continue,
+                    SendFailure::WouldBlock => return Ok(()),
+                    SendFailure::Lost => self.stats.lost(*to, &err),
+                },
             }
             self.queue.pop_front();
         }
@@ -239,8 +304,10 @@ impl UdpEndpoint {
 
     fn enqueue(&mut self, to: SocketAddr, payload: &[u8]) {
         if self.queue.len() >= SEND_QUEUE_LIMIT {
+            // Counted, not logged at warn: a peer that stops reading could
+            // otherwise make the hub write a line per datagram.
             self.stats.send_dropped += 1;
-            log::warn!("send queue full: dropped a datagram to {to}");
+            log::debug!("send queue full: dropped a datagram to {to}");
             return;
         }
         self.stats.queued += 1;
@@ -300,4 +367,98 @@ fn is_per_datagram(err: &io::Error) -> bool {
             | io::ErrorKind::PermissionDenied
             | io::ErrorKind::InvalidInput
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(count: usize) -> SendBatch {
+        let mut batch = SendBatch::default();
+        for port in 1..=count as u16 {
+            batch.push(SocketAddr::from(([127, 0, 0, 1], port)), b"x");
+        }
+        batch
+    }
+
+    /// Every error a send can return, each fed once into the send loop
+    /// between datagrams that go out: none ends the loop, a lost one costs
+    /// its datagram only, and only `WouldBlock` leaves the rest to the queue.
+    #[test]
+    fn each_kind_of_send_error_costs_at_most_its_datagram() {
+        use io::ErrorKind::*;
+        let lost_kinds = [
+            Unsupported, // EAFNOSUPPORT: an IPv6 address to an IPv4 socket
+            InvalidInput,
+            PermissionDenied,
+            ConnectionRefused,
+            ConnectionReset,
+            HostUnreachable,
+            NetworkUnreachable,
+            AddrNotAvailable,
+            OutOfMemory,
+            Other, // ENOBUFS, EMSGSIZE and the rest
+        ];
+        for kind in lost_kinds {
+            let batch = batch_of(3);
+            let mut stats = UdpStats::default();
+            let mut calls = Vec::new();
+            let next = send_until_blocked(&batch, &mut stats, |first| {
+                calls.push(first);
+                match first {
+                    1 => Err(io::Error::from(kind)),
+                    _ => Ok(1),
+                }
+            });
+            assert_eq!(next, 3, "{kind:?}: every datagram handled");
+            assert_eq!(calls, [0, 1, 2], "{kind:?}: the loop went on after it");
+            assert_eq!((stats.sent, stats.send_dropped), (2, 1), "{kind:?}");
+        }
+        // A raw errno the standard library has no kind for.
+        let batch = batch_of(2);
+        let mut stats = UdpStats::default();
+        let next = send_until_blocked(&batch, &mut stats, |first| match first {
+            0 => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
+            _ => Ok(1),
+        });
+        assert_eq!((next, stats.sent, stats.send_dropped), (2, 1, 1));
+    }
+
+    #[test]
+    fn an_interrupted_send_is_made_again_and_would_block_stops_the_loop() {
+        let batch = batch_of(4);
+        let mut stats = UdpStats::default();
+        let mut results = vec![
+            Ok(1),
+            Err(io::Error::from(io::ErrorKind::Interrupted)),
+            Ok(1),
+            Err(io::Error::from(io::ErrorKind::WouldBlock)),
+        ]
+        .into_iter();
+        let next = send_until_blocked(&batch, &mut stats, |_| results.next().unwrap());
+        assert_eq!(next, 2, "the last two wait for writability");
+        assert_eq!((stats.sent, stats.send_dropped), (2, 0));
+        // A call that sends nothing does not spin either.
+        let next = send_until_blocked(&batch, &mut stats, |_| Ok(0));
+        assert_eq!(next, 0);
+    }
+
+    /// The real socket: an IPv4 socket asked to reach an IPv6 address (the
+    /// one datagram that stopped the hub) loses that datagram only.
+    #[test]
+    fn an_ipv4_socket_sending_to_an_ipv6_address_loses_that_datagram_only() {
+        let poll = mio::Poll::new().unwrap();
+        let mut udp =
+            UdpEndpoint::bind("127.0.0.1:0".parse().unwrap(), poll.registry(), Token(0)).unwrap();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = SendBatch::default();
+        batch.push("[::1]:9".parse().unwrap(), b"unreachable");
+        batch.push(peer.local_addr().unwrap(), b"reachable");
+        udp.send_batch(&mut batch).unwrap();
+        udp.send_to("[::1]:9".parse().unwrap(), b"again").unwrap();
+        assert_eq!((udp.stats().sent, udp.stats().send_dropped), (1, 2));
+        let mut buf = [0; 16];
+        let (len, _) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"reachable");
+    }
 }

@@ -248,7 +248,7 @@ impl Relay {
                 reply_to,
             }) => {
                 let client = &mut self.links[link];
-                client.receive_at = reply_to.resolve(source);
+                client.receive_at = reply_to.resolve(source).unwrap_or(source);
                 let login = Message::Login {
                     from,
                     password,

@@ -205,20 +205,50 @@ fn ids_may_hold_dashes_before_the_arrow() {
 #[test]
 fn login_address_forms() {
     let source: SocketAddr = "10.0.0.9:1234".parse().unwrap();
-    let cases: &[(&[u8], SocketAddr)] = &[
-        (b"a->server#login<p>", source),
+    let cases: &[(&[u8], Option<SocketAddr>)] = &[
+        (b"a->server#login<p>", Some(source)),
         (
             b"a->server#login<p><0.0.0.0><5000>",
-            "10.0.0.9:5000".parse().unwrap(),
+            Some("10.0.0.9:5000".parse().unwrap()),
         ),
         (
             b"a->server#login<p><127.0.0.1><5000>",
-            "127.0.0.1:5000".parse().unwrap(),
+            Some("127.0.0.1:5000".parse().unwrap()),
+        ),
+        // An IPv4 socket cannot send to an IPv6 address...
+        (b"x->server#login<><::1><1>", None),
+        // ...unless it is an IPv4 address in IPv6 clothing.
+        (
+            b"a->server#login<p><::ffff:127.0.0.1><5000>",
+            Some("127.0.0.1:5000".parse().unwrap()),
         ),
     ];
     for (wire, expected) in cases {
         match parse(wire) {
             Ok(Message::Login { reply_to, .. }) => assert_eq!(reply_to.resolve(source), *expected),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_ipv6_socket_reaches_ipv4_addresses_in_their_mapped_form() {
+    let source: SocketAddr = "[::1]:1234".parse().unwrap();
+    let cases: &[(&[u8], SocketAddr)] = &[
+        (
+            b"a->server#login<p><::1><5000>",
+            "[::1]:5000".parse().unwrap(),
+        ),
+        (
+            b"a->server#login<p><127.0.0.1><5000>",
+            "[::ffff:127.0.0.1]:5000".parse().unwrap(),
+        ),
+    ];
+    for (wire, expected) in cases {
+        match parse(wire) {
+            Ok(Message::Login { reply_to, .. }) => {
+                assert_eq!(reply_to.resolve(source), Some(*expected))
+            }
             other => panic!("{other:?}"),
         }
     }
