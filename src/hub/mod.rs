@@ -14,6 +14,7 @@
 
 mod describe;
 mod event;
+mod expiry_map;
 mod pool;
 mod session;
 mod throttle;
@@ -78,6 +79,8 @@ pub struct HubStats {
     pub timers: usize,
     /// Source addresses the login throttle remembers.
     pub throttled_ips: usize,
+    /// (account, address) pairs the login throttle remembers.
+    pub throttled_pairs: usize,
 }
 
 /// The server's state machine: every session, and what it wants done.
@@ -194,6 +197,7 @@ impl Hub {
         let mut stats = HubStats {
             timers: self.timers.len(),
             throttled_ips: self.throttle.tracked_ips(),
+            throttled_pairs: self.throttle.tracked_pairs(),
             ..HubStats::default()
         };
         for online in self.sessions.iter().filter_map(|s| s.online.as_ref()) {
@@ -235,7 +239,7 @@ impl Hub {
             self.trace(index, SessionState::LoginReceived, before, "wrong password");
             return self.refuse_login(now, source, reply_addr, from, Some(index));
         }
-        self.throttle.succeeded(index);
+        self.throttle.succeeded(index, source.ip());
         let session = &mut self.sessions[index];
         let repeat = session.online.is_some() && session.addr == Some(reply_addr);
         let token = match &mut session.online {

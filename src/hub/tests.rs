@@ -9,6 +9,8 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 
+mod hardening;
+
 /// The accounts every test hub knows; `dave` is the one that never receipts
 /// in the hostile-traffic test.
 const ACCOUNTS: &[(&str, &str)] = &[
@@ -291,6 +293,7 @@ fn wrong_password_and_unknown_id_are_refused_alike() {
     assert_eq!(h.hub.state_of("mallory"), None);
     let only_the_throttle_remembers = HubStats {
         throttled_ips: 1,
+        throttled_pairs: 1,
         ..HubStats::default()
     };
     assert_eq!(h.hub.stats(), only_the_throttle_remembers);
@@ -1166,7 +1169,7 @@ fn hostile_run(cases: usize) {
         max_pending: 8,
         trace: true,
         throttle: ThrottleConfig {
-            max_tracked_ips: 100,
+            max_tracked: 100,
             ..ThrottleConfig::default()
         },
     };
@@ -1217,6 +1220,7 @@ fn hostile_run(cases: usize) {
         );
         assert!(stats.timers <= 2 * accounts, "{stats:?}");
         assert!(stats.throttled_ips <= 100, "{stats:?}");
+        assert!(stats.throttled_pairs <= 100, "{stats:?}");
         max_pending_seen = max_pending_seen.max(stats.pending);
     }
     // The loop did exercise the hub.
