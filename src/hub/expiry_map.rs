@@ -104,6 +104,7 @@ impl<K: Hash + Eq + Copy, V> ExpiryMap<K, V> {
     /// How much work the operations so far did, in entries and queue items
     /// looked at: what a test counts to show the cost does not grow with
     /// the fill.
+    #[cfg(test)]
     pub fn steps(&self) -> u64 {
         self.steps.get()
     }

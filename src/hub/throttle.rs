@@ -172,6 +172,7 @@ impl LoginThrottle {
 
     /// The work its tables did so far, in entries looked at (see
     /// [`ExpiryMap::steps`]).
+    #[cfg(test)]
     pub fn steps(&self) -> u64 {
         self.pairs.steps() + self.ips.steps()
     }
