@@ -214,6 +214,25 @@ const DESTINATION_OFFLINE: &[u8] = b"Error: destination offline!";
 const LOG_IN_AGAIN: &[u8] = b"Error: please log in again!";
 const PASSWORD_MISMATCH: &[u8] = b"Error: password does not match!";
 
+/// `<TOKEN><MSGID>`: what a message carries between its header and its body.
+const IDS_LEN: usize = 2 + SessionToken::LEN + 2 + MsgId::LEN;
+
+/// The length of the header `FROM->TO#`.
+fn header_len(from: &str, to: &str) -> usize {
+    from.len() + "->".len() + to.len() + "#".len()
+}
+
+/// The longest body a message from `from` to `to` can carry so that every
+/// datagram it causes fits in [`MAX_DATAGRAM`] bytes: the message and its
+/// forward (the same length), the hub's `Success: BODY` echo to `from`, and
+/// the receipt `to` sends back with the same echo.
+pub fn max_body(from: &str, to: &str) -> usize {
+    let message = header_len(from, to);
+    let echo = header_len(SERVER_ID, from) + ACCEPTED_PREFIX.len();
+    let receipt = header_len(to, SERVER_ID) + ACCEPTED_PREFIX.len();
+    MAX_DATAGRAM.saturating_sub(IDS_LEN + message.max(echo).max(receipt))
+}
+
 /// One datagram of the contract, borrowing from the bytes it was parsed from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
@@ -511,7 +530,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-impl Message<'_> {
+impl<'a> Message<'a> {
+    /// The hub's `server->TO#<TOKEN><MSGID>Success: BODY`, with the echo of
+    /// the body cut where the datagram would pass [`MAX_DATAGRAM`] bytes: a
+    /// message that fits can have an echo that does not (`Success: ` and
+    /// `server` are longer than some ids), and the `MSGID` says which
+    /// message it confirms.
+    pub fn accepted(to: &'a str, token: SessionToken, msg_id: MsgId, body: &'a [u8]) -> Self {
+        let room = MAX_DATAGRAM
+            .saturating_sub(header_len(SERVER_ID, to) + IDS_LEN + ACCEPTED_PREFIX.len());
+        Message::Reply {
+            to,
+            token,
+            msg_id,
+            outcome: Outcome::Accepted(&body[..body.len().min(room)]),
+        }
+    }
+
     /// Appends the message as it goes on the wire to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match *self {

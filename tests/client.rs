@@ -126,6 +126,28 @@ fn two_clients_chat_through_the_real_server() {
     assert!(bob.wait().success());
 }
 
+/// The longest message the client takes is confirmed and shown: the hub's
+/// echo of a longer one would not fit in a datagram, so the client refuses
+/// it when typed instead of sending what it could never hear confirmed.
+#[test]
+fn the_longest_message_the_client_takes_is_accepted_and_shown() {
+    let server = Server::start("client-longest", &[]);
+    let (mut alice, bob) = alice_and_bob(&server);
+    // `server->alice#<TOKEN><MSGID>Success: BODY` must fit in 1024 bytes.
+    let longest = 1024 - "server->alice#<abcdef><0123456789>Success: ".len();
+
+    alice.type_line(&format!("alice->bob#{}", "y".repeat(longest + 1)));
+    alice.expect("* too long");
+    let body = "x".repeat(longest);
+    alice.type_line(&format!("alice->bob#{body}"));
+    let lines = alice.out.until("* message to bob accepted by the server");
+    assert!(
+        !lines.iter().any(|l| l.contains("not answering")),
+        "{lines:#?}"
+    );
+    assert_eq!(bob.expect("alice:"), format!("alice: {body}"));
+}
+
 #[test]
 fn stdin_redirected_from_a_file() {
     let server = Server::start("client-file", &[]);

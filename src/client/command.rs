@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::wire::{self, MsgId, SessionToken, MAX_DATAGRAM, SERVER_ID};
+use crate::wire::{self, MAX_DATAGRAM, SERVER_ID};
 
 /// One typed line, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +40,8 @@ pub enum CommandError {
     BadPassword,
     /// A NUL byte would end the datagram early on the receiving side.
     NulInBody,
-    /// The datagram would be over [`MAX_DATAGRAM`] bytes.
+    /// The datagram, or one it causes (the hub's echo, the receipt), would
+    /// be over [`MAX_DATAGRAM`] bytes: see [`wire::max_body`].
     TooLong,
 }
 
@@ -63,7 +64,7 @@ impl fmt::Display for CommandError {
             CommandError::NulInBody => f.write_str("a message cannot contain a NUL byte"),
             CommandError::TooLong => write!(
                 f,
-                "too long: a message must fit in one {MAX_DATAGRAM}-byte datagram"
+                "too long: a message, and the server's echo of it, must each fit in one {MAX_DATAGRAM}-byte datagram"
             ),
         }
     }
@@ -74,9 +75,6 @@ impl std::error::Error for CommandError {}
 /// What a login adds after the password at most: `<IP><PORT>` with the
 /// longest IPv6 text form (45 characters) and a 5-digit port.
 const MAX_ADDR_FIELDS: usize = 1 + 45 + 1 + 1 + 5 + 1;
-
-/// What a message adds after `#`: `<TOKEN><MSGID>`.
-const IDS_FIELDS: usize = 1 + SessionToken::LEN + 1 + 1 + MsgId::LEN + 1;
 
 /// Parses one typed line (without its `\n`; a trailing `\r` is dropped).
 /// An empty line is no command and no error: `Ok(None)`.
@@ -100,8 +98,6 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, CommandError> {
     let from = id(&line[..arrow])?;
     let to = id(&after_arrow[..hash])?;
     let rest = &after_arrow[hash + 1..];
-    // The header as it goes on the wire: `FROM->TO#`.
-    let header = arrow + 2 + hash + 1;
     if from == SERVER_ID {
         return Err(CommandError::FromServer);
     }
@@ -109,7 +105,8 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, CommandError> {
         if rest.contains(&0) {
             return Err(CommandError::NulInBody);
         }
-        if header + IDS_FIELDS + rest.len() > MAX_DATAGRAM {
+        // Also the hub's echo and the receipt must fit, not only the message.
+        if rest.len() > wire::max_body(&from, &to) {
             return Err(CommandError::TooLong);
         }
         return Ok(Some(Command::Send {
@@ -221,9 +218,19 @@ mod tests {
 
     #[test]
     fn refuses_what_would_not_fit_in_one_datagram() {
-        let header = "alice->bob#".len();
-        let fits = vec![b'x'; MAX_DATAGRAM - header - IDS_FIELDS];
+        // `server->alice#<TOKEN><MSGID>Success: ` is the longest datagram
+        // about a message from alice to bob: her echo.
+        let echo = "server->alice#<abcdef><0123456789>Success: ".len();
+        let fits = vec![b'x'; MAX_DATAGRAM - echo];
         let line = [&b"alice->bob#"[..], &fits].concat();
+        assert!(parse(&line).is_ok());
+        let line = [&line[..], b"x"].concat();
+        assert_eq!(parse(&line), Err(CommandError::TooLong));
+        // To a long id, the receipt it sends back is the longest.
+        let to = "b".repeat(32);
+        let receipt = format!("{to}->server#<abcdef><0123456789>Success: ").len();
+        let fits = vec![b'x'; MAX_DATAGRAM - receipt];
+        let line = [format!("alice->{to}#").as_bytes(), &fits].concat();
         assert!(parse(&line).is_ok());
         let line = [&line[..], b"x"].concat();
         assert_eq!(parse(&line), Err(CommandError::TooLong));

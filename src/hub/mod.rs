@@ -33,7 +33,7 @@ use crate::wire::{self, Message, MsgId, Outcome, ReplyTo, SessionToken};
 pub use event::{DropReason, HubEvent};
 use pool::BufferPool;
 pub use session::SessionState;
-use session::{Answer, Online, Pending, Session};
+use session::{Answer, Online, Pending, Sent, Session};
 use throttle::LoginThrottle;
 pub use throttle::ThrottleConfig;
 
@@ -357,21 +357,24 @@ impl Hub {
             return self.outbox.push(reply_addr, &reply(Outcome::TokenError));
         }
         online.last_seen = now;
-        let answer = match online.recall(msg_id) {
+        // A resend is the same id with the same destination and body; the
+        // same id with anything else is a new message.
+        let sent = Sent::new(msg_id, to, body);
+        let answer = match online.recall(&sent) {
             Some(answer) => answer,
             None => {
                 let answer = self.forward(now, index, to, msg_id, body);
                 if let Some(online) = &mut self.sessions[index].online {
-                    online.remember(msg_id, answer, self.config.remembered_ids);
+                    online.remember(sent, answer, self.config.remembered_ids);
                 }
                 answer
             }
         };
-        let outcome = match answer {
-            Answer::Accepted => Outcome::Accepted(body),
-            Answer::DestinationOffline => Outcome::DestinationOffline,
+        let reply = match answer {
+            Answer::Accepted => Message::accepted(from, token, msg_id, body),
+            Answer::DestinationOffline => reply(Outcome::DestinationOffline),
         };
-        self.outbox.push(reply_addr, &reply(outcome));
+        self.outbox.push(reply_addr, &reply);
     }
 
     /// Sends a message on to its destination and keeps it until receipted.

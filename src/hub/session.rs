@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -54,6 +55,30 @@ pub enum Answer {
     DestinationOffline,
 }
 
+/// A message a client sent, as the hub remembers it to know a resend: its
+/// id, and a fingerprint of its destination and body (a resend has all
+/// three the same). 8 bytes of fingerprint instead of up to a kilobyte of
+/// body keep 64 remembered messages per session small. Two different
+/// messages with one id and one fingerprint would take a deliberate
+/// collision, and only the client that sent both would lose by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub msg_id: MsgId,
+    fingerprint: u64,
+}
+
+impl Sent {
+    pub fn new(msg_id: MsgId, to: &str, body: &[u8]) -> Self {
+        let mut hasher = DefaultHasher::new();
+        to.hash(&mut hasher);
+        body.hash(&mut hasher);
+        Self {
+            msg_id,
+            fingerprint: hasher.finish(),
+        }
+    }
+}
+
 /// A forwarded message that has not been receipted yet.
 #[derive(Debug)]
 pub struct Pending {
@@ -74,10 +99,10 @@ pub struct Online {
     /// Ids of messages this client sent lately, oldest first: the order in
     /// which they are forgotten.
     pub recent: VecDeque<MsgId>,
-    /// The same ids with the answer each got, sorted by id. Nearly every
-    /// message is new, and a binary search says so in 6 comparisons where a
-    /// scan of `recent` takes 64.
-    answers: Vec<(MsgId, Answer)>,
+    /// The same messages with the answer each got, sorted by id. Nearly
+    /// every message is new, and a binary search says so in 6 comparisons
+    /// where a scan of `recent` takes 64.
+    answers: Vec<(Sent, Answer)>,
     /// Forwards to this client awaiting receipts, oldest first.
     pub pending: VecDeque<Pending>,
 }
@@ -93,14 +118,21 @@ impl Online {
         }
     }
 
-    /// The answer given to `msg_id`, if it was seen lately.
-    pub fn recall(&self, msg_id: MsgId) -> Option<Answer> {
-        let at = self.find_answer(msg_id).ok()?;
-        Some(self.answers[at].1)
+    /// The answer given to `sent`, if it was seen lately: the same id, to
+    /// the same destination, with the same body.
+    pub fn recall(&self, sent: &Sent) -> Option<Answer> {
+        let at = self.find_answer(sent.msg_id).ok()?;
+        let (remembered, answer) = self.answers[at];
+        (remembered == *sent).then_some(answer)
     }
 
-    /// Remembers an answer, forgetting the oldest beyond `capacity`.
-    pub fn remember(&mut self, msg_id: MsgId, answer: Answer, capacity: usize) {
+    /// Remembers an answer, forgetting the oldest beyond `capacity`. A
+    /// message with the id of a remembered one takes its place.
+    pub fn remember(&mut self, sent: Sent, answer: Answer, capacity: usize) {
+        if let Ok(at) = self.find_answer(sent.msg_id) {
+            self.answers[at] = (sent, answer);
+            return;
+        }
         if self.recent.len() >= capacity {
             if let Some(oldest) = self.recent.pop_front() {
                 if let Ok(at) = self.find_answer(oldest) {
@@ -108,19 +140,16 @@ impl Online {
                 }
             }
         }
-        match self.find_answer(msg_id) {
-            // Already remembered (callers ask `recall` first): a new answer.
-            Ok(at) => self.answers[at].1 = answer,
-            Err(at) => {
-                self.recent.push_back(msg_id);
-                self.answers.insert(at, (msg_id, answer));
-            }
-        }
+        // Not found above, so `Err` here: where it goes.
+        let at = self.find_answer(sent.msg_id).unwrap_or_else(|at| at);
+        self.recent.push_back(sent.msg_id);
+        self.answers.insert(at, (sent, answer));
     }
 
     /// Where `msg_id` is in `answers`, or where it would go.
     fn find_answer(&self, msg_id: MsgId) -> Result<usize, usize> {
-        self.answers.binary_search_by_key(&msg_id, |&(id, _)| id)
+        self.answers
+            .binary_search_by_key(&msg_id, |(sent, _)| sent.msg_id)
     }
 
     /// Takes the pending forward with this id, if any.

@@ -1,6 +1,7 @@
 //! What an attacker tried against the hub, each case reproduced and held.
 
 use super::*;
+use crate::wire::MAX_DATAGRAM;
 
 /// 30 logins for unknown ids from 127.0.0.1 closed the address to carol's
 /// right password for a minute: every local client shares that address.
@@ -31,4 +32,81 @@ fn a_guesser_elsewhere_never_keeps_the_owner_out() {
         .iter()
         .any(|e| matches!(e, HubEvent::LoginThrottled { .. })));
     h.login("alice");
+}
+
+/// A message whose forward is exactly 1,024 bytes got a 1,036-byte echo,
+/// which clients drop: they resent it and told the user the server was not
+/// answering, though the destination had it.
+#[test]
+fn no_datagram_the_hub_sends_is_over_1024_bytes() {
+    let mut h = Harness::new();
+    let ta = h.login("alice");
+    let tb = h.login("bob");
+    let header = chat("alice", "bob", &ta, M1, "").len();
+    let body = vec![b'x'; MAX_DATAGRAM - header];
+    let message = chat("alice", "bob", &ta, M1, &body);
+    assert_eq!(message.len(), MAX_DATAGRAM);
+    let out = h.send(home("alice"), &message);
+    assert_eq!(out.len(), 2, "{out:?}");
+    for datagram in &out {
+        assert!(datagram.payload.len() <= MAX_DATAGRAM, "{datagram:?}");
+    }
+    // The forward is whole; the echo is cut, and still names the message.
+    assert!(out.contains(&sent(home("bob"), chat("alice", "bob", &tb, M1, &body))));
+    let echo = out.iter().find(|d| d.to == home("alice")).unwrap();
+    assert_eq!(echo.payload.len(), MAX_DATAGRAM);
+    match wire::parse(&echo.payload) {
+        Ok(Message::Reply {
+            msg_id,
+            outcome: Outcome::Accepted(cut),
+            ..
+        }) => {
+            assert_eq!(msg_id.as_str(), M1);
+            assert!(body.starts_with(cut) && cut.len() < body.len());
+        }
+        other => panic!("{other:?}"),
+    }
+    // The resend gets the same cut echo.
+    assert_eq!(h.send(home("alice"), &message), std::slice::from_ref(echo));
+}
+
+/// `<0000000042>` to bob, then `<0000000042>` with another body to carol:
+/// carol never got it, and alice was told `Success` with carol's body.
+#[test]
+fn the_same_msgid_to_another_destination_or_with_another_body_is_a_new_message() {
+    let mut h = Harness::new();
+    let ta = h.login("alice");
+    let tb = h.login("bob");
+    let tc = h.login("carol");
+    let out = h.send(home("alice"), chat("alice", "bob", &ta, M1, "for bob"));
+    assert!(out.contains(&sent(home("bob"), chat("alice", "bob", &tb, M1, "for bob"))));
+
+    let out = h.send(home("alice"), chat("alice", "carol", &ta, M1, "for carol"));
+    assert_sent(
+        &out,
+        &[
+            sent(
+                home("alice"),
+                format!("server->alice#<{ta}><{M1}>Success: for carol"),
+            ),
+            sent(home("carol"), chat("alice", "carol", &tc, M1, "for carol")),
+        ],
+    );
+    // Same id and destination, another body: new too.
+    let out = h.send(home("alice"), chat("alice", "carol", &ta, M1, "again"));
+    assert!(out.contains(&sent(
+        home("carol"),
+        chat("alice", "carol", &tc, M1, "again")
+    )));
+    // And the true resend of that one is answered, not forwarded.
+    let out = h.send(home("alice"), chat("alice", "carol", &ta, M1, "again"));
+    assert_eq!(
+        out,
+        [sent(
+            home("alice"),
+            format!("server->alice#<{ta}><{M1}>Success: again")
+        )]
+    );
+    assert_eq!(h.hub.stats().pending, 3);
+    assert_eq!(h.hub.stats().remembered_ids, 1);
 }
