@@ -612,19 +612,18 @@ impl Client {
         }
     }
 
-    /// The bare `Error: please log in again!`: the server has no session.
+    /// The bare `Error: please log in again!`: the hub's answer to a logoff
+    /// when it has no session. It answers nothing else (a message's answer
+    /// carries its token and id), so in any other state it is a late copy
+    /// or a forgery, and changes nothing.
     fn on_log_in_again(&mut self, now: Instant) {
-        match self.session {
-            Session::Online { .. } | Session::MessageSent { .. } => {
-                self.session_lost(now, Notice::LogInAgain, "please log in again")
-            }
+        if let Session::LogoutSent { .. } = self.session {
             // Logging off a session the server no longer has: done.
-            Session::LogoutSent { .. } => {
-                self.enter(Session::Offline, "no session to log off");
-                self.notify(Notice::LoggedOff);
-                self.pump(now);
-            }
-            Session::Offline | Session::LoginSent { .. } => {}
+            self.enter(Session::Offline, "no session to log off");
+            self.notify(Notice::LoggedOff);
+            self.pump(now);
+        } else {
+            log::debug!(target: "client", "ignored a bare 'please log in again': no logoff in flight");
         }
     }
 
