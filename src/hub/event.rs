@@ -38,6 +38,13 @@ pub enum HubEvent {
         msg_id: MsgId,
         why: &'static str,
     },
+    /// Datagrams claimed the session of `id` with a wrong token: reported
+    /// at the 1st, 10th, 100th, ... so that guessing is seen, never a flood.
+    WrongTokens {
+        id: String,
+        count: u64,
+        last_from: SocketAddr,
+    },
     /// A datagram that changed nothing and got no answer.
     Dropped {
         source: SocketAddr,
@@ -62,6 +69,9 @@ pub enum DropReason {
     NotLoggedIn,
     /// A logoff or receipt whose token is not the session's.
     TokenMismatch,
+    /// A datagram carrying a token, from an address that sent too many
+    /// wrong ones this second: dropped unchecked.
+    TokenGuessing,
     /// A login naming a reply address the hub's socket cannot send to (an
     /// IPv6 address to an IPv4 socket): refused like a malformed login.
     UnreachableReplyAddress,
@@ -74,6 +84,9 @@ impl fmt::Display for DropReason {
             DropReason::ServerMessage => f.write_str("a message only the server sends"),
             DropReason::NotLoggedIn => f.write_str("receipt from a client not logged in"),
             DropReason::TokenMismatch => f.write_str("token does not match the session"),
+            DropReason::TokenGuessing => {
+                f.write_str("too many wrong tokens from this address: not checked")
+            }
             DropReason::UnreachableReplyAddress => {
                 f.write_str("login names a reply address this socket cannot reach")
             }
@@ -106,6 +119,15 @@ impl fmt::Display for HubEvent {
                 msg_id,
                 why,
             } => write!(f, "gave up on msg {msg_id} from {from} to {to}: {why}"),
+            HubEvent::WrongTokens {
+                id,
+                count,
+                last_from,
+            } => write!(
+                f,
+                "{count} datagrams for {id}'s session with a wrong token so far, \
+                 the last from {last_from}: someone may be guessing it"
+            ),
             HubEvent::Dropped { source, reason } => {
                 write!(f, "dropped datagram from {source}: {reason}")
             }

@@ -18,6 +18,7 @@ mod expiry_map;
 mod pool;
 mod session;
 mod throttle;
+mod token_guard;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,6 +37,8 @@ pub use session::SessionState;
 use session::{Answer, Online, Pending, Sent, Session};
 use throttle::LoginThrottle;
 pub use throttle::ThrottleConfig;
+use token_guard::TokenGuard;
+pub use token_guard::TOKEN_GUESSES_PER_SECOND;
 
 /// The hub's tunables; [`HubConfig::default`] gives the contract's values.
 #[derive(Clone, Debug)]
@@ -81,6 +84,20 @@ pub struct HubStats {
     pub throttled_ips: usize,
     /// (account, address) pairs the login throttle remembers.
     pub throttled_pairs: usize,
+    /// Source addresses the token guard remembers.
+    pub token_sources: usize,
+}
+
+/// What [`Hub::check_token`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TokenCheck {
+    Matches,
+    /// Wrong; `answer` is false once the source spent its second's budget.
+    Wrong {
+        answer: bool,
+    },
+    /// Not checked: the source guessed too often this second.
+    Unchecked,
 }
 
 /// The server's state machine: every session, and what it wants done.
@@ -93,6 +110,7 @@ pub struct Hub {
     bodies: BufferPool,
     events: std::collections::VecDeque<HubEvent>,
     throttle: LoginThrottle,
+    token_guard: TokenGuard,
     rng: Box<dyn RngCore + Send>,
 }
 
@@ -114,6 +132,7 @@ impl Hub {
             outbox: Outbox::default(),
             bodies: BufferPool::default(),
             events: Default::default(),
+            token_guard: TokenGuard::default(),
             rng,
         }
     }
@@ -198,6 +217,7 @@ impl Hub {
             timers: self.timers.len(),
             throttled_ips: self.throttle.tracked_ips(),
             throttled_pairs: self.throttle.tracked_pairs(),
+            token_sources: self.token_guard.tracked(),
             ..HubStats::default()
         };
         for online in self.sessions.iter().filter_map(|s| s.online.as_ref()) {
@@ -301,12 +321,12 @@ impl Hub {
             return self.outbox.push(source, &Message::LogInAgain { to: from });
         };
         self.expire_if_idle(index, now);
+        let token_check = self.check_token(now, source, index, &token);
         let session = &self.sessions[index];
         let reply_addr = session.addr.unwrap_or(source);
-        let token_matches = session.online.as_ref().map(|o| o.token.matches(&token));
         let resent = session.logged_off_token.is_some_and(|t| t.matches(&token));
-        match token_matches {
-            Some(true) => {
+        match token_check {
+            Some(TokenCheck::Matches) => {
                 let before = session.state();
                 self.end_session(index, "logoff");
                 self.sessions[index].logged_off_token = Some(token);
@@ -316,7 +336,8 @@ impl Hub {
                 self.event(HubEvent::LoggedOff { id: from.into() });
             }
             // Someone without the token must not be able to end the session.
-            Some(false) => self.drop(source, DropReason::TokenMismatch),
+            Some(TokenCheck::Wrong { .. }) => self.drop(source, DropReason::TokenMismatch),
+            Some(TokenCheck::Unchecked) => self.drop(source, DropReason::TokenGuessing),
             // The reply to the logoff was lost and the client asked again.
             None if resent => self
                 .outbox
@@ -348,14 +369,19 @@ impl Hub {
             return self.outbox.push(source, &reply(Outcome::LogInAgain));
         };
         self.expire_if_idle(index, now);
-        let session = &mut self.sessions[index];
-        let reply_addr = session.addr.unwrap_or(source);
-        let Some(online) = &mut session.online else {
-            return self.outbox.push(reply_addr, &reply(Outcome::LogInAgain));
-        };
-        if !online.token.matches(&token) {
-            return self.outbox.push(reply_addr, &reply(Outcome::TokenError));
+        let reply_addr = self.sessions[index].addr.unwrap_or(source);
+        match self.check_token(now, source, index, &token) {
+            None => return self.outbox.push(reply_addr, &reply(Outcome::LogInAgain)),
+            Some(TokenCheck::Matches) => {}
+            Some(TokenCheck::Wrong { answer: true }) => {
+                return self.outbox.push(reply_addr, &reply(Outcome::TokenError))
+            }
+            Some(TokenCheck::Wrong { answer: false }) => return,
+            Some(TokenCheck::Unchecked) => return self.drop(source, DropReason::TokenGuessing),
         }
+        let Some(online) = &mut self.sessions[index].online else {
+            return;
+        };
         online.last_seen = now;
         // A resend is the same id with the same destination and body; the
         // same id with anything else is a new message.
@@ -453,12 +479,15 @@ impl Hub {
         };
         self.expire_if_idle(index, now);
         let before = self.sessions[index].state();
-        let Some(online) = &mut self.sessions[index].online else {
-            return self.drop(source, DropReason::NotLoggedIn);
-        };
-        if !online.token.matches(&token) {
-            return self.drop(source, DropReason::TokenMismatch);
+        match self.check_token(now, source, index, &token) {
+            None => return self.drop(source, DropReason::NotLoggedIn),
+            Some(TokenCheck::Matches) => {}
+            Some(TokenCheck::Wrong { .. }) => return self.drop(source, DropReason::TokenMismatch),
+            Some(TokenCheck::Unchecked) => return self.drop(source, DropReason::TokenGuessing),
         }
+        let Some(online) = &mut self.sessions[index].online else {
+            return;
+        };
         online.last_seen = now;
         // A receipt for an id no longer pending is a copy: nothing to do.
         if let Some(receipted) = online.take_pending(msg_id) {
@@ -468,6 +497,37 @@ impl Hub {
                 self.trace(index, before, self.sessions[index].state(), &cause);
             }
         }
+    }
+
+    /// Checks `token`, from `source`, against the session of `index`; `None`
+    /// if it is offline. A wrong token is counted for the session and the
+    /// source; the session's count is reported at the 1st, 10th, 100th, ...
+    fn check_token(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        index: AccountIndex,
+        token: &SessionToken,
+    ) -> Option<TokenCheck> {
+        let session = &mut self.sessions[index];
+        let online = session.online.as_mut()?;
+        if !self.token_guard.may_check(now, source, session.addr) {
+            return Some(TokenCheck::Unchecked);
+        }
+        if online.token.matches(token) {
+            return Some(TokenCheck::Matches);
+        }
+        online.wrong_tokens += 1;
+        let count = online.wrong_tokens;
+        let answer = self.token_guard.wrong(now, source);
+        if count == 10u64.pow(count.ilog10()) {
+            self.event(HubEvent::WrongTokens {
+                id: self.accounts.id(index).into(),
+                count,
+                last_from: source,
+            });
+        }
+        Some(TokenCheck::Wrong { answer })
     }
 
     /// Ends the session if its client has been silent for the session timeout.

@@ -105,6 +105,8 @@ pub struct Online {
     answers: Vec<(Sent, Answer)>,
     /// Forwards to this client awaiting receipts, oldest first.
     pub pending: VecDeque<Pending>,
+    /// Datagrams that claimed this session with a wrong token.
+    pub wrong_tokens: u64,
 }
 
 impl Online {
@@ -115,6 +117,7 @@ impl Online {
             recent: VecDeque::new(),
             answers: Vec::new(),
             pending: VecDeque::new(),
+            wrong_tokens: 0,
         }
     }
 

@@ -567,9 +567,17 @@ fn token_error_echoes_the_token_sent_and_never_the_real_one() {
         );
         assert!(!contains(&out[0].payload, ta.as_bytes()), "{out:?}");
     }
-    // Nothing was forwarded, and the message id is not used up.
+    // Nothing was forwarded, and the message id is not used up; the first
+    // wrong token is reported.
     assert_eq!(h.state("bob"), SessionState::Online);
-    assert_eq!(h.events(), []);
+    assert_eq!(
+        h.events(),
+        [HubEvent::WrongTokens {
+            id: "alice".into(),
+            count: 1,
+            last_from: addr(7200)
+        }]
+    );
     let out = h.send(home("alice"), chat("alice", "bob", &ta, M1, "hi"));
     assert_eq!(out.len(), 2, "{out:?}");
 }
@@ -748,8 +756,10 @@ fn logoff_with_a_wrong_token_is_dropped_and_keeps_the_session() {
     let tb = h.login("bob");
     h.events();
     assert_eq!(h.send(addr(7600), logoff("bob", "abcdef")), []);
+    let events = h.events();
+    assert!(matches!(events[0], HubEvent::WrongTokens { count: 1, .. }));
     assert!(is_dropped(
-        &h.events()[0],
+        &events[1],
         addr(7600),
         DropReason::TokenMismatch
     ));
@@ -1006,7 +1016,8 @@ fn receipts_from_outside_the_session_are_dropped() {
     for (receipt, reason) in cases {
         assert_eq!(h.send(addr(7800), receipt), []);
         let events = h.events();
-        assert!(is_dropped(&events[0], addr(7800), reason), "{events:?}");
+        let last = events.last().expect("an event");
+        assert!(is_dropped(last, addr(7800), reason), "{events:?}");
         assert_eq!(h.state("bob"), SessionState::MessageForward);
     }
     // A receipt from the sender is not the destination's.
@@ -1221,6 +1232,7 @@ fn hostile_run(cases: usize) {
         assert!(stats.timers <= 2 * accounts, "{stats:?}");
         assert!(stats.throttled_ips <= 100, "{stats:?}");
         assert!(stats.throttled_pairs <= 100, "{stats:?}");
+        assert!(stats.token_sources <= 1_000, "{stats:?}");
         max_pending_seen = max_pending_seen.max(stats.pending);
     }
     // The loop did exercise the hub.

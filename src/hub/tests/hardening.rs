@@ -110,3 +110,46 @@ fn the_same_msgid_to_another_destination_or_with_another_body_is_a_new_message()
     assert_eq!(h.hub.stats().pending, 3);
     assert_eq!(h.hub.stats().remembered_ids, 1);
 }
+
+/// 96,000 forged-token datagrams a second were handled, answered, never
+/// counted, never logged. Now one address gets a budget of wrong tokens a
+/// second, the session counts them, and the log says so now and then.
+#[test]
+fn token_guessing_is_counted_reported_and_slowed() {
+    let mut h = Harness::new();
+    let ta = h.login("alice");
+    h.login("bob");
+    h.events();
+    let guesser = SocketAddr::from(([10, 0, 0, 66], 4000));
+    let mut answered = 0;
+    for n in 0..1000 {
+        let guess = format!("{:06}", n);
+        answered += h
+            .send(guesser, chat("alice", "bob", &guess, M1, "forged"))
+            .len();
+    }
+    assert_eq!(answered, TOKEN_GUESSES_PER_SECOND as usize);
+    let events = h.events();
+    let reported: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            HubEvent::WrongTokens { id, count, .. } if id == "alice" => Some(*count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, [1, 10], "counted only while checked");
+    assert!(events
+        .iter()
+        .any(|e| is_dropped(e, guesser, DropReason::TokenGuessing)));
+    // Past its budget, the guesser's right guess is not even checked...
+    let out = h.send(guesser, chat("alice", "bob", &ta, M2, "forged"));
+    assert_eq!(out, []);
+    // ...while alice, from her own address, is served as ever.
+    let out = h.send(home("alice"), chat("alice", "bob", &ta, M2, "real"));
+    assert_eq!(out.len(), 2, "{out:?}");
+    // The next second the guesser has a new budget.
+    h.at(secs(1));
+    let out = h.send(guesser, chat("alice", "bob", "zzzzzz", M1, "forged"));
+    assert_eq!(out.len(), 1);
+    assert!(h.hub.stats().token_sources <= 1);
+}
