@@ -14,7 +14,14 @@
 //! flood mixes everything a hostile network can send:
 //!
 //! - garbage bytes, and datagrams over the 1024-byte limit;
-//! - logins with wrong passwords, for alice, bob and ids that do not exist;
+//! - logins with wrong passwords, for alice, bob and ids that do not exist,
+//!   from more addresses than the login throttle's tables hold here (100),
+//!   so that they stay full and every new address evicts the oldest;
+//! - logins naming an IPv6 reply address, which the hub's IPv4 socket
+//!   cannot send to (one such datagram used to stop the hub);
+//! - carol, logged in by the flood, sending herself messages of the longest
+//!   kind, whose `Success` echo the hub must cut to 1024 bytes, and never
+//!   receipting them;
 //! - messages "from alice" and "from bob" with wrong tokens (the hub
 //!   answers each with a token error, to alice's or bob's real address);
 //! - messages from ids that never logged in, receipts with wrong tokens,
@@ -41,7 +48,7 @@ use rand::{Rng, RngCore};
 use reactor_hub::accounts::Accounts;
 use reactor_hub::cli;
 use reactor_hub::client::{Client, ClientConfig, Notice};
-use reactor_hub::hub::{HubConfig, HubStats};
+use reactor_hub::hub::{HubConfig, HubStats, ThrottleConfig};
 use reactor_hub::reactor::shutdown::StopHandle;
 use reactor_hub::reactor::udp::{UdpEndpoint, UdpStats};
 use reactor_hub::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
@@ -49,6 +56,10 @@ use reactor_hub::server::Server;
 use reactor_hub::wire::{ReplyTo, MAX_DATAGRAM};
 
 const PROGRAM: &str = "hostile";
+
+/// The login throttle's table sizes in this hub: fewer than the flood's
+/// source addresses, so that the tables are full all along.
+const TRACKED_BY_THE_THROTTLE: usize = 100;
 
 /// A ping not shown within this long is counted lost and the next one goes.
 const PING_PATIENCE: Duration = Duration::from_secs(10);
@@ -145,6 +156,7 @@ fn run(config: &Config) -> io::Result<usize> {
     let mut accounts = Accounts::default();
     accounts.add("alice", b"wonderland");
     accounts.add("bob", b"builder");
+    accounts.add("carol", b"c4r0l");
     let hub = HubThread::start(accounts)?;
 
     let mut reactor = Reactor::new()?;
@@ -238,7 +250,14 @@ impl HubThread {
         let thread = thread::spawn(move || {
             let mut reactor = Reactor::new()?;
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let mut server = Server::bind(&reactor, loopback, accounts, HubConfig::default())?;
+            let config = HubConfig {
+                throttle: ThrottleConfig {
+                    max_tracked: TRACKED_BY_THE_THROTTLE,
+                    ..ThrottleConfig::default()
+                },
+                ..HubConfig::default()
+            };
+            let mut server = Server::bind(&reactor, loopback, accounts, config)?;
             let _ = ready_tx.send((server.local_addr()?, server.stop_handle()));
             reactor.run(&mut server)?;
             Ok((server.udp().stats(), server.hub().stats()))
@@ -540,7 +559,8 @@ impl Flood {
             socket.set_nonblocking(true)?;
             sockets.push(socket);
         }
-        let datagrams = hostile_datagrams(no_forged_ids);
+        let carol_token = log_carol_in(&sockets[0], hub)?;
+        let datagrams = hostile_datagrams(no_forged_ids, &carol_token);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = thread::spawn(move || {
@@ -592,7 +612,7 @@ impl Flood {
 
 /// The mix the flood cycles through (prime-sized, so that it does not stay
 /// in step with the sources).
-fn hostile_datagrams(no_forged_ids: bool) -> Vec<Vec<u8>> {
+fn hostile_datagrams(no_forged_ids: bool, carol_token: &str) -> Vec<Vec<u8>> {
     let mut rng = rand::rng();
     let token = |rng: &mut rand::rngs::ThreadRng| -> String {
         (0..6)
@@ -623,6 +643,9 @@ fn hostile_datagrams(no_forged_ids: bool) -> Vec<Vec<u8>> {
             format!("bob->server#<{t}><{m}>Success: forged receipt").into_bytes(),
             format!("server->alice#Success<{t}>").into_bytes(),
             format!("alice->server#logoff<{t}>").into_bytes(),
+            format!("x->server#login<><::1><1>").into_bytes(),
+            format!("carol->server#login<c4r0l><::1><{}>", 1 + n).into_bytes(),
+            longest_to_self(carol_token, &m),
         ];
         let answered_at_their_address = |d: &Vec<u8>| d.ends_with(b"forged, wrong token");
         all.extend(
@@ -633,6 +656,30 @@ fn hostile_datagrams(no_forged_ids: bool) -> Vec<Vec<u8>> {
     }
     all.truncate(251);
     all
+}
+
+/// Logs carol in from `socket`, blocking; returns her token.
+fn log_carol_in(socket: &UdpSocket, hub: SocketAddr) -> io::Result<String> {
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+    socket.send_to(b"carol->server#login<c4r0l>", hub)?;
+    let mut buf = [0; 64];
+    let (len, _) = socket.recv_from(&mut buf)?;
+    socket.set_nonblocking(true)?;
+    let reply = String::from_utf8_lossy(&buf[..len]).into_owned();
+    reply
+        .strip_prefix("server->carol#Success<")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .map(str::to_owned)
+        .ok_or_else(|| io::Error::other(format!("carol's login answered {reply:?}")))
+}
+
+/// A 1024-byte message from carol to herself: its forward fits exactly,
+/// and the hub's `Success: BODY` echo would not if the hub did not cut it.
+fn longest_to_self(token: &str, msg_id: &str) -> Vec<u8> {
+    let mut message = format!("carol->carol#<{token}><{msg_id}>").into_bytes();
+    message.resize(MAX_DATAGRAM, b'L');
+    message
 }
 
 /// Datagrams the kernel dropped at the IPv4 UDP socket bound to `addr` for

@@ -18,6 +18,7 @@
 pub mod command;
 pub mod line_buffer;
 mod notice;
+mod shown;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -32,6 +33,7 @@ use crate::outbox::{Outbox, Transmit};
 use crate::wire::{self, Message, MsgId, Outcome, ReplyTo, SessionToken, MAX_DATAGRAM};
 use command::Command;
 pub use notice::{Notice, Unanswered};
+use shown::Shown;
 
 /// The client's tunables; [`ClientConfig::default`] is what the binary uses.
 #[derive(Clone, Debug)]
@@ -40,7 +42,11 @@ pub struct ClientConfig {
     pub resend_after: Duration,
     /// Resends before the client gives up and tells the person.
     pub max_resends: u32,
-    /// Forwarded messages remembered, so that a copy is not shown twice.
+    /// How long a forwarded message shown is remembered, so that a copy is
+    /// not shown twice: longer than the hub goes on resending a forward
+    /// whose receipts are lost (docs/protocol.md).
+    pub remember_shown_for: Duration,
+    /// Shown messages remembered at most (a bound on memory).
     pub remembered_messages: usize,
     /// Typed lines that may wait behind the one in flight, and messages that
     /// may wait for a login. Past this, stdin is not read (lines) or the
@@ -54,7 +60,8 @@ impl Default for ClientConfig {
         Self {
             resend_after: Duration::from_millis(500),
             max_resends: 3,
-            remembered_messages: 256,
+            remember_shown_for: Duration::from_secs(600),
+            remembered_messages: 4096,
             max_waiting: 64,
         }
     }
@@ -219,8 +226,8 @@ pub struct Client {
     queue: VecDeque<Command>,
     /// Messages waiting for a login.
     held: VecDeque<Outgoing>,
-    /// `(sender, msg id)` of the forwarded messages shown lately, oldest first.
-    shown: VecDeque<(String, MsgId)>,
+    /// The forwarded messages shown lately.
+    shown: Shown,
     outbox: Outbox,
     notices: VecDeque<Notice>,
     rng: Box<dyn RngCore + Send>,
@@ -243,13 +250,13 @@ impl Client {
         rng: Box<dyn RngCore + Send>,
     ) -> Self {
         Self {
+            shown: Shown::new(config.remember_shown_for, config.remembered_messages),
             config,
             server,
             reply_to,
             session: Session::Offline,
             queue: VecDeque::new(),
             held: VecDeque::new(),
-            shown: VecDeque::new(),
             outbox: Outbox::default(),
             notices: VecDeque::new(),
             rng,
@@ -306,7 +313,7 @@ impl Client {
                 msg_id,
                 body,
                 ..
-            } => self.on_forward(from, token, msg_id, body),
+            } => self.on_forward(now, from, token, msg_id, body),
             // What only clients send has no addressee: filtered above.
             Message::Login { .. } | Message::Logoff { .. } | Message::Receipt { .. } => {}
         }
@@ -682,7 +689,14 @@ impl Client {
     }
 
     /// `SRC->ME#<MYTOKEN><MSGID>BODY`: show it once, receipt every copy.
-    fn on_forward(&mut self, from: &str, token: SessionToken, msg_id: MsgId, body: &[u8]) {
+    fn on_forward(
+        &mut self,
+        now: Instant,
+        from: &str,
+        token: SessionToken,
+        msg_id: MsgId,
+        body: &[u8],
+    ) {
         let (Some(id), Some(ours)) = (self.session.id(), self.session.token()) else {
             return;
         };
@@ -698,14 +712,9 @@ impl Client {
             body: &receipt_body(id, body),
         };
         self.outbox.push(self.server, &receipt);
-        let key = (from.to_owned(), msg_id);
-        if self.shown.contains(&key) {
+        if !self.shown.first_time(now, from, msg_id) {
             return;
         }
-        if self.shown.len() >= self.config.remembered_messages {
-            self.shown.pop_front();
-        }
-        self.shown.push_back(key);
         self.notify(Notice::Received {
             from: from.into(),
             body: body.to_vec(),

@@ -507,6 +507,27 @@ fn the_memory_of_shown_messages_is_bounded() {
     assert_eq!(h.notices(), ["bob: m0"], "forgotten, so shown again");
 }
 
+/// The hub resends a forward whose receipts are lost for as long as the
+/// session lives, every 30 s at most: a copy minutes later, after hundreds
+/// of other messages, is still not shown again.
+#[test]
+fn a_copy_minutes_later_after_many_messages_is_not_shown_again() {
+    let mut h = Harness::online();
+    h.recv(&format!("bob->alice#<{TOKEN}><0000000000>first"));
+    for n in 1..=1000 {
+        h.at(500 * n);
+        h.recv(&format!("carol->alice#<{TOKEN}><{n:010}>m{n}"));
+    }
+    h.notices();
+    h.recv(&format!("bob->alice#<{TOKEN}><0000000000>first"));
+    assert!(h.notices().is_empty(), "shown 500 s ago: remembered");
+    h.at(ClientConfig::default().remember_shown_for.as_millis() as u64 + 1000);
+    h.sent();
+    h.recv(&format!("bob->alice#<{TOKEN}><0000000000>first"));
+    assert_eq!(h.notices(), ["bob: first"], "forgotten after the span");
+    assert_eq!(h.sent().len(), 1, "every copy is receipted");
+}
+
 #[test]
 fn a_receipt_of_a_long_message_still_fits_in_a_datagram() {
     let body = vec![b'x'; MAX_DATAGRAM];

@@ -33,18 +33,11 @@ impl Hub {
             .filter(|pending| pending.due <= at)
             .min_by_key(|pending| pending.due);
         match due {
-            Some(pending) if pending.resends >= self.config.max_resends => format!(
-                "{id}: give up on msg {} from {} (no receipt after {} resends)",
-                pending.msg_id,
-                self.accounts.id(pending.from),
-                pending.resends
-            ),
             Some(pending) => format!(
-                "{id}: resend msg {} from {} (resend {} of {}, no receipt yet)",
+                "{id}: resend msg {} from {} (resend {}, no receipt yet)",
                 pending.msg_id,
                 self.accounts.id(pending.from),
                 pending.resends + 1,
-                self.config.max_resends
             ),
             None => format!(
                 "{id}: a wakeup with nothing due any more (expires {:.1?} later)",
@@ -96,7 +89,7 @@ mod tests {
         hub.handle_datagram(t1, alice_addr, chat.as_bytes());
         assert_eq!(
             hub.describe_timeout(),
-            "bob: resend msg 0123456789 from alice (resend 1 of 4, no receipt yet)"
+            "bob: resend msg 0123456789 from alice (resend 1, no receipt yet)"
         );
         let receipt = format!("bob->server#<{bob}><0123456789>Success: hello");
         hub.handle_datagram(t1, bob_addr, receipt.as_bytes());

@@ -45,10 +45,12 @@ pub use token_guard::TOKEN_GUESSES_PER_SECOND;
 pub struct HubConfig {
     /// A session with no valid datagram from its client for this long expires.
     pub session_timeout: Duration,
-    /// Wait before the first resend of an unreceipted forward; doubles after each.
+    /// Wait before the first resend of an unreceipted forward; doubles after
+    /// each, up to `max_resend_interval`.
     pub resend_after: Duration,
-    /// Resends of one forward before the hub gives up on it.
-    pub max_resends: u32,
+    /// The longest wait between two resends of a forward. Forwards are
+    /// resent for as long as the destination's session lives.
+    pub max_resend_interval: Duration,
     /// Message ids remembered per session to answer resent messages.
     pub remembered_ids: usize,
     /// Forwards awaiting receipts per session; past this the oldest is given up.
@@ -64,12 +66,22 @@ impl Default for HubConfig {
         Self {
             session_timeout: Duration::from_secs(300),
             resend_after: Duration::from_secs(1),
-            max_resends: 4,
+            max_resend_interval: Duration::from_secs(30),
             remembered_ids: 64,
             max_pending: 64,
             trace: false,
             throttle: ThrottleConfig::default(),
         }
+    }
+}
+
+impl HubConfig {
+    /// The wait after the `resends`-th resend of a forward (0: after the
+    /// first send): `resend_after` doubled that many times, capped.
+    pub fn resend_wait(&self, resends: u32) -> Duration {
+        self.resend_after
+            .saturating_mul(1 << resends.min(20))
+            .min(self.max_resend_interval)
     }
 }
 
@@ -433,11 +445,11 @@ impl Hub {
             from,
             body: self.bodies.copy_of(body),
             resends: 0,
-            due: now + self.config.resend_after,
+            due: now + self.config.resend_wait(0),
         });
         let position = online.pending.len() - 1;
         self.send_forward(dest, position);
-        self.wake_at(dest, now + self.config.resend_after);
+        self.wake_at(dest, now + self.config.resend_wait(0));
         if self.config.trace {
             let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
             self.trace(dest, before, self.sessions[dest].state(), &cause);
@@ -568,41 +580,24 @@ impl Hub {
     }
 
     /// Resends every forward to `dest` whose deadline passed, doubling its
-    /// wait each time, and gives up on those resent too often.
+    /// wait each time up to [`HubConfig::max_resend_interval`]. A forward is
+    /// resent for as long as the session lives: only a receipt, the end of
+    /// the session, or the cap on pending forwards ends it.
     fn resend_due(&mut self, dest: AccountIndex, now: Instant) {
-        let before = self.sessions[dest].state();
         let Some(online) = &mut self.sessions[dest].online else {
             return;
         };
-        // Positions, in the queue as it is after the expired are removed.
         let mut due = Vec::new();
-        let mut kept = 0;
-        let mut expired = Vec::new();
-        online.pending.retain_mut(|pending| {
-            if pending.due > now {
-                kept += 1;
-                return true;
+        for (position, pending) in online.pending.iter_mut().enumerate() {
+            if pending.due <= now {
+                pending.resends = pending.resends.saturating_add(1);
+                pending.due = now + self.config.resend_wait(pending.resends);
+                due.push(position);
             }
-            if pending.resends >= self.config.max_resends {
-                expired.push(Pending {
-                    body: std::mem::take(&mut pending.body),
-                    ..*pending
-                });
-                return false;
-            }
-            pending.resends += 1;
-            pending.due = now + self.config.resend_after * 2u32.pow(pending.resends);
-            due.push(kept);
-            kept += 1;
-            true
-        });
+        }
         for position in due {
             self.send_forward(dest, position);
         }
-        for pending in expired {
-            self.give_up(dest, pending, "no receipt after resends");
-        }
-        self.trace(dest, before, self.sessions[dest].state(), "resend timer");
     }
 
     /// Queues the session's next deadline: the earlier of expiry and resend.

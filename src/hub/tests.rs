@@ -910,7 +910,7 @@ fn a_resent_message_is_answered_again_but_forwarded_once() {
 }
 
 #[test]
-fn unreceipted_forward_is_resent_with_backoff_then_given_up() {
+fn unreceipted_forward_is_resent_with_capped_backoff_while_the_session_lives() {
     let config = HubConfig::default();
     let mut h = Harness::new();
     let ta = h.login("alice");
@@ -919,30 +919,66 @@ fn unreceipted_forward_is_resent_with_backoff_then_given_up() {
     h.events();
     let forward = sent(home("bob"), chat("alice", "bob", &tb, M1, "ping"));
 
-    let (mut due, mut wait) = (Duration::ZERO, config.resend_after);
-    for resend in 1..=config.max_resends {
+    // 1, 2, 4, 8, 16 s apart, then every 30 s, until bob's session, silent
+    // since its login, expires at 300 s.
+    let mut due = Duration::ZERO;
+    let mut waits = Vec::new();
+    for resend in 1.. {
+        let wait = config.resend_wait(resend - 1);
+        if due + wait >= config.session_timeout {
+            break;
+        }
         due += wait;
+        waits.push(wait.as_secs());
         assert_eq!(h.hub.poll_timeout(), Some(h.t0 + due), "resend {resend}");
         h.at(due - NANO);
         assert_eq!(h.tick(), [], "resend {resend}");
         h.at(due);
         assert_eq!(h.tick(), std::slice::from_ref(&forward), "resend {resend}");
         assert_eq!(h.state("bob"), SessionState::MessageForward);
-        wait *= 2;
     }
-    due += wait;
-    h.at(due - NANO);
-    assert_eq!(h.tick(), []);
-    assert_eq!(h.state("bob"), SessionState::MessageForward);
-    h.at(due);
+    assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30, 30, 30, 30, 30, 30]);
+    assert_eq!(h.events(), []);
+    // Given up only when the session ends.
+    h.at(config.session_timeout);
     assert_eq!(h.tick(), []);
     let events = h.events();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert!(is_gave_up(&events[0], ("alice", "bob", M1)));
-    assert_eq!(h.state("bob"), SessionState::Online);
+    assert!(
+        events.iter().any(|e| is_gave_up(e, ("alice", "bob", M1))),
+        "{events:?}"
+    );
+    assert_eq!(h.state("bob"), SessionState::Offline);
     assert_eq!(h.hub.stats().pending, 0);
-    // Nothing more until the sessions expire.
-    assert_eq!(h.hub.poll_timeout(), Some(h.t0 + config.session_timeout));
+}
+
+/// A destination that stays online gets its forward, however long the
+/// loss lasts: the hub does not give up on it while the session lives.
+#[test]
+fn a_forward_to_a_client_that_stays_online_is_never_given_up() {
+    let mut h = Harness::new();
+    let ta = h.login("alice");
+    let tb = h.login("bob");
+    h.send(home("alice"), chat("alice", "bob", &ta, M1, "ping"));
+    let forward = sent(home("bob"), chat("alice", "bob", &tb, M1, "ping"));
+    let mut copies = 0;
+    // An hour in which every copy and every receipt is lost, while bob
+    // keeps his session alive with a message to himself a minute.
+    for second in 1..=3600 {
+        h.at(secs(second));
+        copies += h.tick().iter().filter(|d| **d == forward).count();
+        if second % 60 == 0 {
+            let id = format!("{second:010}");
+            h.send(home("bob"), chat("bob", "bob", &tb, &id, "alive"));
+        }
+    }
+    assert!(copies > 100, "{copies} copies");
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, HubEvent::GaveUp { .. })));
+    // The receipt at last.
+    h.send(home("bob"), chat("bob", "server", &tb, M1, ""));
+    assert_eq!(h.hub.stats().pending, 60, "bob's own, never receipted");
 }
 
 #[test]
@@ -1175,7 +1211,7 @@ fn hostile_run(cases: usize) {
     let config = HubConfig {
         session_timeout: secs(20),
         resend_after: Duration::from_millis(100),
-        max_resends: 4,
+        max_resend_interval: Duration::from_millis(400),
         remembered_ids: 8,
         max_pending: 8,
         trace: true,
@@ -1338,13 +1374,11 @@ fn walk_the_diagram(config: HubConfig) -> Vec<(String, SessionState, SessionStat
     h.send(home("alice"), chat("alice", "bob", &ta, M1, "one"));
     h.send(home("bob"), chat("bob", "server", &tb, M1, ""));
     h.send(home("alice"), chat("alice", "bob", &ta, M2, "two"));
-    // Never receipted: resent until the hub gives up.
-    let mut spent = Duration::ZERO;
-    for resend in 0..=config.max_resends {
-        spent += config.resend_after * 2u32.pow(resend);
-        h.at(spent);
-        h.tick();
-    }
+    // Resent twice, then receipted.
+    let spent = config.resend_wait(0) + config.resend_wait(1);
+    h.at(spent);
+    h.tick();
+    h.send(home("bob"), chat("bob", "server", &tb, M2, ""));
     h.send(home("alice"), chat("alice", "bob", &ta, M3, "three"));
     h.send(home("bob"), logoff("bob", &tb));
     h.at(config.session_timeout + spent);
