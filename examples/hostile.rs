@@ -643,7 +643,7 @@ fn hostile_datagrams(no_forged_ids: bool, carol_token: &str) -> Vec<Vec<u8>> {
             format!("bob->server#<{t}><{m}>Success: forged receipt").into_bytes(),
             format!("server->alice#Success<{t}>").into_bytes(),
             format!("alice->server#logoff<{t}>").into_bytes(),
-            format!("x->server#login<><::1><1>").into_bytes(),
+            b"x->server#login<><::1><1>".to_vec(),
             format!("carol->server#login<c4r0l><::1><{}>", 1 + n).into_bytes(),
             longest_to_self(carol_token, &m),
         ];

@@ -403,5 +403,13 @@ fn usage_errors_exit_2_and_help_exits_0() {
     }
     assert_eq!(run(&["--version"]).status.code(), Some(0));
     assert_eq!(run(&["--session-timeout", "soon"]).status.code(), Some(2));
+    // Past what the clock can count: used to be accepted, and the first
+    // login panicked (exit 101).
+    for huge in ["9300000000000000000", "18446744073709551615", "31536001"] {
+        let out = run(&["--session-timeout", huge]);
+        assert_eq!(out.status.code(), Some(2), "{huge}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--session-timeout: at most"), "{stderr}");
+    }
     assert_eq!(run(&["--bogus"]).status.code(), Some(2));
 }

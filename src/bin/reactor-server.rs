@@ -15,6 +15,10 @@ use reactor_hub::server::Server;
 
 const PROGRAM: &str = "reactor-server";
 
+/// A year. Far longer would not fit the monotonic clock: about 9.2e18
+/// seconds made the first login panic adding the timeout to `now`.
+const MAX_SESSION_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
 struct Config {
     bind: SocketAddr,
     users: PathBuf,
@@ -54,6 +58,11 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     };
     let session_timeout = match cli::value(&matches, "session-timeout", 300)? {
         0 => return Err("--session-timeout: must be at least 1 second".into()),
+        secs if secs > MAX_SESSION_TIMEOUT_SECS => {
+            return Err(format!(
+                "--session-timeout: at most {MAX_SESSION_TIMEOUT_SECS} seconds (a year)"
+            ))
+        }
         secs => Duration::from_secs(secs),
     };
     Ok(Some(Config {

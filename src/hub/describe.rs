@@ -4,6 +4,8 @@
 //! the hub decides what to do when the deadline comes, in
 //! [`Hub::handle_timeout`].
 
+use std::time::Duration;
+
 use super::Hub;
 
 impl Hub {
@@ -23,8 +25,8 @@ impl Hub {
             return format!("{id}: nothing (offline)");
         };
         let timeout = self.config.session_timeout;
-        let expiry = online.last_seen + timeout;
-        if expiry <= at {
+        let expiry = online.expiry(timeout);
+        if expiry.is_some_and(|expiry| expiry <= at) {
             return format!("{id}: session expiry ({timeout:?} without a datagram)");
         }
         let due = online
@@ -41,7 +43,7 @@ impl Hub {
             ),
             None => format!(
                 "{id}: a wakeup with nothing due any more (expires {:.1?} later)",
-                expiry - at
+                expiry.map_or(Duration::MAX, |expiry| expiry - at)
             ),
         }
     }

@@ -549,7 +549,7 @@ impl Hub {
         let Some(online) = &session.online else {
             return;
         };
-        if now < online.last_seen + timeout {
+        if online.expiry(timeout).is_none_or(|expiry| now < expiry) {
             return;
         }
         let before = session.state();
@@ -606,11 +606,13 @@ impl Hub {
         let Some(online) = &self.sessions[index].online else {
             return;
         };
-        let expiry = online.last_seen + timeout;
-        let at = online
-            .next_resend()
-            .map_or(expiry, |resend| resend.min(expiry));
-        self.wake_at(index, at);
+        let next = [online.expiry(timeout), online.next_resend()]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(at) = next {
+            self.wake_at(index, at);
+        }
     }
 
     /// Makes sure the session is woken at `at` or earlier.

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::accounts::AccountIndex;
 use crate::wire::{MsgId, SessionToken};
@@ -159,6 +159,12 @@ impl Online {
     pub fn take_pending(&mut self, msg_id: MsgId) -> Option<Pending> {
         let position = self.pending.iter().position(|p| p.msg_id == msg_id)?;
         self.pending.remove(position)
+    }
+
+    /// When the session expires if its client stays silent; `None` if that
+    /// is past what the clock can count (a timeout of centuries).
+    pub fn expiry(&self, timeout: Duration) -> Option<Instant> {
+        self.last_seen.checked_add(timeout)
     }
 
     /// The earliest resend deadline.

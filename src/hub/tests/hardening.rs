@@ -1,4 +1,5 @@
-//! What an attacker tried against the hub, each case reproduced and held.
+//! What attackers and newcomers tried against the hub, each case
+//! reproduced and held.
 
 use super::*;
 use crate::wire::MAX_DATAGRAM;
@@ -152,4 +153,24 @@ fn token_guessing_is_counted_reported_and_slowed() {
     let out = h.send(guesser, chat("alice", "bob", "zzzzzz", M1, "forged"));
     assert_eq!(out.len(), 1);
     assert!(h.hub.stats().token_sources <= 1);
+}
+
+/// A session timeout past what the clock can count made the first login
+/// panic (`overflow when adding duration to instant`).
+#[test]
+fn a_session_timeout_of_centuries_never_expires_and_never_panics() {
+    let mut h = Harness::with(HubConfig {
+        session_timeout: Duration::MAX,
+        ..HubConfig::default()
+    });
+    let ta = h.login("alice");
+    h.login("bob");
+    assert_eq!(h.hub.poll_timeout(), None);
+    let out = h.send(home("alice"), chat("alice", "bob", &ta, M1, "hi"));
+    assert_eq!(out.len(), 2);
+    assert!(h.hub.poll_timeout().is_some(), "the resend");
+    h.hub.describe_timeout();
+    h.at(secs(1_000_000));
+    h.tick();
+    assert_eq!(h.state("alice"), SessionState::Online);
 }
