@@ -135,7 +135,7 @@ from=$(mark server)
 wait_until shows server '[hub] alice: ONLINE => OFFLINE (expired)'
 type_line alice 'alice->bob#still there?' '* the server ended our session'
 wait_until shows alice '* not logged in: message to bob will be sent after you log in'
-type_line alice 'alice->server#login<wonderland>' '* bob is offline: message not delivered'
+type_line alice 'alice->server#login<wonderland>' '* bob is offline or unknown: message not delivered'
 visible alice >"$shots/3-alice.txt"
 since server "$from" 44 >"$shots/3-server.txt"
 

@@ -109,7 +109,7 @@ fn two_clients_chat_through_the_real_server() {
     bob.expect("* message to alice accepted by the server");
 
     alice.type_line("alice->carol#are you there?");
-    alice.expect("* carol is offline: message not delivered");
+    alice.expect("* carol is offline or unknown: message not delivered");
 
     alice.type_line("hello?");
     alice.expect("* type ID->server#login<PASSWORD>, ID->DEST#message or ID->server#logoff");
@@ -170,7 +170,7 @@ fn stdin_redirected_from_a_file() {
         [
             "* logged in as alice",
             "* message to bob accepted by the server",
-            "* carol is offline: message not delivered",
+            "* carol is offline or unknown: message not delivered",
             "* logged off",
         ]
     );

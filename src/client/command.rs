@@ -26,12 +26,12 @@ pub enum Command {
 }
 
 /// Why a typed line is not a command; `Display` is the usage hint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommandError {
     /// No `ID->DEST#` in front.
     NotACommand,
-    /// An id that is not 1 to 32 of `A-Z a-z 0-9 _ . -`.
-    BadId,
+    /// An id that is not 1 to 32 of `A-Z a-z 0-9 _ . -`, as typed.
+    BadId(String),
     /// `server->...`: the hub's id is nobody's.
     FromServer,
     /// To `server`, but neither `login<PASSWORD>` nor `logoff`.
@@ -51,7 +51,10 @@ impl fmt::Display for CommandError {
             CommandError::NotACommand => f.write_str(
                 "type ID->server#login<PASSWORD>, ID->DEST#message or ID->server#logoff",
             ),
-            CommandError::BadId => f.write_str("an id is 1 to 32 of A-Z a-z 0-9 _ . -"),
+            CommandError::BadId(id) => write!(
+                f,
+                "{id:?} is not an id: an id is 1 to 32 of A-Z a-z 0-9 _ . -"
+            ),
             CommandError::FromServer => {
                 f.write_str("'server' is the hub's id: type your own id before the ->")
             }
@@ -140,7 +143,7 @@ fn id(bytes: &[u8]) -> Result<String, CommandError> {
         .ok()
         .filter(|id| wire::is_valid_id(id))
         .map(str::to_owned)
-        .ok_or(CommandError::BadId)
+        .ok_or_else(|| CommandError::BadId(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 #[cfg(test)]
@@ -199,8 +202,8 @@ mod tests {
         for (line, error) in [
             (&b"hello"[..], CommandError::NotACommand),
             (b"alice->bob hello", CommandError::NotACommand),
-            (b"al ice->bob#hi", CommandError::BadId),
-            (b"alice->#hi", CommandError::BadId),
+            (b"al ice->bob#hi", CommandError::BadId("al ice".into())),
+            (b"alice->#hi", CommandError::BadId("".into())),
             (b"server->bob#hi", CommandError::FromServer),
             (b"alice->server#hello", CommandError::UnknownRequest),
             (
@@ -214,6 +217,15 @@ mod tests {
         ] {
             assert_eq!(parse(line), Err(error), "{}", line.escape_ascii());
         }
+    }
+
+    #[test]
+    fn the_id_hint_names_the_id_it_refused() {
+        let error = parse(b"al ice->bob#hi").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "\"al ice\" is not an id: an id is 1 to 32 of A-Z a-z 0-9 _ . -"
+        );
     }
 
     #[test]

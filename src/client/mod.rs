@@ -128,6 +128,10 @@ enum Session {
         id: String,
         password: Vec<u8>,
         attempt: Attempt,
+        /// The token of the session this login repeats, if it was typed
+        /// while online: a refused or unanswered repeat leaves that session
+        /// as it was, as the hub does.
+        current: Option<SessionToken>,
     },
     Online {
         id: String,
@@ -170,7 +174,8 @@ impl Session {
 
     fn token(&self) -> Option<SessionToken> {
         match self {
-            Session::Offline | Session::LoginSent { .. } => None,
+            Session::Offline => None,
+            Session::LoginSent { current, .. } => *current,
             Session::Online { token, .. }
             | Session::MessageSent { token, .. }
             | Session::LogoutSent { token, .. } => Some(*token),
@@ -336,7 +341,9 @@ impl Client {
             return self.transmit();
         }
         let (next, unanswered) = match &self.session {
-            Session::LoginSent { .. } => (Session::Offline, Unanswered::Login),
+            Session::LoginSent { id, current, .. } => {
+                (back_from_login(id, *current), Unanswered::Login)
+            }
             Session::MessageSent { token, message, .. } => (
                 Session::Online {
                     id: message.from.clone(),
@@ -361,9 +368,16 @@ impl Client {
     }
 
     /// Ctrl-C: drop what waits to be sent, finish the request in flight, log
-    /// off if online, then finish. A second one finishes at once.
+    /// off if online, then finish. A second one finishes at once, and so
+    /// does the first while a first login is unconfirmed: there is no
+    /// session to log off yet.
     pub fn handle_interrupt(&mut self, now: Instant) {
         if self.interrupted {
+            return self.finish();
+        }
+        if let Session::LoginSent { current: None, .. } = self.session {
+            self.interrupted = true;
+            self.enter(Session::Offline, "interrupted");
             return self.finish();
         }
         self.interrupted = true;
@@ -444,6 +458,7 @@ impl Client {
                         id,
                         password,
                         attempt,
+                        current: None,
                     },
                     "login typed",
                 );
@@ -456,14 +471,16 @@ impl Client {
             // Logging in again as the same id is how a person checks a
             // session the server may have lost: the hub answers a repeat
             // with the current token, and a restarted hub with a new one.
-            (Command::Login { id, password }, Session::Online { id: current, .. })
+            (Command::Login { id, password }, Session::Online { id: current, token })
                 if id == *current =>
             {
+                let current = Some(*token);
                 self.enter(
                     Session::LoginSent {
                         id,
                         password,
                         attempt,
+                        current,
                     },
                     "login typed again",
                 );
@@ -612,9 +629,11 @@ impl Client {
     }
 
     fn on_password_mismatch(&mut self, now: Instant) {
-        if let Session::LoginSent { .. } = self.session {
-            self.enter(Session::Offline, "password does not match");
-            self.notify(Notice::LoginRefused);
+        if let Session::LoginSent { id, current, .. } = &self.session {
+            let still_as = current.map(|_| id.clone());
+            let back = back_from_login(id, *current);
+            self.enter(back, "password does not match");
+            self.notify(Notice::LoginRefused { still_as });
             self.pump(now);
         }
     }
@@ -769,6 +788,18 @@ impl Client {
 
     fn notify(&mut self, notice: Notice) {
         self.notices.push_back(notice);
+    }
+}
+
+/// Where a login that did not go through leaves the client: back in the
+/// session it repeated, if any, else `OFFLINE`.
+fn back_from_login(id: &str, current: Option<SessionToken>) -> Session {
+    match current {
+        Some(token) => Session::Online {
+            id: id.to_owned(),
+            token,
+        },
+        None => Session::Offline,
     }
 }
 

@@ -14,8 +14,9 @@ use super::command::CommandError;
 pub enum Notice {
     /// The server accepted the login.
     LoggedIn { id: String },
-    /// `Error: password does not match!`
-    LoginRefused,
+    /// `Error: password does not match!`; `still_as` names the session a
+    /// refused repeat login leaves as it was.
+    LoginRefused { still_as: Option<String> },
     /// `Success: BODY`: the server took the message (not: it was delivered).
     Accepted { to: String },
     /// `Error: destination offline!`
@@ -58,10 +59,19 @@ impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Notice::LoggedIn { id } => write!(f, "* logged in as {id}"),
-            Notice::LoginRefused => f.write_str("* login refused: wrong id or password"),
+            Notice::LoginRefused { still_as } => {
+                f.write_str(
+                    "* login refused: wrong id or password \
+                     (after 5 wrong tries logins are slowed down: wait a minute)",
+                )?;
+                match still_as {
+                    Some(id) => write!(f, "; still logged in as {id}"),
+                    None => Ok(()),
+                }
+            }
             Notice::Accepted { to } => write!(f, "* message to {to} accepted by the server"),
             Notice::DestinationOffline { to } => {
-                write!(f, "* {to} is offline: message not delivered")
+                write!(f, "* {to} is offline or unknown: message not delivered")
             }
             Notice::TokenError => f.write_str(
                 "* token error: the server refused our token (logged in elsewhere?): please log in again",
@@ -76,7 +86,8 @@ impl fmt::Display for Notice {
             }
             Notice::NotAnswering(Unanswered::Message { to }) => write!(
                 f,
-                "* the server is not answering: message to {to} not confirmed"
+                "* the server is not answering: message to {to} not confirmed \
+                 (or our session moved: logged in elsewhere?)"
             ),
             Notice::NotAnswering(Unanswered::Logoff) => {
                 f.write_str("* the server is not answering: logged off without its confirmation")

@@ -170,8 +170,50 @@ fn login_sent_password_mismatch_goes_offline() {
     h.line("alice->server#login<wrong>");
     h.recv("server->alice#Error: password does not match!");
     assert_eq!(h.state(), ClientState::Offline);
-    assert_eq!(h.notices(), ["* login refused: wrong id or password"]);
+    assert_eq!(
+        h.notices(),
+        ["* login refused: wrong id or password (after 5 wrong tries logins are slowed down: wait a minute)"]
+    );
     assert_eq!(h.client.poll_timeout(), None);
+}
+
+/// The hub keeps a session when a repeat login has the wrong password, so
+/// the client must too: otherwise it shows OFFLINE while the hub tells
+/// others their messages to it were accepted.
+#[test]
+fn a_refused_repeat_login_keeps_the_session() {
+    let mut h = Harness::online();
+    h.line("alice->server#login<typo>");
+    h.recv("server->alice#Error: password does not match!");
+    assert_eq!(h.state(), ClientState::Online);
+    assert_eq!(
+        h.notices(),
+        ["* login refused: wrong id or password (after 5 wrong tries logins are slowed down: wait a minute); still logged in as alice"]
+    );
+    h.sent();
+    let id = h.send_message("alice->bob#still here");
+    h.recv(&reply(&id, "Success: still here"));
+    assert_eq!(h.notices(), ["* message to bob accepted by the server"]);
+}
+
+#[test]
+fn an_unanswered_repeat_login_keeps_the_session() {
+    let mut h = Harness::online();
+    h.line("alice->server#login<wonderland>");
+    for at in (500..=10_000).step_by(500) {
+        h.at(at);
+    }
+    assert_eq!(h.state(), ClientState::Online);
+    assert_eq!(
+        h.notices(),
+        ["* the server is not answering: login not confirmed"]
+    );
+    h.sent();
+    h.line("alice->bob#still here");
+    assert!(
+        h.sent()[0].starts_with(&format!("alice->bob#<{TOKEN}><")),
+        "the old token still in use"
+    );
 }
 
 #[test]
@@ -250,7 +292,10 @@ fn message_sent_destination_offline_goes_online() {
     let id = h.send_message("alice->carol#anyone?");
     h.recv(&reply(&id, "Error: destination offline!"));
     assert_eq!(h.state(), ClientState::Online);
-    assert_eq!(h.notices(), ["* carol is offline: message not delivered"]);
+    assert_eq!(
+        h.notices(),
+        ["* carol is offline or unknown: message not delivered"]
+    );
 }
 
 #[test]
@@ -282,7 +327,7 @@ fn message_sent_without_reply_resends_the_same_id_then_goes_online() {
     assert_eq!(h.state(), ClientState::Online);
     assert_eq!(
         h.notices(),
-        ["* the server is not answering: message to bob not confirmed"]
+        ["* the server is not answering: message to bob not confirmed (or our session moved: logged in elsewhere?)"]
     );
 }
 
@@ -740,11 +785,22 @@ fn interrupt_offline_finishes_at_once() {
 }
 
 #[test]
-fn interrupt_while_logging_in_logs_off_after_the_login() {
+fn interrupt_while_logging_in_finishes_at_once() {
     let mut h = Harness::new();
     h.line("alice->server#login<wonderland>");
     h.sent();
     h.client.handle_interrupt(h.now);
+    assert!(h.client.is_finished());
+    assert_eq!(h.client.poll_timeout(), None);
+}
+
+#[test]
+fn interrupt_while_logging_in_again_logs_off_the_session() {
+    let mut h = Harness::online();
+    h.line("alice->server#login<wonderland>");
+    h.sent();
+    h.client.handle_interrupt(h.now);
+    assert!(!h.client.is_finished());
     h.recv(&format!("server->alice#Success<{TOKEN}>"));
     assert_eq!(h.state(), ClientState::LogoutSent);
     assert_eq!(h.sent(), [format!("alice->server#logoff<{TOKEN}>")]);
@@ -813,7 +869,7 @@ fn two_clients_chat_through_the_hub() {
         [
             "* logged in as alice",
             "* message to bob accepted by the server",
-            "* carol is offline: message not delivered",
+            "* carol is offline or unknown: message not delivered",
             "* logged off"
         ]
     );
