@@ -656,5 +656,9 @@ fn write_addr(out: &mut Vec<u8>, ip: &str, port: u16) {
     angle(out, port.to_string().as_bytes());
 }
 
+mod log_text;
+
+pub use log_text::LogText;
+
 #[cfg(test)]
 mod tests;

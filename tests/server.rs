@@ -115,6 +115,31 @@ fn login_forward_receipt_and_logoff() {
     );
 }
 
+/// A trace is pasted into bug reports: it shows tokens (they tie datagrams
+/// to sessions and die with them), never a password.
+#[test]
+fn the_trace_shows_every_datagram_but_no_password() {
+    let hub = Server::start("trace", &["--trace"]);
+    let alice = Peer::new(hub.addr);
+    let token = alice.login("alice", "wonderland");
+    alice.send("alice->server#login<wonder>");
+    alice.recv();
+    alice.send(&format!("alice->server#logoff<{token}>"));
+    let lines = hub.log.until(&format!("logoff<{token}>"));
+    let logins: Vec<_> = lines.iter().filter(|l| l.contains("#login<")).collect();
+    assert_eq!(logins.len(), 2, "{lines:#?}");
+    assert!(
+        logins
+            .iter()
+            .all(|l| l.contains("alice->server#login<***>")),
+        "{logins:#?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.contains(&format!("Success<{token}>"))));
+    assert!(!lines.iter().any(|l| l.contains("wonder")), "{lines:#?}");
+}
+
 #[test]
 fn refusals_and_errors() {
     let hub = Server::start("errors", &[]);

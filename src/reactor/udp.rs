@@ -10,7 +10,7 @@ use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
 use super::mmsg::{self, RecvBatch, SendBatch};
-use crate::wire::frame;
+use crate::wire::LogText;
 
 /// Datagrams that may wait for the socket to become writable. Past this the
 /// peer (or the kernel) is not keeping up and newer datagrams are dropped.
@@ -168,7 +168,7 @@ impl UdpEndpoint {
             match self.socket.recv_from(buf) {
                 Ok((len, from)) => {
                     self.stats.received += 1;
-                    log::trace!(target: "udp", "in  {from} {}", frame(&buf[..len]).escape_ascii());
+                    log::trace!(target: "udp", "in  {from} {}", LogText::new(&buf[..len]));
                     return Ok(Some((len, from)));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
@@ -194,7 +194,7 @@ impl UdpEndpoint {
                     self.stats.received += count as u64;
                     if log::log_enabled!(target: "udp", log::Level::Trace) {
                         for (from, datagram) in batch.iter() {
-                            log::trace!(target: "udp", "in  {from} {}", frame(datagram).escape_ascii());
+                            log::trace!(target: "udp", "in  {from} {}", LogText::new(datagram));
                         }
                     }
                     return Ok(count);
@@ -221,7 +221,7 @@ impl UdpEndpoint {
         if log::log_enabled!(target: "udp", log::Level::Trace) {
             for index in 0..batch.len() {
                 let (to, payload) = batch.get(index);
-                log::trace!(target: "udp", "out {to} {}", frame(payload).escape_ascii());
+                log::trace!(target: "udp", "out {to} {}", LogText::new(payload));
             }
         }
         // Once something waits, later datagrams wait behind it, in order.
@@ -253,7 +253,7 @@ impl UdpEndpoint {
     /// As with [`send_batch`](Self::send_batch), an `Err` concerns the
     /// registration, never the datagram.
     pub fn send_to(&mut self, to: SocketAddr, payload: &[u8]) -> io::Result<()> {
-        log::trace!(target: "udp", "out {to} {}", frame(payload).escape_ascii());
+        log::trace!(target: "udp", "out {to} {}", LogText::new(payload));
         // Once something waits, later datagrams wait behind it, in order.
         if !self.queue.is_empty() {
             self.enqueue(to, payload);

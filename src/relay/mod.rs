@@ -292,7 +292,7 @@ impl Relay {
 
     /// Queues each copy of a datagram that arrives, for `now` plus its wait.
     fn hold(&mut self, now: Instant, fate: Fate, hop: Hop, datagram: &[u8]) {
-        log::trace!(target: "relay", "{hop:?} {fate:?} {}", wire::frame(datagram).escape_ascii());
+        log::trace!(target: "relay", "{hop:?} {fate:?} {}", wire::LogText::new(datagram));
         for wait in fate.copies() {
             if self.held.len() >= MAX_HELD {
                 self.overflow += 1;
