@@ -6,6 +6,8 @@
 //!   is defined in the file it links to;
 //! - every code block headed `// src/FILE.rs, NAME` quotes lines that are in
 //!   that file;
+//! - every Mermaid block is in the syntax our diagrams use, and every
+//!   message drawn in a sequence diagram is a datagram of the wire format;
 //! - the Mermaid state diagrams in docs/protocol.md name exactly the states of
 //!   `SessionState::ALL` and `ClientState::ALL`, and draw exactly the
 //!   transitions the hub and the client make when driven through every case;
@@ -617,6 +619,122 @@ fn the_client_diagram_matches_client_state_and_the_client() {
         client_transitions(),
         "the diagram's arrows (left) against what the client does (right)"
     );
+}
+
+/// Mermaid's entity codes decoded (`#35;` is `#`, `#lt;` is `<`); an error
+/// names a `#` that starts none, which Mermaid would eat (it reads `#...;`
+/// as an entity and a bare `#` breaks or vanishes), or a bare `;`, `<`, `>`,
+/// which it reads as a statement end and HTML.
+fn decode_mermaid(text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['#', ';', '<', '>']) {
+        out.push_str(&rest[..i]);
+        let Some(entity) = rest[i..].strip_prefix('#') else {
+            return Err(format!("a bare {:?} in {text:?}", &rest[i..i + 1]));
+        };
+        let (name, after) = entity
+            .split_once(';')
+            .ok_or_else(|| format!("a `#` that starts no entity in {text:?}"))?;
+        let decoded = match name {
+            "lt" => '<',
+            "gt" => '>',
+            "amp" => '&',
+            "quot" => '"',
+            _ => name
+                .parse::<u32>()
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| format!("`#{name};` is no entity, in {text:?}"))?,
+        };
+        out.push(decoded);
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Checks one line of a `stateDiagram-v2` block.
+fn check_state_line(line: &str) -> Result<(), String> {
+    let (arrow, label) = line.split_once(':').unwrap_or((line, ""));
+    let (from, to) = arrow
+        .split_once("-->")
+        .ok_or_else(|| format!("not `FROM --> TO[: label]`: {line:?}"))?;
+    for state in [from.trim(), to.trim()] {
+        let named = !state.is_empty() && state.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+        if !named && state != "[*]" {
+            return Err(format!("{state:?} is not a state name, in {line:?}"));
+        }
+    }
+    decode_mermaid(label).map(drop)
+}
+
+/// Checks one line of a `sequenceDiagram` block; a message's text, decoded,
+/// must be a datagram of the wire format, exactly as a program sends it.
+fn check_sequence_line(line: &str, participants: &mut BTreeSet<String>) -> Result<(), String> {
+    if let Some(rest) = line.strip_prefix("participant ") {
+        let (name, _) = rest.split_once(" as ").unwrap_or((rest, ""));
+        participants.insert(name.trim().to_owned());
+        return Ok(());
+    }
+    let (head, text) = line
+        .split_once(": ")
+        .ok_or_else(|| format!("no `: ` in {line:?}"))?;
+    let text = decode_mermaid(text)?;
+    if let Some(over) = head.strip_prefix("Note over ") {
+        return match over
+            .split(',')
+            .map(str::trim)
+            .find(|p| !participants.contains(*p))
+        {
+            Some(unknown) => Err(format!("a note over {unknown:?}, no participant")),
+            None => Ok(()),
+        };
+    }
+    let (from, to) = head
+        .split_once("-->>")
+        .or_else(|| head.split_once("->>"))
+        .ok_or_else(|| format!("neither a note nor a message: {line:?}"))?;
+    for end in [from.trim(), to.trim()] {
+        if !participants.contains(end) {
+            return Err(format!("{end:?} is no participant, in {line:?}"));
+        }
+    }
+    reactor_hub::wire::parse(text.as_bytes())
+        .map(drop)
+        .map_err(|err| format!("{text:?} is not a datagram ({err}), in {line:?}"))
+}
+
+/// Mermaid is rendered by the forge, not here: this holds each block to the
+/// subset of the syntax our diagrams use, so a typo shows up as a test
+/// failure rather than as a broken picture, or a datagram drawn wrong.
+#[test]
+fn every_mermaid_block_parses() {
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (path, text) in documents() {
+        for (info, lines) in code_blocks(&text) {
+            if info != "mermaid" {
+                continue;
+            }
+            let mut lines = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty());
+            let kind = lines.next().unwrap_or_default();
+            let mut participants = BTreeSet::new();
+            for line in lines.filter(|l| !l.starts_with("%%")) {
+                checked += 1;
+                let checked = match kind {
+                    "stateDiagram-v2" => check_state_line(line),
+                    "sequenceDiagram" => check_sequence_line(line, &mut participants),
+                    _ => Err(format!("a diagram kind this test does not know: {kind:?}")),
+                };
+                if let Err(err) = checked {
+                    wrong.push(format!("{}: {err}", name(&path)));
+                }
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} Mermaid lines found");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// Words in inline code and code blocks: where commands are quoted.
