@@ -107,8 +107,8 @@ for who in alice bob; do
     tmux set-option -t "$who" remain-on-exit on >/dev/null
 done
 client_cmd="reactor-client --server $addr"
-wait_until shows alice 'receiving on'
-wait_until shows bob 'receiving on'
+wait_until shows alice '* type ID->server#login'
+wait_until shows bob '* type ID->server#login'
 
 # Scene 1: both log in.
 type_line bob 'bob->server#login<builder>' '* logged in as bob'

@@ -41,7 +41,7 @@ addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$work/server.log")
 # One terminal per person; the pane stays after the client exits.
 for who in "$alice" "$bob"; do
     tmux new-session -d -s "$who" -x 100 -y 20 \
-        "RUST_LOG=warn $bin/reactor-client --server $addr"
+        "$bin/reactor-client --server $addr"
     tmux set-option -t "$who" remain-on-exit on >/dev/null
 done
 

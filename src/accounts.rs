@@ -70,7 +70,7 @@ impl Accounts {
         let mut first_line: HashMap<&str, usize> = HashMap::new();
         for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
             let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.trim().is_empty() || line.starts_with('#') {
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
                 continue;
             }
             let (id, password) = line
@@ -160,7 +160,10 @@ mod tests {
 
     #[test]
     fn reads_accounts_and_skips_comments_and_blank_lines() {
-        let accounts = Accounts::parse("# demo\n\nalice:pw:with:colons\r\nbob:\n").unwrap();
+        let accounts = Accounts::parse(
+            "# demo\n\n  # an indented comment\n\t#tabbed\nalice:pw:with:colons\r\nbob:\n",
+        )
+        .unwrap();
         assert_eq!(accounts.len(), 2);
         let alice = accounts.find("alice").unwrap();
         assert!(accounts.password_matches(alice, b"pw:with:colons"));

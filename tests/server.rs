@@ -350,6 +350,30 @@ fn an_idle_session_expires_and_must_log_in_again() {
 }
 
 #[test]
+fn bind_takes_a_host_name_as_the_client_takes_one() {
+    let hub = Server::start_at("bind-name", "localhost:0", &[]);
+    assert!(hub.addr.ip().is_loopback(), "{}", hub.addr);
+    Peer::new(hub.addr).login("alice", "wonderland");
+}
+
+#[test]
+fn the_start_line_counts_accounts_and_an_empty_file_is_warned_of() {
+    let one = Server::start_with("one-account", "127.0.0.1:0", "  # indented\nalice:a\n", &[]);
+    assert!(
+        one.start_log.last().unwrap().contains("(1 account from"),
+        "{:?}",
+        one.start_log
+    );
+    let empty = Server::start_with("no-account", "127.0.0.1:0", "# nobody yet\n", &[]);
+    assert!(
+        empty.start_log[0].contains("WARN: ") && empty.start_log[0].contains("holds no account"),
+        "{:?}",
+        empty.start_log
+    );
+    assert!(empty.start_log.last().unwrap().contains("(0 accounts from"));
+}
+
+#[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut hub = Server::start("sigterm", &[]);
     let status = hub.terminate();
@@ -393,6 +417,12 @@ fn startup_errors_are_one_clear_line() {
     assert!(
         stderr.contains(&format!("{path}:2: repeated id")),
         "{stderr}"
+    );
+
+    let no_port = failed_start(&["--bind", "127.0.0.1", "--users", path]);
+    assert!(
+        no_port.contains("cannot resolve the --bind address 127.0.0.1"),
+        "{no_port}"
     );
 
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();

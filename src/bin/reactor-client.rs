@@ -128,7 +128,8 @@ fn run(config: Config) -> Result<(), String> {
     let mut terminal = Terminal::bind(&reactor, server, listen, ClientConfig::default())
         .map_err(|err| format!("cannot receive on {listen}: {err}"))?;
     let local = terminal.local_addr().map_err(|err| err.to_string())?;
-    log::info!("receiving on {local}, server {server}");
+    // Debug level: a person at the terminal needs neither address to chat.
+    log::debug!("receiving on {local}, server {server}");
     reactor
         .run(&mut terminal)
         .map_err(|err| format!("event loop failed: {err}"))?;

@@ -1,7 +1,7 @@
 //! `reactor-server`: the hub. Flags become a configuration, the
 //! configuration a [`Server`], and the Reactor runs it until Ctrl-C.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,7 +20,8 @@ const PROGRAM: &str = "reactor-server";
 const MAX_SESSION_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
 struct Config {
-    bind: SocketAddr,
+    /// `HOST:PORT`, resolved at start like the client's `--server`.
+    bind: String,
     users: PathBuf,
     hub: HubConfig,
 }
@@ -31,7 +32,7 @@ fn options() -> Options {
         .optopt(
             "",
             "bind",
-            "address to listen on (default 127.0.0.1:32000)",
+            "address (or HOST:PORT) to listen on (default 127.0.0.1:32000)",
             "ADDR",
         )
         .optopt(
@@ -66,7 +67,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         secs => Duration::from_secs(secs),
     };
     Ok(Some(Config {
-        bind: cli::value(&matches, "bind", SocketAddr::from(([127, 0, 0, 1], 32000)))?,
+        bind: cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?,
         users: cli::value(&matches, "users", PathBuf::from("users.conf"))?,
         hub: HubConfig {
             session_timeout,
@@ -76,18 +77,36 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     }))
 }
 
+/// The address `--bind` names: its first IPv4 address if it has one (as
+/// `localhost` does, and as the client's default looks for), else its first.
+fn bind_addr(bind: &str) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = bind
+        .to_socket_addrs()
+        .map_err(|err| format!("cannot resolve the --bind address {bind}: {err}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("the --bind address {bind} resolves to no address"))
+}
+
 fn run(config: Config) -> Result<(), String> {
+    let bind = bind_addr(&config.bind)?;
     let accounts = Accounts::load(&config.users).map_err(|err| err.to_string())?;
+    let users = config.users.display();
+    if accounts.is_empty() {
+        log::warn!("{users} holds no account: nobody can log in");
+    }
     let mut reactor =
         Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
-    let mut server = Server::bind(&reactor, config.bind, accounts, config.hub)
-        .map_err(|err| format!("cannot listen on {}: {err}", config.bind))?;
+    let mut server = Server::bind(&reactor, bind, accounts, config.hub)
+        .map_err(|err| format!("cannot listen on {bind}: {err}"))?;
     let addr = server.local_addr().map_err(|err| err.to_string())?;
-    log::info!(
-        "listening on {addr} ({} accounts from {})",
-        server.hub().accounts().len(),
-        config.users.display()
-    );
+    let count = server.hub().accounts().len();
+    let accounts = if count == 1 { "account" } else { "accounts" };
+    log::info!("listening on {addr} ({count} {accounts} from {users})");
     reactor
         .run(&mut server)
         .map_err(|err| format!("event loop failed: {err}"))?;

@@ -1,4 +1,4 @@
-//! The hub against the wire contract (`shared/PROTOCOL.md`), driven with a
+//! The hub against the wire contract (docs/protocol.md), driven with a
 //! fake clock: time is an `Instant` moved forward by hand, nothing sleeps.
 
 use std::collections::HashMap;

@@ -93,6 +93,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: Lines,
+    /// The log up to its `listening on` line.
+    pub start_log: Vec<String>,
     _accounts: TempFile,
 }
 
@@ -106,7 +108,13 @@ impl Server {
     /// Like [`start`](Self::start), bound to `bind`: a restarted hub comes
     /// back where its clients expect it.
     pub fn start_at(name: &str, bind: &str, extra_args: &[&str]) -> Self {
-        let accounts = TempFile::new(&format!("{name}.conf"), ACCOUNTS);
+        Self::start_with(name, bind, ACCOUNTS, extra_args)
+    }
+
+    /// Like [`start_at`](Self::start_at), with `accounts` as the accounts
+    /// file.
+    pub fn start_with(name: &str, bind: &str, accounts: &str, extra_args: &[&str]) -> Self {
+        let accounts = TempFile::new(&format!("{name}.conf"), accounts);
         let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
             .args(["--bind", bind, "--users"])
             .arg(&accounts.0)
@@ -117,7 +125,8 @@ impl Server {
             .spawn()
             .expect("start reactor-server");
         let log = Lines::new(child.stderr.take().unwrap());
-        let line = log.expect("listening on ");
+        let start_log = log.until("listening on ");
+        let line = start_log.last().expect("a line");
         let addr = line
             .split("listening on ")
             .nth(1)
@@ -128,6 +137,7 @@ impl Server {
             child,
             addr,
             log,
+            start_log,
             _accounts: accounts,
         }
     }
