@@ -47,7 +47,8 @@ impl SessionToken {
 
     /// The token as it is written on the wire.
     pub fn as_str(&self) -> &str {
-        // Parsing and generation only ever admit printable ASCII.
+        // The hub's parsing and generation only ever admit printable
+        // ASCII; another hub's token, read by our client, may be any bytes.
         std::str::from_utf8(&self.0).unwrap_or("??????")
     }
 
@@ -62,9 +63,13 @@ impl SessionToken {
     }
 
     /// `<TOKEN>` at the start of `bytes`, and what follows it.
-    fn parse_angled(bytes: &[u8]) -> Option<(Self, &[u8])> {
+    fn parse_angled(bytes: &[u8], dialect: Dialect) -> Option<(Self, &[u8])> {
         let (token, rest) = fixed_angle_field(bytes, Self::LEN)?;
-        Some((Self::parse(token)?, rest))
+        let token = match dialect {
+            Dialect::Contract => Self::parse(token)?,
+            Dialect::AnyHub => Self(token.try_into().ok()?),
+        };
+        Some((token, rest))
     }
 }
 
@@ -206,6 +211,9 @@ pub enum Outcome<'a> {
     DestinationOffline,
     /// `Error: please log in again!`
     LogInAgain,
+    /// Another hub's words for a failure (`ERROR: Destination offline.`):
+    /// only [`parse_from_any_hub`] reads one, and ours never sends one.
+    OtherError(&'a [u8]),
 }
 
 const ACCEPTED_PREFIX: &[u8] = b"Success: ";
@@ -358,6 +366,31 @@ pub fn frame(datagram: &[u8]) -> &[u8] {
 /// assert_eq!(message.to_bytes(), b"alice->bob#<aB3$%~><4821930475>hello #<bob>");
 /// ```
 pub fn parse(datagram: &[u8]) -> Result<Message<'_>, ParseError> {
+    parse_as(datagram, Dialect::Contract)
+}
+
+/// Parses a datagram from a hub, ours or another implementation's, as our
+/// client reads it: like [`parse`], but a token is any 6 bytes (other hubs
+/// use any printable byte), and a reply to a message whose text starts with
+/// `error` in any case is [`Outcome::OtherError`] (other hubs word them
+/// differently). The client matches a reply by its token and message id,
+/// so reading more kinds of text lets no one else speak for its hub.
+pub fn parse_from_any_hub(datagram: &[u8]) -> Result<Message<'_>, ParseError> {
+    parse_as(datagram, Dialect::AnyHub)
+}
+
+/// Which grammar a parse follows: the hub holds everyone to the contract;
+/// the client is generous in what it takes from a hub.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Contract,
+    AnyHub,
+}
+
+// Inlined into `parse` and `parse_from_any_hub`, so that each is compiled
+// for its one dialect: the hub's parse pays nothing for the client's.
+#[inline(always)]
+fn parse_as(datagram: &[u8], dialect: Dialect) -> Result<Message<'_>, ParseError> {
     if datagram.len() > MAX_DATAGRAM {
         return Err(ParseError::TooLong(datagram.len()));
     }
@@ -374,9 +407,9 @@ pub fn parse(datagram: &[u8]) -> Result<Message<'_>, ParseError> {
     match (from == SERVER_ID, to == SERVER_ID) {
         (true, true) => Err(ParseError::ServerToServer),
         (false, true) => parse_request(from, rest),
-        (true, false) => parse_reply(to, rest),
+        (true, false) => parse_reply(to, rest, dialect),
         (false, false) => {
-            let (token, msg_id, body) = token_and_msg_id(rest)?;
+            let (token, msg_id, body) = token_and_msg_id(rest, dialect)?;
             Ok(Message::Chat {
                 from,
                 to,
@@ -393,14 +426,15 @@ fn parse_request<'a>(from: &'a str, rest: &'a [u8]) -> Result<Message<'a>, Parse
         return parse_login(from, fields);
     }
     if let Some(field) = rest.strip_prefix(b"logoff") {
-        let (token, tail) = SessionToken::parse_angled(field).ok_or(ParseError::BadToken)?;
+        let (token, tail) =
+            SessionToken::parse_angled(field, Dialect::Contract).ok_or(ParseError::BadToken)?;
         return match tail {
             [] => Ok(Message::Logoff { from, token }),
             _ => Err(ParseError::UnknownRequest),
         };
     }
     if rest.first() == Some(&b'<') {
-        let (token, msg_id, body) = token_and_msg_id(rest)?;
+        let (token, msg_id, body) = token_and_msg_id(rest, Dialect::Contract)?;
         return Ok(Message::Receipt {
             from,
             token,
@@ -438,9 +472,14 @@ fn parse_login<'a>(from: &'a str, fields: &'a [u8]) -> Result<Message<'a>, Parse
     })
 }
 
-fn parse_reply<'a>(to: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseError> {
+fn parse_reply<'a>(
+    to: &'a str,
+    rest: &'a [u8],
+    dialect: Dialect,
+) -> Result<Message<'a>, ParseError> {
     if let Some(field) = rest.strip_prefix(b"Success") {
-        let (token, tail) = SessionToken::parse_angled(field).ok_or(ParseError::BadToken)?;
+        let (token, tail) =
+            SessionToken::parse_angled(field, dialect).ok_or(ParseError::BadToken)?;
         return match tail {
             [] => Ok(Message::Success { to, token }),
             _ => Err(ParseError::UnknownReply),
@@ -451,15 +490,22 @@ fn parse_reply<'a>(to: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseErro
         LOG_IN_AGAIN => return Ok(Message::LogInAgain { to }),
         _ => {}
     }
-    let (token, msg_id, text) = token_and_msg_id(rest)?;
+    let (token, msg_id, text) = token_and_msg_id(rest, dialect)?;
     let outcome = match text {
         TOKEN_ERROR => Outcome::TokenError,
         DESTINATION_OFFLINE => Outcome::DestinationOffline,
         LOG_IN_AGAIN => Outcome::LogInAgain,
-        _ => Outcome::Accepted(
-            text.strip_prefix(ACCEPTED_PREFIX)
-                .ok_or(ParseError::UnknownReply)?,
-        ),
+        _ => match text.strip_prefix(ACCEPTED_PREFIX) {
+            Some(body) => Outcome::Accepted(body),
+            None if dialect == Dialect::AnyHub
+                && text
+                    .get(..5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"error")) =>
+            {
+                Outcome::OtherError(text)
+            }
+            None => return Err(ParseError::UnknownReply),
+        },
     };
     Ok(Message::Reply {
         to,
@@ -470,8 +516,11 @@ fn parse_reply<'a>(to: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseErro
 }
 
 /// `<TOKEN><MSGID>` and what follows them.
-fn token_and_msg_id(bytes: &[u8]) -> Result<(SessionToken, MsgId, &[u8]), ParseError> {
-    let (token, rest) = SessionToken::parse_angled(bytes).ok_or(ParseError::BadToken)?;
+fn token_and_msg_id(
+    bytes: &[u8],
+    dialect: Dialect,
+) -> Result<(SessionToken, MsgId, &[u8]), ParseError> {
+    let (token, rest) = SessionToken::parse_angled(bytes, dialect).ok_or(ParseError::BadToken)?;
     let (msg_id, body) = MsgId::parse_angled(rest).ok_or(ParseError::BadMsgId)?;
     Ok((token, msg_id, body))
 }
@@ -568,7 +617,7 @@ impl<'a> Message<'a> {
             Message::Logoff { from, token } => {
                 header(out, from, SERVER_ID);
                 out.extend_from_slice(b"logoff");
-                angle(out, token.as_str().as_bytes());
+                angle(out, &token.0);
             }
             Message::Chat {
                 from,
@@ -594,7 +643,7 @@ impl<'a> Message<'a> {
             Message::Success { to, token } => {
                 header(out, SERVER_ID, to);
                 out.extend_from_slice(b"Success");
-                angle(out, token.as_str().as_bytes());
+                angle(out, &token.0);
             }
             Message::PasswordMismatch { to } => {
                 header(out, SERVER_ID, to);
@@ -620,6 +669,7 @@ impl<'a> Message<'a> {
                     Outcome::TokenError => out.extend_from_slice(TOKEN_ERROR),
                     Outcome::DestinationOffline => out.extend_from_slice(DESTINATION_OFFLINE),
                     Outcome::LogInAgain => out.extend_from_slice(LOG_IN_AGAIN),
+                    Outcome::OtherError(text) => out.extend_from_slice(text),
                 }
             }
         }

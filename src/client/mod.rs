@@ -291,7 +291,7 @@ impl Client {
             log::debug!(target: "client", "ignored a datagram from {source}: not the server");
             return;
         }
-        let message = match wire::parse(datagram) {
+        let message = match wire::parse_from_any_hub(datagram) {
             Ok(message) => message,
             Err(error) => {
                 log::debug!(target: "client", "ignored a malformed datagram: {error}");
@@ -679,6 +679,13 @@ impl Client {
                     to: message.to.clone(),
                 },
                 "destination offline",
+            ),
+            Outcome::OtherError(said) => (
+                Notice::NotDelivered {
+                    to: message.to.clone(),
+                    said: said.to_vec(),
+                },
+                "not delivered",
             ),
             Outcome::TokenError => {
                 return self.session_lost(now, Notice::TokenError, "token error")

@@ -21,6 +21,8 @@ pub enum Notice {
     Accepted { to: String },
     /// `Error: destination offline!`
     DestinationOffline { to: String },
+    /// Another hub's failure, in its words (`ERROR: Destination offline.`).
+    NotDelivered { to: String, said: Vec<u8> },
     /// `Error: token error!`: the session is no longer ours.
     TokenError,
     /// `Error: please log in again!`: the server forgot the session.
@@ -73,6 +75,11 @@ impl fmt::Display for Notice {
             Notice::DestinationOffline { to } => {
                 write!(f, "* {to} is offline or unknown: message not delivered")
             }
+            Notice::NotDelivered { to, said } => write!(
+                f,
+                "* message to {to} not delivered: the server said \"{}\"",
+                Printable(said)
+            ),
             Notice::TokenError => f.write_str(
                 "* token error: the server refused our token (logged in elsewhere?): please log in again",
             ),

@@ -102,7 +102,7 @@ impl Harness {
 }
 
 fn msg_id_of(datagram: &str) -> String {
-    match wire::parse(datagram.as_bytes()).unwrap() {
+    match wire::parse_from_any_hub(datagram.as_bytes()).unwrap() {
         Message::Chat { msg_id, .. } => msg_id.to_string(),
         other => panic!("not a message: {other:?}"),
     }
@@ -296,6 +296,75 @@ fn message_sent_destination_offline_goes_online() {
         h.notices(),
         ["* carol is offline or unknown: message not delivered"]
     );
+}
+
+/// Other implementations of the hub word their errors their own way; the
+/// reply is still matched by our token and the id in flight.
+#[test]
+fn another_hubs_error_fails_the_message_in_flight() {
+    for (said, shown) in [
+        ("Error: destination offline", "Error: destination offline"),
+        (
+            "ERROR: Destination offline.\n",
+            "ERROR: Destination offline.",
+        ),
+        ("error", "error"),
+    ] {
+        let mut h = Harness::online();
+        let id = h.send_message("alice->carol#anyone?");
+        h.recv(&reply("0000000000", said));
+        h.recv(&format!("server->alice#<Other1><{id}>{said}"));
+        assert_eq!(h.state(), ClientState::MessageSent, "not ours: {said:?}");
+        h.recv(&reply(&id, said));
+        assert_eq!(h.state(), ClientState::Online, "{said:?}");
+        assert_eq!(
+            h.notices(),
+            [format!(
+                "* message to carol not delivered: the server said \"{shown}\""
+            )]
+        );
+        assert_eq!(h.client.poll_timeout(), None, "no resend");
+    }
+}
+
+#[test]
+fn a_reply_that_is_neither_success_nor_error_changes_nothing() {
+    let mut h = Harness::online();
+    let id = h.send_message("alice->carol#anyone?");
+    h.recv(&reply(&id, "Delivered"));
+    assert_eq!(h.state(), ClientState::MessageSent);
+    assert!(h.notices().is_empty());
+}
+
+/// Other hubs hand out tokens of any printable bytes, `<`, `>`, `#` and
+/// space included: our client logs in, chats and logs off with one.
+#[test]
+fn a_token_of_any_six_bytes_from_another_hub_is_used_as_given() {
+    let token = "a #<>x";
+    let mut h = Harness::new();
+    h.line("alice->server#login<wonderland>");
+    h.recv(&format!("server->alice#Success<{token}>"));
+    assert_eq!(h.state(), ClientState::Online);
+    h.sent();
+    let id = h.send_message("alice->bob#hi");
+    h.recv(&format!("server->alice#<{token}><{id}>Success: hi"));
+    h.recv(&format!("bob->alice#<{token}><0000000001>hello"));
+    assert_eq!(
+        h.notices(),
+        [
+            "* logged in as alice",
+            "* message to bob accepted by the server",
+            "bob: hello"
+        ]
+    );
+    assert_eq!(
+        h.sent(),
+        [format!("alice->server#<{token}><0000000001>Success: hello")]
+    );
+    h.line("alice->server#logoff");
+    assert_eq!(h.sent(), [format!("alice->server#logoff<{token}>")]);
+    h.recv(&format!("server->alice#Success<{token}>"));
+    assert_eq!(h.state(), ClientState::Offline);
 }
 
 #[test]
