@@ -34,7 +34,7 @@
 //! | any send error but `WouldBlock`/`Interrupted` (`EAFNOSUPPORT`, `ENETUNREACH`, `EACCES`, `ENOBUFS`, ...) | [`udp::UdpEndpoint::send_batch`], `send_to`, `on_writable` | no: that datagram is lost, counted and logged at debug level |
 //! | `WouldBlock` on send | the same | no: queued until writable, bounded by [`udp::SEND_QUEUE_LIMIT`] |
 //! | an ICMP error surfacing on receive (`ECONNREFUSED`, unreachable, ...) | [`udp::UdpEndpoint::recv_batch`], `recv_from` | no: skipped, it concerns an earlier datagram |
-//! | any other receive error (`EBADF`, `ENOTSOCK`, `EFAULT`) | the same | yes: the socket itself is unusable |
+//! | any other receive error (`EBADF`, `ENOTSOCK`, `EFAULT`, `EINVAL`, `EACCES`) | the same | yes: it would come back on every call, so skipping it would spin |
 //! | `epoll_ctl` failing to (re)register a source (`ENOMEM`, `ENOSPC`) | `reregister` in `udp`, `stdin` | yes: without it the loop would wait for an event that never comes |
 //! | `epoll_wait` failing, but for `EINTR` | [`Reactor::run`] | yes: there is nothing else to wait on |
 //! | setting up a source (`bind`, `Poll::new`, signals) | the programs' constructors | yes, at start: one line naming the cause |

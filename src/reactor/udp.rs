@@ -173,7 +173,7 @@ impl UdpEndpoint {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) if is_per_datagram(&err) => {
+                Err(err) if is_icmp_report(&err) => {
                     log::debug!("receive error from an earlier send: {err}");
                     continue;
                 }
@@ -201,7 +201,7 @@ impl UdpEndpoint {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(0),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) if is_per_datagram(&err) => {
+                Err(err) if is_icmp_report(&err) => {
                     log::debug!("receive error from an earlier send: {err}");
                     continue;
                 }
@@ -355,17 +355,17 @@ fn get_socket_option(fd: libc::c_int, option: libc::c_int) -> io::Result<usize> 
     }
 }
 
-/// Errors that belong to one datagram or one peer, not to the socket.
-fn is_per_datagram(err: &io::Error) -> bool {
+/// Receive errors that report an ICMP error about an earlier send: each is
+/// reported once and then cleared, so skipping it cannot spin. Any other
+/// receive error (`EBADF`, `EINVAL`, `EACCES`, ...) would come back on every
+/// call, and ends the program instead.
+fn is_icmp_report(err: &io::Error) -> bool {
     matches!(
         err.kind(),
         io::ErrorKind::ConnectionRefused
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::HostUnreachable
             | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::AddrNotAvailable
-            | io::ErrorKind::PermissionDenied
-            | io::ErrorKind::InvalidInput
     )
 }
 
