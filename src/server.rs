@@ -48,9 +48,9 @@ pub struct Server {
     received: RecvBatch,
     to_send: SendBatch,
     log_limit: LogLimit,
-    /// Since when the socket may hold datagrams that the last turn left for
-    /// the next; `None` once it was drained. No new event comes for them.
-    backlog: Option<Instant>,
+    /// Whether the socket may hold datagrams that the last turn left for
+    /// the next; no new event comes for them.
+    backlog: bool,
     batches_per_turn: usize,
 }
 
@@ -78,7 +78,7 @@ impl Server {
             received: RecvBatch::default(),
             to_send: SendBatch::default(),
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
-            backlog: None,
+            backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
         })
     }
@@ -115,7 +115,7 @@ impl Server {
             // A batch that is not full says the socket is empty: the next
             // event comes with the next datagram.
             if count < mmsg::BATCH {
-                self.backlog = None;
+                self.backlog = false;
                 return Ok(());
             }
             // The hub counts a forward's resend deadline from `now`: a stale
@@ -123,9 +123,9 @@ impl Server {
             now = Instant::now();
         }
         // Readiness is edge-triggered: nothing will announce what is left.
-        // A deadline in the past brings the loop back to it after one poll,
-        // in which timers and signals have their turn.
-        self.backlog = Some(now);
+        // The Reactor comes back for it after a poll that does not wait, in
+        // which timers and signals have their turn.
+        self.backlog = true;
         Ok(())
     }
 
@@ -181,36 +181,32 @@ impl ReadyHandler for Server {
 }
 
 impl TimerHandler for Server {
-    /// The hub's next deadline, or "now" while the socket holds datagrams
-    /// that the last turn left.
     fn next_deadline(&self) -> Option<Instant> {
-        self.hub
-            .poll_timeout()
-            .into_iter()
-            .chain(self.backlog)
-            .min()
+        self.hub.poll_timeout()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         self.hub.handle_timeout(now);
-        self.flush(now)?;
-        if self.backlog.is_some() {
-            self.on_readable(now)?;
-        }
-        Ok(())
+        self.flush(now)
     }
 
     fn describe_deadline(&self) -> String {
-        match self.backlog {
-            Some(_) => "datagrams the last turn left in the socket".into(),
-            None => self.hub.describe_timeout(),
-        }
+        self.hub.describe_timeout()
     }
 }
 
 impl Handler for Server {
     fn is_finished(&self) -> bool {
         self.shutdown.requested()
+    }
+
+    /// Datagrams the last turn left in the socket.
+    fn has_backlog(&self) -> bool {
+        self.backlog
+    }
+
+    fn on_backlog(&mut self, now: Instant) -> io::Result<()> {
+        self.on_readable(now)
     }
 }
 

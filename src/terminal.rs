@@ -8,9 +8,9 @@
 //! Standard input is read only while the client wants more lines, so a long
 //! file is read at the pace of the server's replies. Because readiness is
 //! edge-triggered, an event that is not acted on at once must be remembered:
-//! `stdin_ready` keeps it until stdin is drained. A stdin that epoll cannot
-//! watch (a regular file) is ready from the start until its end, and the
-//! loop reads it through the timer path with a deadline in the past.
+//! `stdin_ready` keeps it until stdin is drained, and the Reactor comes back
+//! for it as a backlog once the client wants lines again. A stdin that epoll
+//! cannot watch (a regular file) is ready from the start until its end.
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,8 +46,8 @@ pub struct Terminal {
     shutdown: Shutdown,
     /// Stop requests already handed to the client.
     interrupts: u32,
-    /// Since when stdin may hold unread bytes; `None` once drained or ended.
-    stdin_ready: Option<Instant>,
+    /// Whether stdin may hold unread bytes; false once drained or ended.
+    stdin_ready: bool,
     /// One datagram, plus one byte to tell an oversized one from a full one.
     buf: Box<[u8; MAX_DATAGRAM + 1]>,
 }
@@ -74,7 +74,7 @@ impl Terminal {
         };
         let shutdown = Shutdown::register(reactor.registry(), SIGNALS, STOP)?;
         let stdin = Stdin::register(reactor.registry(), STDIN)?;
-        let stdin_ready = (!stdin.is_polled()).then(Instant::now);
+        let stdin_ready = !stdin.is_polled();
         Ok(Self {
             client: Client::new(server, reply_to, config),
             udp,
@@ -96,15 +96,15 @@ impl Terminal {
     /// Reads stdin while it has bytes and the client wants lines.
     fn read_stdin(&mut self, now: Instant) -> io::Result<()> {
         let mut chunk = [0; READ_CHUNK];
-        while self.stdin_ready.is_some() && self.client.wants_input() {
+        while self.stdin_ready && self.client.wants_input() {
             match self.stdin.read(&mut chunk)? {
                 Input::Data(len) => {
                     self.lines.push(&chunk[..len]);
                     self.take_lines(now)?;
                 }
-                Input::WouldBlock => self.stdin_ready = None,
+                Input::WouldBlock => self.stdin_ready = false,
                 Input::End => {
-                    self.stdin_ready = None;
+                    self.stdin_ready = false;
                     self.stdin.deregister()?;
                     self.lines.finish();
                     self.take_lines(now)?;
@@ -162,7 +162,7 @@ impl ReadyHandler for Terminal {
                 }
             }
             STDIN => {
-                self.stdin_ready = Some(now);
+                self.stdin_ready = true;
                 self.read_stdin(now)?;
             }
             token => {
@@ -188,32 +188,32 @@ impl ReadyHandler for Terminal {
 }
 
 impl TimerHandler for Terminal {
-    /// The client's resend deadline, or "now" while stdin has unread bytes
-    /// the client wants.
     fn next_deadline(&self) -> Option<Instant> {
-        let stdin = self.stdin_ready.filter(|_| self.client.wants_input());
-        self.client.poll_timeout().into_iter().chain(stdin).min()
+        self.client.poll_timeout()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         self.client.handle_timeout(now);
-        self.read_stdin(now)?;
         self.flush()
     }
 
     fn describe_deadline(&self) -> String {
-        let stdin = self.stdin_ready.filter(|_| self.client.wants_input());
-        match (stdin, self.client.poll_timeout()) {
-            (Some(ready), timeout) if timeout.is_none_or(|at| ready <= at) => {
-                "stdin: unread input, and room for it".into()
-            }
-            _ => self.client.describe_timeout(),
-        }
+        self.client.describe_timeout()
     }
 }
 
 impl Handler for Terminal {
     fn is_finished(&self) -> bool {
         self.client.is_finished()
+    }
+
+    /// Unread input, and a client that wants it.
+    fn has_backlog(&self) -> bool {
+        self.stdin_ready && self.client.wants_input()
+    }
+
+    fn on_backlog(&mut self, now: Instant) -> io::Result<()> {
+        self.read_stdin(now)?;
+        self.flush()
     }
 }

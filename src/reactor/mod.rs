@@ -6,9 +6,12 @@
 //! ```text
 //! loop {
 //!     timeout = handler.next_deadline() - now      // "the nearest timer"
+//!     backlog = handler.has_backlog()              // work no event announces
+//!     if backlog          { timeout = 0 }
 //!     events  = poll(timeout)                      // select() / epoll_wait()
 //!     for event in events { handler.on_ready(event) }
 //!     if deadline <= now  { handler.on_deadline(now) }
+//!     if backlog          { handler.on_backlog(now) }
 //! }
 //! ```
 //!
@@ -86,6 +89,20 @@ pub trait TimerHandler {
 pub trait Handler: ReadyHandler + TimerHandler {
     /// Whether the loop should end (after logoff, on Ctrl-C, ...).
     fn is_finished(&self) -> bool;
+
+    /// Whether the handler left work that no event will announce: readiness
+    /// is edge-triggered, so a socket it stopped draining (to give timers
+    /// and signals their turn) or input it could not take yet gets no new
+    /// event. While this holds, the Reactor polls without waiting, and calls
+    /// [`on_backlog`](Self::on_backlog) after the events and timers of the turn.
+    fn has_backlog(&self) -> bool {
+        false
+    }
+
+    /// Goes on with the work [`has_backlog`](Self::has_backlog) reported.
+    fn on_backlog(&mut self, _now: Instant) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Capacity of the event buffer one poll can fill.
@@ -113,18 +130,10 @@ impl Reactor {
     /// Runs `handler` until it is finished.
     pub fn run(&mut self, handler: &mut impl Handler) -> io::Result<()> {
         while !handler.is_finished() {
-            let deadline = handler.next_deadline();
-            let timeout =
-                deadline.map(|at| round_up_to_millis(at.saturating_duration_since(Instant::now())));
-            match timeout {
-                Some(timeout) => log::trace!(
-                    target: "reactor",
-                    "wait: at most {} ms, for {}",
-                    timeout.as_millis(),
-                    handler.describe_deadline()
-                ),
-                None => log::trace!(target: "reactor", "wait: no deadline, until an event"),
-            }
+            // Only a backlog that a poll has gone by since: between any two
+            // pieces of it, other sources and timers get their turn.
+            let backlog = handler.has_backlog();
+            let timeout = self.timeout(handler);
             if let Err(err) = self.poll.poll(&mut self.events, timeout) {
                 // A signal arrived during the wait: just wait again.
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -156,8 +165,33 @@ impl Reactor {
                 );
                 handler.on_deadline(now)?;
             }
+            if backlog && handler.has_backlog() {
+                log::trace!(target: "reactor", "backlog: back to the work left");
+                handler.on_backlog(now)?;
+            }
         }
         Ok(())
+    }
+
+    /// How long the next poll may wait: not at all while the handler has a
+    /// backlog, else until its next deadline, or for ever without one.
+    fn timeout(&self, handler: &impl Handler) -> Option<Duration> {
+        if handler.has_backlog() {
+            log::trace!(target: "reactor", "wait: none, work is left from the last turn");
+            return Some(Duration::ZERO);
+        }
+        let Some(deadline) = handler.next_deadline() else {
+            log::trace!(target: "reactor", "wait: no deadline, until an event");
+            return None;
+        };
+        let timeout = round_up_to_millis(deadline.saturating_duration_since(Instant::now()));
+        log::trace!(
+            target: "reactor",
+            "wait: at most {} ms, for {}",
+            timeout.as_millis(),
+            handler.describe_deadline()
+        );
+        Some(timeout)
     }
 }
 

@@ -126,3 +126,66 @@ fn deadlines_fire_in_order_and_never_early() {
         assert!(now >= first, "called {:?} early", first - now);
     }
 }
+
+/// Work left for later, with no event to announce it, and a timer.
+struct Backlog {
+    left: u32,
+    deadline: Option<Instant>,
+    /// What the Reactor called, in order.
+    calls: Vec<&'static str>,
+}
+
+impl ReadyHandler for Backlog {
+    fn on_ready(&mut self, _event: &Event, _now: Instant) -> io::Result<()> {
+        unreachable!("no source is registered")
+    }
+}
+
+impl TimerHandler for Backlog {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn on_deadline(&mut self, _now: Instant) -> io::Result<()> {
+        self.deadline = None;
+        self.calls.push("deadline");
+        Ok(())
+    }
+}
+
+impl Handler for Backlog {
+    fn is_finished(&self) -> bool {
+        self.left == 0
+    }
+
+    fn has_backlog(&self) -> bool {
+        self.left > 0
+    }
+
+    fn on_backlog(&mut self, _now: Instant) -> io::Result<()> {
+        self.left -= 1;
+        self.calls.push("backlog");
+        Ok(())
+    }
+}
+
+/// A backlog is worked through without waiting for a timer 10 s away (a
+/// Reactor that waited would fire it first), one call a turn; a timer that
+/// is due fires in its turn, ahead of the backlog.
+#[test]
+fn a_backlog_brings_the_loop_back_without_waiting() {
+    let mut reactor = Reactor::new().unwrap();
+    let mut handler = Backlog {
+        left: 3,
+        deadline: Some(Instant::now() + Duration::from_secs(10)),
+        calls: Vec::new(),
+    };
+    reactor.run(&mut handler).unwrap();
+    assert_eq!(handler.calls, ["backlog"; 3]);
+
+    handler.calls.clear();
+    handler.left = 2;
+    handler.deadline = Some(Instant::now());
+    reactor.run(&mut handler).unwrap();
+    assert_eq!(handler.calls, ["deadline", "backlog", "backlog"]);
+}
