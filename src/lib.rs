@@ -6,11 +6,12 @@
 //! | layer | where | touches the OS? |
 //! | --- | --- | --- |
 //! | wire format | [`wire`] | no: bytes in, typed messages out |
+//! | datagrams to send | [`outbox`] | no: what a state machine encodes and the socket sends from |
 //! | accounts file | [`accounts`] | reads one file at start |
 //! | server session state machine | [`hub`] | no: `(now, from, datagram)` in, datagrams and a deadline out |
 //! | client session state machine | [`client`] | no: typed lines, datagrams and `now` in; datagrams, a deadline and notices out |
-//! | the Reactor | [`reactor`] | yes: the only code that uses mio, sockets and the clock |
-//! | the programs on the Reactor | [`server`], [`terminal`] | yes: wire a state machine to its sources |
+//! | the Reactor | [`reactor`] | yes: the event loop, the sockets, stdin and signals; it knows no message format |
+//! | the programs on the Reactor | [`server`], [`terminal`] | yes: wire a state machine to its sources (mio tokens, the clock in a long drain) |
 //! | a lossy relay for tests | [`relay`] | yes: a second small Reactor program, its faults decided by a seeded, pure [`relay::FaultInjector`] |
 //! | the binaries | `src/bin/`, [`cli`], [`logging`] | flags, logging, exit codes |
 

@@ -1,13 +1,31 @@
-//! The datagrams a state machine wants sent, waiting for the Reactor.
+//! The datagrams a state machine wants sent, and the batch the socket sends
+//! them from: one queue, so a datagram is encoded once and never copied.
 //!
-//! A state machine never sends: it appends to its `Outbox`, and the Reactor
-//! takes the datagrams out with [`Outbox::pop`] after each event. All of them
-//! live in one byte buffer that is reused, so steady traffic allocates
-//! nothing.
+//! A state machine never sends: it encodes into its `Outbox`. The program
+//! on the Reactor hands the whole outbox to the socket
+//! ([`UdpEndpoint::send_all`](crate::reactor::udp::UdpEndpoint::send_all)),
+//! which passes it to `sendmmsg` as it is and then empties it; tests and
+//! in-memory harnesses take datagrams one by one with [`Outbox::pop`].
+//! All datagrams live in one byte buffer that is reused, so steady traffic
+//! allocates nothing.
+//!
+//! The outbox knows no message format: whatever implements [`Encode`] can be
+//! queued (the wire's `Message`, or raw bytes).
 
 use std::net::SocketAddr;
+use std::ops::Range;
 
-use crate::wire::Message;
+/// Something that writes itself as one datagram.
+pub trait Encode {
+    /// Appends the datagram's bytes to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+}
+
+impl Encode for [u8] {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+}
 
 /// One datagram to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,42 +38,58 @@ pub struct Transmit<'a> {
 #[derive(Debug, Default)]
 pub struct Outbox {
     bytes: Vec<u8>,
-    datagrams: Vec<(SocketAddr, usize, usize)>,
-    next: usize,
+    datagrams: Vec<(SocketAddr, Range<usize>)>,
+    /// How many of `datagrams` [`pop`](Self::pop) has handed out.
+    taken: usize,
 }
 
 impl Outbox {
-    /// Queues `message` for `to`.
-    pub fn push(&mut self, to: SocketAddr, message: &Message<'_>) {
+    /// Queues `datagram` for `to`.
+    pub fn push(&mut self, to: SocketAddr, datagram: &(impl Encode + ?Sized)) {
         let start = self.bytes.len();
-        message.encode(&mut self.bytes);
-        self.datagrams.push((to, start, self.bytes.len()));
+        datagram.encode(&mut self.bytes);
+        self.datagrams.push((to, start..self.bytes.len()));
     }
 
     /// The oldest datagram not yet taken; once all are taken the buffer is
     /// emptied for reuse.
     pub fn pop(&mut self) -> Option<Transmit<'_>> {
-        let Some(&(to, start, end)) = self.datagrams.get(self.next) else {
-            self.bytes.clear();
-            self.datagrams.clear();
-            self.next = 0;
+        if self.is_empty() {
+            self.clear();
             return None;
-        };
-        self.next += 1;
+        }
+        let (to, range) = self.datagrams[self.taken].clone();
+        self.taken += 1;
         Some(Transmit {
             to,
-            payload: &self.bytes[start..end],
+            payload: &self.bytes[range],
         })
+    }
+
+    /// The datagram at `index` among those not yet taken.
+    pub fn get(&self, index: usize) -> Transmit<'_> {
+        let (to, range) = &self.datagrams[self.taken + index];
+        Transmit {
+            to: *to,
+            payload: &self.bytes[range.clone()],
+        }
     }
 
     /// How many datagrams wait.
     pub fn len(&self) -> usize {
-        self.datagrams.len() - self.next
+        self.datagrams.len() - self.taken
     }
 
     /// Whether none wait.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Forgets every datagram, keeping the memory for the next ones.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.datagrams.clear();
+        self.taken = 0;
     }
 }
 
@@ -68,14 +102,14 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
         let mut outbox = Outbox::default();
-        outbox.push(a, &Message::PasswordMismatch { to: "x" });
-        outbox.push(b, &Message::LogInAgain { to: "y" });
+        outbox.push(a, &b"first"[..]);
+        outbox.push(b, &b"second"[..]);
         assert_eq!(outbox.len(), 2);
+        assert_eq!(outbox.get(1).payload, b"second");
         let first = outbox.pop().unwrap();
-        assert_eq!(
-            (first.to, first.payload),
-            (a, &b"server->x#Error: password does not match!"[..])
-        );
+        assert_eq!((first.to, first.payload), (a, &b"first"[..]));
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox.get(0).to, b, "get counts from the first not taken");
         assert_eq!(outbox.pop().unwrap().to, b);
         assert!(outbox.pop().is_none());
         assert!(outbox.is_empty());

@@ -13,10 +13,11 @@ use mio::Token;
 
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubConfig, HubEvent};
-use crate::reactor::mmsg::{self, RecvBatch, SendBatch};
+use crate::reactor::mmsg::RecvBatch;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
-use crate::reactor::udp::UdpEndpoint;
+use crate::reactor::udp::{Drain, UdpEndpoint};
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
+use crate::wire::{self, MAX_DATAGRAM};
 use log_limit::LogLimit;
 
 const UDP: Token = Token(0);
@@ -43,10 +44,10 @@ pub struct Server {
     hub: Hub,
     udp: UdpEndpoint,
     shutdown: Shutdown,
-    /// The datagrams of one `recvmmsg`, and the replies to send with one
-    /// `sendmmsg`: a system call costs more than the hub's work on a datagram.
+    /// The datagrams of one `recvmmsg`: a system call costs more than the
+    /// hub's work on a datagram. (Replies go out with one `sendmmsg`
+    /// straight from the hub's outbox.)
     received: RecvBatch,
-    to_send: SendBatch,
     log_limit: LogLimit,
     /// Whether the socket may hold datagrams that the last turn left for
     /// the next; no new event comes for them.
@@ -62,7 +63,8 @@ impl Server {
         accounts: Accounts,
         config: HubConfig,
     ) -> io::Result<Self> {
-        let udp = UdpEndpoint::bind(addr, reactor.registry(), UDP)?;
+        let mut udp = UdpEndpoint::bind(addr, reactor.registry(), UDP)?;
+        udp.show_datagrams_as(wire::show_datagram);
         match udp.set_buffer_sizes(SOCKET_BUFFER_BYTES) {
             Ok((receive, send)) => {
                 log::debug!("socket buffers: {receive} bytes to receive, {send} to send")
@@ -75,8 +77,7 @@ impl Server {
             hub: Hub::new(accounts, config),
             udp,
             shutdown,
-            received: RecvBatch::default(),
-            to_send: SendBatch::default(),
+            received: RecvBatch::new(MAX_DATAGRAM),
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
             backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
@@ -107,14 +108,12 @@ impl Server {
     /// [`BATCHES_PER_TURN`] batches it leaves the rest for the next turn.
     fn on_readable(&mut self, mut now: Instant) -> io::Result<()> {
         for _ in 0..self.batches_per_turn {
-            let count = self.udp.recv_batch(&mut self.received)?;
+            let drain = self.udp.recv_batch(&mut self.received)?;
             for (from, datagram) in self.received.iter() {
                 self.hub.handle_datagram(now, from, datagram);
             }
             self.flush(now)?;
-            // A batch that is not full says the socket is empty: the next
-            // event comes with the next datagram.
-            if count < mmsg::BATCH {
+            if drain == Drain::Drained {
                 self.backlog = false;
                 return Ok(());
             }
@@ -145,10 +144,7 @@ impl Server {
                 log::log!(level, "{event}");
             }
         }
-        while let Some(transmit) = self.hub.poll_transmit() {
-            self.to_send.push(transmit.to, transmit.payload);
-        }
-        self.udp.send_batch(&mut self.to_send)
+        self.udp.send_all(self.hub.outbox())
     }
 }
 

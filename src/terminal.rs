@@ -26,7 +26,7 @@ use crate::reactor::shutdown::Shutdown;
 use crate::reactor::stdin::{Input, Stdin, Stdout};
 use crate::reactor::udp::UdpEndpoint;
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
-use crate::wire::{ReplyTo, MAX_DATAGRAM};
+use crate::wire::{self, ReplyTo, MAX_DATAGRAM};
 
 const UDP: Token = Token(0);
 const STDIN: Token = Token(1);
@@ -65,7 +65,8 @@ impl Terminal {
         listen: SocketAddr,
         config: ClientConfig,
     ) -> io::Result<Self> {
-        let udp = UdpEndpoint::bind(listen, reactor.registry(), UDP)?;
+        let mut udp = UdpEndpoint::bind(listen, reactor.registry(), UDP)?;
+        udp.show_datagrams_as(wire::show_datagram);
         let local = udp.local_addr()?;
         let reply_to = if local.ip().is_unspecified() {
             ReplyTo::SourceIpAt(local.port())
@@ -132,9 +133,7 @@ impl Terminal {
 
     /// Sends what the client queued and prints what it has to say.
     fn flush(&mut self) -> io::Result<()> {
-        while let Some(transmit) = self.client.poll_transmit() {
-            self.udp.send_to(transmit.to, transmit.payload)?;
-        }
+        self.udp.send_all(self.client.outbox())?;
         while let Some(notice) = self.client.poll_notice() {
             self.print(&notice)?;
         }

@@ -683,6 +683,12 @@ impl<'a> Message<'a> {
     }
 }
 
+impl crate::outbox::Encode for Message<'_> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        Message::encode(self, out);
+    }
+}
+
 fn header(out: &mut Vec<u8>, from: &str, to: &str) {
     out.extend_from_slice(from.as_bytes());
     out.extend_from_slice(b"->");
@@ -708,7 +714,7 @@ fn write_addr(out: &mut Vec<u8>, ip: &str, port: u16) {
 
 mod log_text;
 
-pub use log_text::LogText;
+pub use log_text::{show_datagram, LogText};
 
 #[cfg(test)]
 mod tests;

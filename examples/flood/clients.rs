@@ -33,8 +33,9 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use reactor_hub::reactor::mmsg::{self, RecvBatch, SendBatch};
-use reactor_hub::reactor::udp::UdpEndpoint;
+use reactor_hub::outbox::Outbox;
+use reactor_hub::reactor::mmsg::RecvBatch;
+use reactor_hub::reactor::udp::{Drain, UdpEndpoint};
 use reactor_hub::reactor::{Handler, ReadyHandler, TimerHandler};
 use reactor_hub::wire::{self, Message, MsgId, Outcome, SessionToken, MAX_DATAGRAM};
 
@@ -143,7 +144,7 @@ pub struct Clients {
     received: Option<RecvBatch>,
     /// The socket every client sends through, and what waits to go.
     uplink: UdpEndpoint,
-    outgoing: SendBatch,
+    outgoing: Outbox,
     /// The poll whose events queued `outgoing`: its instant is the deadline
     /// that makes the Reactor call `on_deadline`, which sends them.
     outgoing_since: Option<Instant>,
@@ -223,9 +224,9 @@ impl Clients {
             rng: SmallRng::from_os_rng(),
             body,
             out: Vec::with_capacity(MAX_DATAGRAM),
-            received: Some(RecvBatch::default()),
+            received: Some(RecvBatch::new(MAX_DATAGRAM)),
             uplink,
-            outgoing: SendBatch::default(),
+            outgoing: Outbox::default(),
             outgoing_since: None,
             logged_in: 0,
             accepted_total: 0,
@@ -284,14 +285,14 @@ impl Clients {
         if self.config.own_sockets {
             return self.clients[n].udp.send_to(self.hub, &self.out);
         }
-        self.outgoing.push(self.hub, &self.out);
+        self.outgoing.push(self.hub, &self.out[..]);
         Ok(())
     }
 
     /// Sends everything queued, through the uplink.
     fn flush(&mut self) -> io::Result<()> {
         self.outgoing_since = None;
-        self.uplink.send_batch(&mut self.outgoing)
+        self.uplink.send_all(&mut self.outgoing)
     }
 
     fn send_login(&mut self, n: usize, now: Instant) -> io::Result<()> {
@@ -821,9 +822,9 @@ impl Clients {
         };
         let result = loop {
             match self.uplink.recv_batch(&mut batch) {
-                Ok(count) => {
-                    self.errors.unexpected += count as u64;
-                    if count < mmsg::BATCH {
+                Ok(drain) => {
+                    self.errors.unexpected += batch.len() as u64;
+                    if drain == Drain::Drained {
                         break Ok(());
                     }
                 }
@@ -865,7 +866,7 @@ impl ReadyHandler for Clients {
                     udp.on_writable()?;
                 }
                 first = false;
-                let count = udp.recv_batch(&mut batch)?;
+                let drain = udp.recv_batch(&mut batch)?;
                 for (_, datagram) in batch.iter() {
                     if is_idle_socket {
                         self.on_idle_datagram(datagram, now)?;
@@ -873,7 +874,7 @@ impl ReadyHandler for Clients {
                         self.on_datagram(n, datagram, now)?;
                     }
                 }
-                if count < mmsg::BATCH {
+                if drain == Drain::Drained {
                     return Ok(());
                 }
             }

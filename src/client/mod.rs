@@ -397,6 +397,13 @@ impl Client {
         self.outbox.pop()
     }
 
+    /// Every datagram waiting to be sent, for a socket to send straight
+    /// from (and empty); [`poll_transmit`](Self::poll_transmit) takes them
+    /// one at a time instead.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.finished {

@@ -18,8 +18,10 @@
 //! A program is a type that implements [`ReadyHandler`] (what to do when a
 //! registered source is readable or writable) and [`TimerHandler`] (when it
 //! next needs to run, and what to do then). The handlers call into the pure
-//! state machines with `now` and push their output to the sockets; this
-//! module and its children are the only code that touches mio or the OS.
+//! state machines with `now` and push their output to the sockets. This
+//! module and its children hold the system calls; they know no message
+//! format (how big a datagram may be, and how a trace shows one, are the
+//! program's to say), so any program on UDP, stdin and signals can use them.
 //!
 //! mio's readiness is edge-triggered: an event says a source *became* ready,
 //! once. A handler must read until `WouldBlock`, or it waits forever for an
@@ -34,7 +36,7 @@
 //!
 //! | error | where | ends the program? |
 //! | --- | --- | --- |
-//! | any send error but `WouldBlock`/`Interrupted` (`EAFNOSUPPORT`, `ENETUNREACH`, `EACCES`, `ENOBUFS`, ...) | [`udp::UdpEndpoint::send_batch`], `send_to`, `on_writable` | no: that datagram is lost, counted and logged at debug level |
+//! | any send error but `WouldBlock`/`Interrupted` (`EAFNOSUPPORT`, `ENETUNREACH`, `EACCES`, `ENOBUFS`, ...) | [`udp::UdpEndpoint::send_all`], `send_to`, `on_writable` | no: that datagram is lost, counted and logged at debug level |
 //! | `WouldBlock` on send | the same | no: queued until writable, bounded by [`udp::SEND_QUEUE_LIMIT`] |
 //! | an ICMP error surfacing on receive (`ECONNREFUSED`, unreachable, ...) | [`udp::UdpEndpoint::recv_batch`], `recv_from` | no: skipped, it concerns an earlier datagram |
 //! | any other receive error (`EBADF`, `ENOTSOCK`, `EFAULT`, `EINVAL`, `EACCES`) | the same | yes: it would come back on every call, so skipping it would spin |

@@ -2,6 +2,7 @@
 //! it cannot send yet instead of dropping it or spinning.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -9,12 +10,39 @@ use std::os::fd::AsRawFd;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
-use super::mmsg::{self, RecvBatch, SendBatch};
-use crate::wire::LogText;
+use super::mmsg::{self, RecvBatch};
+use crate::outbox::Outbox;
 
 /// Datagrams that may wait for the socket to become writable. Past this the
 /// peer (or the kernel) is not keeping up and newer datagrams are dropped.
 pub const SEND_QUEUE_LIMIT: usize = 65_536;
+
+/// How `--trace` lines show a datagram. The Reactor knows no message
+/// format: a program that has one says how to show it
+/// ([`UdpEndpoint::show_datagrams_as`]); by default the bytes are escaped.
+pub type ShowDatagram = fn(&[u8], &mut fmt::Formatter<'_>) -> fmt::Result;
+
+fn escaped(datagram: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "{}", datagram.escape_ascii())
+}
+
+/// A datagram as a trace line shows it.
+struct Shown<'a>(ShowDatagram, &'a [u8]);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(self.1, f)
+    }
+}
+
+/// What a receive call says about the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drain {
+    /// The socket is empty: the next datagram brings a new event.
+    Drained,
+    /// The batch came back full: more may wait, and no event will say so.
+    More,
+}
 
 /// Counters a report or a test can read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,7 +98,7 @@ impl SendFailure {
 /// not sent. It returns no error: by its type, no send error can end the
 /// loop that calls it.
 fn send_until_blocked(
-    batch: &SendBatch,
+    batch: &Outbox,
     stats: &mut UdpStats,
     mut send: impl FnMut(usize) -> io::Result<usize>,
 ) -> usize {
@@ -89,7 +117,7 @@ fn send_until_blocked(
                 SendFailure::Interrupted => continue,
                 SendFailure::Lost => {
                     // The error concerns the first datagram of the call.
-                    stats.lost(batch.get(next).0, &err);
+                    stats.lost(batch.get(next).to, &err);
                     next += 1;
                 }
             },
@@ -105,6 +133,7 @@ pub struct UdpEndpoint {
     registry: Registry,
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
     stats: UdpStats,
+    show: ShowDatagram,
 }
 
 impl UdpEndpoint {
@@ -122,7 +151,13 @@ impl UdpEndpoint {
             registry: registry.try_clone()?,
             queue: VecDeque::new(),
             stats: UdpStats::default(),
+            show: escaped,
         })
+    }
+
+    /// How `--trace` shows this socket's datagrams.
+    pub fn show_datagrams_as(&mut self, show: ShowDatagram) {
+        self.show = show;
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -168,7 +203,7 @@ impl UdpEndpoint {
             match self.socket.recv_from(buf) {
                 Ok((len, from)) => {
                     self.stats.received += 1;
-                    log::trace!(target: "udp", "in  {from} {}", LogText::new(&buf[..len]));
+                    log::trace!(target: "udp", "in  {from} {}", Shown(self.show, &buf[..len]));
                     return Ok(Some((len, from)));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
@@ -182,24 +217,31 @@ impl UdpEndpoint {
         }
     }
 
-    /// Receives up to [`mmsg::BATCH`] datagrams with one `recvmmsg` system
-    /// call into `batch`, and returns how many; 0 once the socket is drained.
+    /// Receives up to [`mmsg::BATCH`] datagrams into `batch` (one
+    /// `recvmmsg` system call on Linux), and says whether the socket is
+    /// drained.
     ///
-    /// Call it in a loop while it returns a full batch: a shorter one means
-    /// the socket was empty (see [`RecvBatch`]).
-    pub fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+    /// Call it again while it says [`Drain::More`]: readiness is
+    /// edge-triggered, so what is left gets no new event. A batch that is
+    /// not full says the socket was empty (see [`RecvBatch`]).
+    pub fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Drain> {
         loop {
-            match mmsg::recv(self.socket.as_raw_fd(), batch) {
+            match mmsg::recv(&self.socket, batch) {
                 Ok(count) => {
                     self.stats.received += count as u64;
                     if log::log_enabled!(target: "udp", log::Level::Trace) {
                         for (from, datagram) in batch.iter() {
-                            log::trace!(target: "udp", "in  {from} {}", LogText::new(datagram));
+                            log::trace!(target: "udp", "in  {from} {}", Shown(self.show, datagram));
                         }
                     }
-                    return Ok(count);
+                    return Ok(if count < mmsg::BATCH {
+                        Drain::Drained
+                    } else {
+                        Drain::More
+                    });
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                // The batch is empty: a failed call leaves it so.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Drained),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) if is_icmp_report(&err) => {
                     log::debug!("receive error from an earlier send: {err}");
@@ -210,32 +252,35 @@ impl UdpEndpoint {
         }
     }
 
-    /// Sends every datagram of `batch`, up to [`mmsg::BATCH`] per `sendmmsg`
-    /// system call, queues what the socket cannot take yet (as
-    /// [`send_to`](Self::send_to) does), and empties `batch`.
+    /// Sends every datagram of `outbox`, up to [`mmsg::BATCH`] per system
+    /// call (`sendmmsg` on Linux), straight from where the state machine
+    /// encoded them; queues what the socket cannot take yet (as
+    /// [`send_to`](Self::send_to) does), and empties `outbox`.
     ///
     /// No send error ends the program: a datagram the kernel refuses is lost
     /// alone (see `SendFailure`). The `Err` this returns comes from asking
     /// for writability (`epoll_ctl`), not from a send.
-    pub fn send_batch(&mut self, batch: &mut SendBatch) -> io::Result<()> {
+    pub fn send_all(&mut self, outbox: &mut Outbox) -> io::Result<()> {
         if log::log_enabled!(target: "udp", log::Level::Trace) {
-            for index in 0..batch.len() {
-                let (to, payload) = batch.get(index);
-                log::trace!(target: "udp", "out {to} {}", LogText::new(payload));
+            for index in 0..outbox.len() {
+                let transmit = outbox.get(index);
+                log::trace!(target: "udp", "out {} {}", transmit.to, Shown(self.show, transmit.payload));
             }
         }
         // Once something waits, later datagrams wait behind it, in order.
         let next = if self.queue.is_empty() {
-            let fd = self.socket.as_raw_fd();
-            send_until_blocked(batch, &mut self.stats, |first| mmsg::send(fd, batch, first))
+            let socket = &self.socket;
+            send_until_blocked(outbox, &mut self.stats, |first| {
+                mmsg::send(socket, outbox, first)
+            })
         } else {
             0
         };
-        if next < batch.len() {
+        if next < outbox.len() {
             let was_waiting = !self.queue.is_empty();
-            for index in next..batch.len() {
-                let (to, payload) = batch.get(index);
-                self.enqueue(to, payload);
+            for index in next..outbox.len() {
+                let transmit = outbox.get(index);
+                self.enqueue(transmit.to, transmit.payload);
             }
             if !was_waiting {
                 self.registry.reregister(
@@ -245,7 +290,7 @@ impl UdpEndpoint {
                 )?;
             }
         }
-        batch.clear();
+        outbox.clear();
         Ok(())
     }
 
@@ -253,7 +298,7 @@ impl UdpEndpoint {
     /// As with [`send_batch`](Self::send_batch), an `Err` concerns the
     /// registration, never the datagram.
     pub fn send_to(&mut self, to: SocketAddr, payload: &[u8]) -> io::Result<()> {
-        log::trace!(target: "udp", "out {to} {}", LogText::new(payload));
+        log::trace!(target: "udp", "out {to} {}", Shown(self.show, payload));
         // Once something waits, later datagrams wait behind it, in order.
         if !self.queue.is_empty() {
             self.enqueue(to, payload);
@@ -373,10 +418,10 @@ fn is_icmp_report(err: &io::Error) -> bool {
 mod tests {
     use super::*;
 
-    fn batch_of(count: usize) -> SendBatch {
-        let mut batch = SendBatch::default();
+    fn batch_of(count: usize) -> Outbox {
+        let mut batch = Outbox::default();
         for port in 1..=count as u16 {
-            batch.push(SocketAddr::from(([127, 0, 0, 1], port)), b"x");
+            batch.push(SocketAddr::from(([127, 0, 0, 1], port)), &b"x"[..]);
         }
         batch
     }
@@ -451,10 +496,10 @@ mod tests {
         let mut udp =
             UdpEndpoint::bind("127.0.0.1:0".parse().unwrap(), poll.registry(), Token(0)).unwrap();
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut batch = SendBatch::default();
-        batch.push("[::1]:9".parse().unwrap(), b"unreachable");
-        batch.push(peer.local_addr().unwrap(), b"reachable");
-        udp.send_batch(&mut batch).unwrap();
+        let mut batch = Outbox::default();
+        batch.push("[::1]:9".parse().unwrap(), &b"unreachable"[..]);
+        batch.push(peer.local_addr().unwrap(), &b"reachable"[..]);
+        udp.send_all(&mut batch).unwrap();
         udp.send_to("[::1]:9".parse().unwrap(), b"again").unwrap();
         assert_eq!((udp.stats().sent, udp.stats().send_dropped), (1, 2));
         let mut buf = [0; 16];

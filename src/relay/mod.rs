@@ -147,7 +147,8 @@ impl Relay {
             .faults
             .validate()
             .map_err(|problem| io::Error::new(io::ErrorKind::InvalidInput, problem))?;
-        let front = UdpEndpoint::bind(config.listen, reactor.registry(), FRONT)?;
+        let mut front = UdpEndpoint::bind(config.listen, reactor.registry(), FRONT)?;
+        front.show_datagrams_as(wire::show_datagram);
         let shutdown = Shutdown::register(reactor.registry(), SIGNALS, STOP)?;
         Ok(Self {
             front,
@@ -272,7 +273,8 @@ impl Relay {
         }
         let index = self.links.len();
         let bind = SocketAddr::new(upstream_ip(self.hub.ip()), 0);
-        let upstream = UdpEndpoint::bind(bind, &self.registry, Token(FIRST_UPSTREAM + index))?;
+        let mut upstream = UdpEndpoint::bind(bind, &self.registry, Token(FIRST_UPSTREAM + index))?;
+        upstream.show_datagrams_as(wire::show_datagram);
         let local = upstream.local_addr()?;
         let reply_to = if local.ip().is_unspecified() {
             // The hub reads `<0.0.0.0><PORT>` as "the source IP, at this port".

@@ -1,3 +1,4 @@
+use crate::reactor::mmsg;
 use std::net::UdpSocket;
 
 use super::*;

@@ -14,6 +14,12 @@ use super::frame;
 /// What comes before the password of a login request.
 const LOGIN: &[u8] = b"->server#login<";
 
+/// Writes `datagram` as a log line shows it: the format the Reactor's
+/// sockets are given for `--trace` (`UdpEndpoint::show_datagrams_as`).
+pub fn show_datagram(datagram: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fmt::Display::fmt(&LogText::new(datagram), f)
+}
+
 /// [`fmt::Display`] for a datagram in a log line; see the module doc.
 pub struct LogText<'a>(&'a [u8]);
 
