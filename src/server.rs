@@ -14,6 +14,7 @@ use mio::Token;
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubConfig, HubEvent};
 use crate::reactor::mmsg::RecvBatch;
+use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::{Drain, UdpEndpoint};
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
@@ -188,6 +189,16 @@ impl TimerHandler for Server {
 
     fn describe_deadline(&self) -> String {
         self.hub.describe_timeout()
+    }
+}
+
+impl Listening for Server {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Server::local_addr(self)
+    }
+
+    fn stop_handle(&self) -> StopHandle {
+        Server::stop_handle(self)
     }
 }
 

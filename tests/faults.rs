@@ -24,7 +24,6 @@ mod common;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::chat::{self, Accepted, Run, Script, LOSSY};
@@ -32,6 +31,7 @@ use mio::event::Event;
 use mio::Token;
 use reactor_hub::client::{Client, ClientConfig};
 use reactor_hub::hub::{HubConfig, HubStats};
+use reactor_hub::reactor::on_thread::{Listening, OnThread};
 use reactor_hub::reactor::shutdown::StopHandle;
 use reactor_hub::reactor::udp::UdpEndpoint;
 use reactor_hub::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
@@ -161,69 +161,34 @@ fn loopback() -> SocketAddr {
 /// itself after every turn, for the test thread to watch.
 struct Running<P, S> {
     addr: SocketAddr,
-    stop: StopHandle,
     published: Arc<Mutex<S>>,
-    thread: JoinHandle<P>,
+    observed: OnThread<Observed<P, S>>,
 }
 
-/// What [`Running`] needs of a program.
-trait Program: Handler {
-    fn addr(&self) -> SocketAddr;
-    fn stop_handle(&self) -> StopHandle;
-}
-
-impl Program for Server {
-    fn addr(&self) -> SocketAddr {
-        self.local_addr().unwrap()
-    }
-    fn stop_handle(&self) -> StopHandle {
-        Server::stop_handle(self)
-    }
-}
-
-impl Program for Relay {
-    fn addr(&self) -> SocketAddr {
-        self.local_addr().unwrap()
-    }
-    fn stop_handle(&self) -> StopHandle {
-        Relay::stop_handle(self)
-    }
-}
-
-impl<P: Program + Send + 'static, S: Default + Send + 'static> Running<P, S> {
+impl<P: Listening + Send + 'static, S: Default + Send + 'static> Running<P, S> {
     fn start(
         make: impl FnOnce(&Reactor) -> io::Result<P> + Send + 'static,
         look: fn(&P) -> S,
     ) -> Self {
         let published = Arc::new(Mutex::new(S::default()));
         let shared = published.clone();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = thread::spawn(move || {
-            let mut reactor = Reactor::new().unwrap();
-            let program = make(&reactor).unwrap();
-            ready_tx
-                .send((program.addr(), program.stop_handle()))
-                .unwrap();
-            let mut observed = Observed {
-                program,
+        let observed = OnThread::start("observed", move |reactor| {
+            Ok(Observed {
+                program: make(reactor)?,
                 look,
                 shared,
-            };
-            reactor.run(&mut observed).unwrap();
-            observed.program
-        });
-        let (addr, stop) = ready_rx.recv().expect("the program started");
+            })
+        })
+        .unwrap();
         Self {
-            addr,
-            stop,
+            addr: observed.addr,
             published,
-            thread,
+            observed,
         }
     }
 
     fn stop(self) -> P {
-        self.stop.stop().unwrap();
-        self.thread.join().expect("the program's thread")
+        self.observed.stop().unwrap().program
     }
 }
 
@@ -233,13 +198,13 @@ struct Observed<P, S> {
     shared: Arc<Mutex<S>>,
 }
 
-impl<P: Program, S> Observed<P, S> {
+impl<P: Listening, S> Observed<P, S> {
     fn publish(&self) {
         *self.shared.lock().unwrap() = (self.look)(&self.program);
     }
 }
 
-impl<P: Program, S> ReadyHandler for Observed<P, S> {
+impl<P: Listening, S> ReadyHandler for Observed<P, S> {
     fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()> {
         self.program.on_ready(event, now)?;
         self.publish();
@@ -247,7 +212,7 @@ impl<P: Program, S> ReadyHandler for Observed<P, S> {
     }
 }
 
-impl<P: Program, S> TimerHandler for Observed<P, S> {
+impl<P: Listening, S> TimerHandler for Observed<P, S> {
     fn next_deadline(&self) -> Option<Instant> {
         self.program.next_deadline()
     }
@@ -258,9 +223,26 @@ impl<P: Program, S> TimerHandler for Observed<P, S> {
     }
 }
 
-impl<P: Program, S> Handler for Observed<P, S> {
+impl<P: Listening, S> Handler for Observed<P, S> {
     fn is_finished(&self) -> bool {
         self.program.is_finished()
+    }
+    fn has_backlog(&self) -> bool {
+        self.program.has_backlog()
+    }
+    fn on_backlog(&mut self, now: Instant) -> io::Result<()> {
+        self.program.on_backlog(now)?;
+        self.publish();
+        Ok(())
+    }
+}
+
+impl<P: Listening, S> Listening for Observed<P, S> {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.program.local_addr()
+    }
+    fn stop_handle(&self) -> StopHandle {
+        self.program.stop_handle()
     }
 }
 

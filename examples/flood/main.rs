@@ -28,6 +28,8 @@ mod floor;
 mod hub_thread;
 mod options;
 mod os;
+#[path = "../common/proc_net_udp.rs"]
+mod proc_net_udp;
 mod report;
 mod users;
 
@@ -118,7 +120,7 @@ fn run(config: Config) -> Result<Report, String> {
                     users.len()
                 ));
             }
-            let pid = pid.or_else(|| os::find_udp_owner(*addr));
+            let pid = pid.or_else(|| proc_net_udp::find_udp_owner(*addr));
             if pid.is_none() {
                 eprintln!("{PROGRAM}: cannot find the server's process: no CPU figures (try --server-pid)");
             }
@@ -143,7 +145,7 @@ fn run(config: Config) -> Result<Report, String> {
             .map_err(|err| format!("floor measurement ({when}): {err}"))
     };
     let floor_before = config.floor.then(|| floor("before")).transpose()?;
-    let hub_drops_before = os::udp_drops(&[addr]);
+    let hub_drops_before = proc_net_udp::udp_drops(&[addr]);
 
     let mut reactor =
         Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
@@ -162,8 +164,8 @@ fn run(config: Config) -> Result<Report, String> {
 
     let floor_after = config.floor.then(|| floor("after")).transpose()?;
     let mut errors = clients.errors;
-    errors.hub_socket_drops = os::udp_drops(&[addr]).saturating_sub(hub_drops_before);
-    errors.client_socket_drops = os::udp_drops(&clients.local_addrs());
+    errors.hub_socket_drops = proc_net_udp::udp_drops(&[addr]).saturating_sub(hub_drops_before);
+    errors.client_socket_drops = proc_net_udp::udp_drops(&clients.local_addrs());
     errors.send_dropped = clients.send_dropped();
     if let Some(hub) = hub {
         let last = hub.stop().map_err(|err| format!("the hub failed: {err}"))?;

@@ -49,6 +49,7 @@
 //! any bytes and return no errors.
 
 pub mod mmsg;
+pub mod on_thread;
 pub mod shutdown;
 pub mod stdin;
 pub mod udp;

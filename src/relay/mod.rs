@@ -36,6 +36,7 @@ use std::time::Instant;
 use mio::event::Event;
 use mio::{Registry, Token};
 
+use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::UdpEndpoint;
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
@@ -379,6 +380,16 @@ impl TimerHandler for Relay {
 
     fn describe_deadline(&self) -> String {
         format!("the next of {} delayed datagrams", self.held.len())
+    }
+}
+
+impl Listening for Relay {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Relay::local_addr(self)
+    }
+
+    fn stop_handle(&self) -> StopHandle {
+        Relay::stop_handle(self)
     }
 }
 

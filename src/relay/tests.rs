@@ -2,10 +2,10 @@
 //! and where it sends things.
 
 use std::net::UdpSocket;
-use std::thread;
 use std::time::Duration;
 
 use super::*;
+use crate::reactor::on_thread::OnThread;
 
 fn socket() -> UdpSocket {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -22,10 +22,8 @@ fn recv(socket: &UdpSocket) -> (String, SocketAddr) {
 }
 
 /// A relay with no faults in front of `hub`, on its own thread.
-fn start(hub: SocketAddr) -> (SocketAddr, StopHandle, thread::JoinHandle<Relay>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut reactor = Reactor::new().unwrap();
+fn start(hub: SocketAddr) -> OnThread<Relay> {
+    OnThread::start("relay", move |reactor| {
         let config = RelayConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             hub,
@@ -33,20 +31,16 @@ fn start(hub: SocketAddr) -> (SocketAddr, StopHandle, thread::JoinHandle<Relay>)
             seed: 1,
             max_clients: 2,
         };
-        let mut relay = Relay::bind(&reactor, config).unwrap();
-        tx.send((relay.local_addr().unwrap(), relay.stop_handle()))
-            .unwrap();
-        reactor.run(&mut relay).unwrap();
-        relay
-    });
-    let (addr, stop) = rx.recv().unwrap();
-    (addr, stop, thread)
+        Relay::bind(reactor, config)
+    })
+    .unwrap()
 }
 
 #[test]
 fn logins_are_rewritten_to_the_upstream_socket_and_replies_go_where_the_client_receives() {
     let hub = socket();
-    let (front, stop, thread) = start(hub.local_addr().unwrap());
+    let relay = start(hub.local_addr().unwrap());
+    let front = relay.addr;
 
     // Alice sends from one socket and receives on another.
     let (alice_tx, alice_rx) = (socket(), socket());
@@ -106,8 +100,7 @@ fn logins_are_rewritten_to_the_upstream_socket_and_replies_go_where_the_client_r
     bob.send_to(b"marker", front).unwrap();
     assert_eq!(recv(&hub).0, "marker");
 
-    stop.stop().unwrap();
-    let stats = thread.join().unwrap().stats();
+    let stats = relay.stop().unwrap().stats();
     assert_eq!((stats.clients, stats.refused), (2, 1));
     assert_eq!(stats.to_hub.datagrams, 4);
     assert_eq!(stats.to_clients.datagrams, 2);
