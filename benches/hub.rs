@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use reactor_hub::accounts::Accounts;
 use reactor_hub::hub::{Hub, HubConfig};
-use reactor_hub::wire::{self, Message, MsgId, SessionToken};
+use reactor_hub::wire::{self, Chat, Message, MsgId, Receipt, SessionToken, Success};
 
 /// Pairs that take turns sending, like the flood's clients.
 const MAX_PAIRS: usize = 32;
@@ -46,7 +46,7 @@ fn hub_with_sessions(online: usize) -> (Hub, Vec<Client>, Instant) {
         let login = format!("{id}->server#login<pw>");
         hub.handle_datagram(now, addr, login.as_bytes());
         let transmit = hub.poll_transmit().expect("a login reply");
-        let Ok(Message::Success { token, .. }) = wire::parse(transmit.payload) else {
+        let Ok(Message::Success(Success { token, .. })) = wire::parse(transmit.payload) else {
             panic!("login refused");
         };
         while hub.poll_transmit().is_some() {}
@@ -77,20 +77,20 @@ struct Exchange {
 
 fn exchange(sender: &Client, receiver: &Client) -> Exchange {
     let msg_id = MsgId::random(&mut StdRng::seed_from_u64(1));
-    let chat = Message::Chat {
+    let chat = Message::Chat(Chat {
         from: &sender.id,
         to: &receiver.id,
         token: sender.token,
         msg_id,
         body: BODY,
-    }
+    })
     .to_bytes();
-    let mut receipt = Message::Receipt {
+    let mut receipt = Message::Receipt(Receipt {
         from: &receiver.id,
         token: receiver.token,
         msg_id,
         body: b"Success: ",
-    }
+    })
     .to_bytes();
     receipt.extend_from_slice(BODY);
     let id_offset = |bytes: &[u8]| {

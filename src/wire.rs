@@ -241,47 +241,83 @@ pub fn max_body(from: &str, to: &str) -> usize {
     MAX_DATAGRAM.saturating_sub(IDS_LEN + message.max(echo).max(receipt))
 }
 
-/// One datagram of the contract, borrowing from the bytes it was parsed from.
+/// One datagram of the contract, borrowing from the bytes it was parsed from:
+/// one variant per kind, each holding the struct of that kind, so that a
+/// handler takes the one value it handles (`on_chat(now, source, chat)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
-    /// `ID->server#login<PASSWORD>[<IP><PORT>]`
-    Login {
-        from: &'a str,
-        password: &'a [u8],
-        reply_to: ReplyTo,
-    },
-    /// `ID->server#logoff<TOKEN>`
-    Logoff { from: &'a str, token: SessionToken },
-    /// `ID->DEST#<TOKEN><MSGID>BODY`: sent by a client with its own token, and
-    /// forwarded by the hub with the destination's token in its place.
-    Chat {
-        from: &'a str,
-        to: &'a str,
-        token: SessionToken,
-        msg_id: MsgId,
-        body: &'a [u8],
-    },
-    /// `ID->server#<TOKEN><MSGID>anything`: the receipt of a forwarded message.
-    Receipt {
-        from: &'a str,
-        token: SessionToken,
-        msg_id: MsgId,
-        body: &'a [u8],
-    },
-    /// `server->ID#Success<TOKEN>`: a login or a logoff was accepted.
-    Success { to: &'a str, token: SessionToken },
-    /// `server->ID#Error: password does not match!`
-    PasswordMismatch { to: &'a str },
-    /// `server->ID#Error: please log in again!` (the answer to a logoff
-    /// without a session).
-    LogInAgain { to: &'a str },
-    /// `server->ID#<TOKEN><MSGID>OUTCOME`: the hub's answer to a message.
-    Reply {
-        to: &'a str,
-        token: SessionToken,
-        msg_id: MsgId,
-        outcome: Outcome<'a>,
-    },
+    Login(Login<'a>),
+    Logoff(Logoff<'a>),
+    Chat(Chat<'a>),
+    Receipt(Receipt<'a>),
+    Success(Success<'a>),
+    PasswordMismatch(PasswordMismatch<'a>),
+    LogInAgain(LogInAgain<'a>),
+    Reply(Reply<'a>),
+}
+
+/// `ID->server#login<PASSWORD>[<IP><PORT>]`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Login<'a> {
+    pub from: &'a str,
+    pub password: &'a [u8],
+    pub reply_to: ReplyTo,
+}
+
+/// `ID->server#logoff<TOKEN>`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Logoff<'a> {
+    pub from: &'a str,
+    pub token: SessionToken,
+}
+
+/// `ID->DEST#<TOKEN><MSGID>BODY`: sent by a client with its own token, and
+/// forwarded by the hub with the destination's token in its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chat<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub token: SessionToken,
+    pub msg_id: MsgId,
+    pub body: &'a [u8],
+}
+
+/// `ID->server#<TOKEN><MSGID>anything`: the receipt of a forwarded message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt<'a> {
+    pub from: &'a str,
+    pub token: SessionToken,
+    pub msg_id: MsgId,
+    pub body: &'a [u8],
+}
+
+/// `server->ID#Success<TOKEN>`: a login or a logoff was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Success<'a> {
+    pub to: &'a str,
+    pub token: SessionToken,
+}
+
+/// `server->ID#Error: password does not match!`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordMismatch<'a> {
+    pub to: &'a str,
+}
+
+/// `server->ID#Error: please log in again!` (the answer to a logoff
+/// without a session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogInAgain<'a> {
+    pub to: &'a str,
+}
+
+/// `server->ID#<TOKEN><MSGID>OUTCOME`: the hub's answer to a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply<'a> {
+    pub to: &'a str,
+    pub token: SessionToken,
+    pub msg_id: MsgId,
+    pub outcome: Outcome<'a>,
 }
 
 /// Why a datagram is not a message of the contract.
@@ -351,11 +387,11 @@ pub fn frame(datagram: &[u8]) -> &[u8] {
 /// Parses one datagram.
 ///
 /// ```
-/// use reactor_hub::wire::{parse, Message};
+/// use reactor_hub::wire::{parse, Chat, Message};
 ///
 /// // Another implementation's buffer: the text, a NUL, then whatever followed.
 /// let datagram = b"alice->bob#<aB3$%~><4821930475>hello #<bob>\0\x7f\x7f";
-/// let Ok(Message::Chat { from, to, msg_id, body, .. }) = parse(datagram) else {
+/// let Ok(Message::Chat(Chat { from, to, msg_id, body, .. })) = parse(datagram) else {
 ///     panic!("a chat message");
 /// };
 /// assert_eq!((from, to, msg_id.as_str()), ("alice", "bob", "4821930475"));
@@ -410,13 +446,13 @@ fn parse_as(datagram: &[u8], dialect: Dialect) -> Result<Message<'_>, ParseError
         (true, false) => parse_reply(to, rest, dialect),
         (false, false) => {
             let (token, msg_id, body) = token_and_msg_id(rest, dialect)?;
-            Ok(Message::Chat {
+            Ok(Message::Chat(Chat {
                 from,
                 to,
                 token,
                 msg_id,
                 body,
-            })
+            }))
         }
     }
 }
@@ -429,18 +465,18 @@ fn parse_request<'a>(from: &'a str, rest: &'a [u8]) -> Result<Message<'a>, Parse
         let (token, tail) =
             SessionToken::parse_angled(field, Dialect::Contract).ok_or(ParseError::BadToken)?;
         return match tail {
-            [] => Ok(Message::Logoff { from, token }),
+            [] => Ok(Message::Logoff(Logoff { from, token })),
             _ => Err(ParseError::UnknownRequest),
         };
     }
     if rest.first() == Some(&b'<') {
         let (token, msg_id, body) = token_and_msg_id(rest, Dialect::Contract)?;
-        return Ok(Message::Receipt {
+        return Ok(Message::Receipt(Receipt {
             from,
             token,
             msg_id,
             body,
-        });
+        }));
     }
     Err(ParseError::UnknownRequest)
 }
@@ -465,11 +501,11 @@ fn parse_login<'a>(from: &'a str, fields: &'a [u8]) -> Result<Message<'a>, Parse
             ReplyTo::Addr(SocketAddr::new(ip, port))
         }
     };
-    Ok(Message::Login {
+    Ok(Message::Login(Login {
         from,
         password,
         reply_to,
-    })
+    }))
 }
 
 fn parse_reply<'a>(
@@ -481,13 +517,13 @@ fn parse_reply<'a>(
         let (token, tail) =
             SessionToken::parse_angled(field, dialect).ok_or(ParseError::BadToken)?;
         return match tail {
-            [] => Ok(Message::Success { to, token }),
+            [] => Ok(Message::Success(Success { to, token })),
             _ => Err(ParseError::UnknownReply),
         };
     }
     match rest {
-        PASSWORD_MISMATCH => return Ok(Message::PasswordMismatch { to }),
-        LOG_IN_AGAIN => return Ok(Message::LogInAgain { to }),
+        PASSWORD_MISMATCH => return Ok(Message::PasswordMismatch(PasswordMismatch { to })),
+        LOG_IN_AGAIN => return Ok(Message::LogInAgain(LogInAgain { to })),
         _ => {}
     }
     let (token, msg_id, text) = token_and_msg_id(rest, dialect)?;
@@ -507,12 +543,12 @@ fn parse_reply<'a>(
             None => return Err(ParseError::UnknownReply),
         },
     };
-    Ok(Message::Reply {
+    Ok(Message::Reply(Reply {
         to,
         token,
         msg_id,
         outcome,
-    })
+    }))
 }
 
 /// `<TOKEN><MSGID>` and what follows them.
@@ -588,22 +624,22 @@ impl<'a> Message<'a> {
     pub fn accepted(to: &'a str, token: SessionToken, msg_id: MsgId, body: &'a [u8]) -> Self {
         let room = MAX_DATAGRAM
             .saturating_sub(header_len(SERVER_ID, to) + IDS_LEN + ACCEPTED_PREFIX.len());
-        Message::Reply {
+        Message::Reply(Reply {
             to,
             token,
             msg_id,
             outcome: Outcome::Accepted(&body[..body.len().min(room)]),
-        }
+        })
     }
 
     /// Appends the message as it goes on the wire to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match *self {
-            Message::Login {
+            Message::Login(Login {
                 from,
                 password,
                 reply_to,
-            } => {
+            }) => {
                 header(out, from, SERVER_ID);
                 out.extend_from_slice(b"login<");
                 out.extend_from_slice(password);
@@ -614,51 +650,51 @@ impl<'a> Message<'a> {
                     ReplyTo::Addr(addr) => write_addr(out, &addr.ip().to_string(), addr.port()),
                 }
             }
-            Message::Logoff { from, token } => {
+            Message::Logoff(Logoff { from, token }) => {
                 header(out, from, SERVER_ID);
                 out.extend_from_slice(b"logoff");
                 angle(out, &token.0);
             }
-            Message::Chat {
+            Message::Chat(Chat {
                 from,
                 to,
                 token,
                 msg_id,
                 body,
-            } => {
+            }) => {
                 header(out, from, to);
                 ids(out, token, msg_id);
                 out.extend_from_slice(body);
             }
-            Message::Receipt {
+            Message::Receipt(Receipt {
                 from,
                 token,
                 msg_id,
                 body,
-            } => {
+            }) => {
                 header(out, from, SERVER_ID);
                 ids(out, token, msg_id);
                 out.extend_from_slice(body);
             }
-            Message::Success { to, token } => {
+            Message::Success(Success { to, token }) => {
                 header(out, SERVER_ID, to);
                 out.extend_from_slice(b"Success");
                 angle(out, &token.0);
             }
-            Message::PasswordMismatch { to } => {
+            Message::PasswordMismatch(PasswordMismatch { to }) => {
                 header(out, SERVER_ID, to);
                 out.extend_from_slice(PASSWORD_MISMATCH);
             }
-            Message::LogInAgain { to } => {
+            Message::LogInAgain(LogInAgain { to }) => {
                 header(out, SERVER_ID, to);
                 out.extend_from_slice(LOG_IN_AGAIN);
             }
-            Message::Reply {
+            Message::Reply(Reply {
                 to,
                 token,
                 msg_id,
                 outcome,
-            } => {
+            }) => {
                 header(out, SERVER_ID, to);
                 ids(out, token, msg_id);
                 match outcome {

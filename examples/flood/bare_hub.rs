@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use reactor_hub::wire::{self, Message, Outcome, SessionToken, MAX_DATAGRAM};
+use reactor_hub::wire::{
+    self, Chat, Login, Logoff, Message, Outcome, Reply, SessionToken, Success, MAX_DATAGRAM,
+};
 
 use super::os::CpuSource;
 
@@ -77,38 +79,46 @@ fn serve(socket: &UdpSocket, stop: &AtomicBool) {
             continue;
         };
         match wire::parse(&buf[..len]) {
-            Ok(Message::Login { from, reply_to, .. }) => {
+            Ok(Message::Login(Login { from, reply_to, .. })) => {
                 let addr = reply_to.resolve(source).unwrap_or(source);
                 addrs.insert(from.to_string(), addr);
-                send(&mut out, addr, Message::Success { to: from, token });
+                send(
+                    &mut out,
+                    addr,
+                    Message::Success(Success { to: from, token }),
+                );
             }
-            Ok(Message::Logoff { from, .. }) => {
+            Ok(Message::Logoff(Logoff { from, .. })) => {
                 let addr = addrs.get(from).copied().unwrap_or(source);
-                send(&mut out, addr, Message::Success { to: from, token });
+                send(
+                    &mut out,
+                    addr,
+                    Message::Success(Success { to: from, token }),
+                );
             }
-            Ok(Message::Chat {
+            Ok(Message::Chat(Chat {
                 from,
                 to,
                 msg_id,
                 body,
                 ..
-            }) => {
+            })) => {
                 if let Some(&dest) = addrs.get(to) {
-                    let forward = Message::Chat {
+                    let forward = Message::Chat(Chat {
                         from,
                         to,
                         token,
                         msg_id,
                         body,
-                    };
+                    });
                     send(&mut out, dest, forward);
                 }
-                let reply = Message::Reply {
+                let reply = Message::Reply(Reply {
                     to: from,
                     token,
                     msg_id,
                     outcome: Outcome::Accepted(body),
-                };
+                });
                 let addr = addrs.get(from).copied().unwrap_or(source);
                 send(&mut out, addr, reply);
             }

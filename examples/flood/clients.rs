@@ -37,7 +37,10 @@ use reactor_hub::outbox::Outbox;
 use reactor_hub::reactor::mmsg::RecvBatch;
 use reactor_hub::reactor::udp::{Drain, UdpEndpoint};
 use reactor_hub::reactor::{Handler, ReadyHandler, TimerHandler};
-use reactor_hub::wire::{self, Message, MsgId, Outcome, SessionToken, MAX_DATAGRAM};
+use reactor_hub::wire::{
+    self, Chat, Login, Logoff, Message, MsgId, Outcome, PasswordMismatch, Receipt, Reply,
+    SessionToken, Success, MAX_DATAGRAM,
+};
 
 use super::options::Config;
 use super::os::CpuSource;
@@ -300,11 +303,11 @@ impl Clients {
         client.sent_at = now;
         client.tries += 1;
         self.out.clear();
-        Message::Login {
+        Message::Login(Login {
             from: &client.user.id,
             password: client.user.password.as_bytes(),
             reply_to: wire::ReplyTo::Addr(client.addr),
-        }
+        })
         .encode(&mut self.out);
         self.send(n)
     }
@@ -318,10 +321,10 @@ impl Clients {
         client.sent_at = now;
         client.tries += 1;
         self.out.clear();
-        Message::Logoff {
+        Message::Logoff(Logoff {
             from: &client.user.id,
             token,
-        }
+        })
         .encode(&mut self.out);
         self.send(n)
     }
@@ -358,13 +361,13 @@ impl Clients {
             return Ok(());
         };
         self.out.clear();
-        Message::Chat {
+        Message::Chat(Chat {
             from: &sender.user.id,
             to: &receiver.user.id,
             token,
             msg_id,
             body: &self.body,
-        }
+        })
         .encode(&mut self.out);
         self.send(2 * p)
     }
@@ -385,33 +388,33 @@ impl Clients {
             return Ok(());
         };
         match message {
-            Message::Success { to, token } if to == self.clients[n].user.id => {
+            Message::Success(Success { to, token }) if to == self.clients[n].user.id => {
                 self.on_success(n, token, now)
             }
-            Message::PasswordMismatch { to } => {
+            Message::PasswordMismatch(PasswordMismatch { to }) => {
                 self.errors.login_failed += 1;
                 self.fail(format!("login refused for {to}"));
                 Ok(())
             }
-            Message::Reply {
+            Message::Reply(Reply {
                 msg_id, outcome, ..
-            } if is_sender(n) => self.on_reply(n / 2, msg_id, outcome, now),
-            Message::Chat {
+            }) if is_sender(n) => self.on_reply(n / 2, msg_id, outcome, now),
+            Message::Chat(Chat {
                 from: _,
                 to,
                 token,
                 msg_id,
                 body,
-            } if !is_sender(n) => {
+            }) if !is_sender(n) => {
                 // Every copy of a forward gets its receipt, as the contract
                 // says: `ID->server#<TOKEN><MSGID>Success: BODY`.
                 self.out.clear();
-                Message::Receipt {
+                Message::Receipt(Receipt {
                     from: to,
                     token,
                     msg_id,
                     body: b"Success: ",
-                }
+                })
                 .encode(&mut self.out);
                 self.out.extend_from_slice(body);
                 self.send(n)?;
@@ -531,7 +534,7 @@ impl Clients {
             return Ok(());
         };
         match wire::parse(datagram) {
-            Ok(Message::Success { to, .. }) => {
+            Ok(Message::Success(Success { to, .. })) => {
                 let Some(&n) = idle.index.get(to) else {
                     self.errors.unexpected += 1;
                     return Ok(());
@@ -541,7 +544,7 @@ impl Clients {
                 }
                 self.send_idle_logins(now)
             }
-            Ok(Message::PasswordMismatch { to }) => {
+            Ok(Message::PasswordMismatch(PasswordMismatch { to })) => {
                 self.errors.login_failed += 1;
                 self.fail(format!("login refused for {to}"));
                 Ok(())
@@ -578,11 +581,11 @@ impl Clients {
     ) -> io::Result<()> {
         let user = &idle.users[n];
         out.clear();
-        Message::Login {
+        Message::Login(Login {
             from: &user.id,
             password: user.password.as_bytes(),
             reply_to: wire::ReplyTo::Source,
-        }
+        })
         .encode(out);
         idle.udp.send_to(hub, out)
     }

@@ -39,7 +39,7 @@ use std::time::Duration;
 use reactor_hub::cli;
 use reactor_hub::hub::HubConfig;
 use reactor_hub::reactor::Reactor;
-use reactor_hub::wire::{Message, MsgId, Outcome, SessionToken};
+use reactor_hub::wire::{Chat, Message, MsgId, Outcome, Reply, SessionToken};
 
 use bare_hub::BareHub;
 use clients::Clients;
@@ -209,18 +209,18 @@ fn datagram_sizes(config: &Config, users: &[users::User]) -> (usize, usize) {
     let body = vec![b'x'; config.body];
     let token = SessionToken::generate(&mut rand::rng());
     let msg_id = MsgId::random(&mut rand::rng());
-    let chat = Message::Chat {
+    let chat = Message::Chat(Chat {
         from: &users[0].id,
         to: &users[1].id,
         token,
         msg_id,
         body: &body,
-    };
-    let reply = Message::Reply {
+    });
+    let reply = Message::Reply(Reply {
         to: &users[0].id,
         token,
         msg_id,
         outcome: Outcome::Accepted(&body),
-    };
+    });
     (chat.to_bytes().len(), reply.to_bytes().len())
 }

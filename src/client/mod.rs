@@ -30,7 +30,10 @@ use rand::rngs::OsRng;
 use rand::{RngCore, TryRngCore};
 
 use crate::outbox::{Outbox, Transmit};
-use crate::wire::{self, Message, MsgId, Outcome, ReplyTo, SessionToken, MAX_DATAGRAM};
+use crate::wire::{
+    self, Chat, LogInAgain, Login, Logoff, Message, MsgId, Outcome, PasswordMismatch, Receipt,
+    Reply, ReplyTo, SessionToken, Success, MAX_DATAGRAM,
+};
 use command::Command;
 pub use notice::{Notice, Unanswered};
 use shown::Shown;
@@ -303,24 +306,24 @@ impl Client {
             return;
         }
         match message {
-            Message::Success { token, .. } => self.on_success(now, token),
-            Message::PasswordMismatch { .. } => self.on_password_mismatch(now),
-            Message::LogInAgain { .. } => self.on_log_in_again(now),
-            Message::Reply {
+            Message::Success(Success { token, .. }) => self.on_success(now, token),
+            Message::PasswordMismatch(_) => self.on_password_mismatch(now),
+            Message::LogInAgain(_) => self.on_log_in_again(now),
+            Message::Reply(Reply {
                 token,
                 msg_id,
                 outcome,
                 ..
-            } => self.on_reply(now, token, msg_id, outcome),
-            Message::Chat {
+            }) => self.on_reply(now, token, msg_id, outcome),
+            Message::Chat(Chat {
                 from,
                 token,
                 msg_id,
                 body,
                 ..
-            } => self.on_forward(now, from, token, msg_id, body),
+            }) => self.on_forward(now, from, token, msg_id, body),
             // What only clients send has no addressee: filtered above.
-            Message::Login { .. } | Message::Logoff { .. } | Message::Receipt { .. } => {}
+            Message::Login(_) | Message::Logoff(_) | Message::Receipt(_) => {}
         }
     }
 
@@ -577,27 +580,27 @@ impl Client {
     /// Sends (or resends) the request in flight.
     fn transmit(&mut self) {
         let message = match &self.session {
-            Session::LoginSent { id, password, .. } => Message::Login {
+            Session::LoginSent { id, password, .. } => Message::Login(Login {
                 from: id,
                 password,
                 reply_to: self.reply_to,
-            },
+            }),
             Session::MessageSent {
                 token,
                 message,
                 msg_id,
                 ..
-            } => Message::Chat {
+            } => Message::Chat(Chat {
                 from: &message.from,
                 to: &message.to,
                 token: *token,
                 msg_id: *msg_id,
                 body: &message.body,
-            },
-            Session::LogoutSent { id, token, .. } => Message::Logoff {
+            }),
+            Session::LogoutSent { id, token, .. } => Message::Logoff(Logoff {
                 from: id,
                 token: *token,
-            },
+            }),
             Session::Offline | Session::Online { .. } => return,
         };
         self.outbox.push(self.server, &message);
@@ -738,12 +741,12 @@ impl Client {
             log::debug!(target: "client", "ignored a message without our token");
             return;
         }
-        let receipt = Message::Receipt {
+        let receipt = Message::Receipt(Receipt {
             from: id,
             token: ours,
             msg_id,
             body: &receipt_body(id, body),
-        };
+        });
         self.outbox.push(self.server, &receipt);
         if !self.shown.first_time(now, from, msg_id) {
             return;
@@ -820,12 +823,12 @@ fn back_from_login(id: &str, current: Option<SessionToken>) -> Session {
 /// The id a server reply is addressed to.
 fn message_to<'a>(message: &Message<'a>) -> Option<&'a str> {
     match *message {
-        Message::Success { to, .. }
-        | Message::PasswordMismatch { to }
-        | Message::LogInAgain { to }
-        | Message::Reply { to, .. }
-        | Message::Chat { to, .. } => Some(to),
-        Message::Login { .. } | Message::Logoff { .. } | Message::Receipt { .. } => None,
+        Message::Success(Success { to, .. })
+        | Message::PasswordMismatch(PasswordMismatch { to })
+        | Message::LogInAgain(LogInAgain { to })
+        | Message::Reply(Reply { to, .. })
+        | Message::Chat(Chat { to, .. }) => Some(to),
+        Message::Login(_) | Message::Logoff(_) | Message::Receipt(_) => None,
     }
 }
 

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use super::*;
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubConfig};
+use crate::wire::Chat;
 
 const TOKEN: &str = "Tok3n!";
 
@@ -103,7 +104,7 @@ impl Harness {
 
 fn msg_id_of(datagram: &str) -> String {
     match wire::parse_from_any_hub(datagram.as_bytes()).unwrap() {
-        Message::Chat { msg_id, .. } => msg_id.to_string(),
+        Message::Chat(Chat { msg_id, .. }) => msg_id.to_string(),
         other => panic!("not a message: {other:?}"),
     }
 }

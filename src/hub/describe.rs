@@ -56,7 +56,7 @@ mod tests {
 
     use crate::accounts::Accounts;
     use crate::hub::{Hub, HubConfig};
-    use crate::wire::{self, Message};
+    use crate::wire::{self, Message, Success};
 
     /// Logs `id` in from `addr`; returns its token.
     fn login(hub: &mut Hub, now: Instant, id: &str, password: &str, addr: SocketAddr) -> String {
@@ -67,7 +67,7 @@ mod tests {
         );
         let reply = hub.poll_transmit().expect("a reply");
         match wire::parse(reply.payload) {
-            Ok(Message::Success { token, .. }) => token.as_str().to_owned(),
+            Ok(Message::Success(Success { token, .. })) => token.as_str().to_owned(),
             other => panic!("login answered {other:?}"),
         }
     }

@@ -29,7 +29,10 @@ use rand::{RngCore, TryRngCore};
 use crate::accounts::{AccountIndex, Accounts};
 use crate::outbox::{Outbox, Transmit};
 use crate::timers::TimerQueue;
-use crate::wire::{self, Message, MsgId, Outcome, ReplyTo, SessionToken};
+use crate::wire::{
+    self, Chat, LogInAgain, Login, Logoff, Message, MsgId, Outcome, PasswordMismatch, Receipt,
+    Reply, SessionToken, Success,
+};
 
 pub use event::{DropReason, HubEvent};
 use pool::BufferPool;
@@ -161,29 +164,14 @@ impl Hub {
             Err(error) => return self.drop(source, DropReason::Malformed(error)),
         };
         match message {
-            Message::Login {
-                from,
-                password,
-                reply_to,
-            } => self.on_login(now, source, from, password, reply_to),
-            Message::Logoff { from, token } => self.on_logoff(now, source, from, token),
-            Message::Chat {
-                from,
-                to,
-                token,
-                msg_id,
-                body,
-            } => self.on_chat(now, source, from, to, token, msg_id, body),
-            Message::Receipt {
-                from,
-                token,
-                msg_id,
-                ..
-            } => self.on_receipt(now, source, from, token, msg_id),
-            Message::Success { .. }
-            | Message::PasswordMismatch { .. }
-            | Message::LogInAgain { .. }
-            | Message::Reply { .. } => self.drop(source, DropReason::ServerMessage),
+            Message::Login(login) => self.on_login(now, source, login),
+            Message::Logoff(logoff) => self.on_logoff(now, source, logoff),
+            Message::Chat(chat) => self.on_chat(now, source, chat),
+            Message::Receipt(receipt) => self.on_receipt(now, source, receipt),
+            Message::Success(_)
+            | Message::PasswordMismatch(_)
+            | Message::LogInAgain(_)
+            | Message::Reply(_) => self.drop(source, DropReason::ServerMessage),
         }
     }
 
@@ -247,22 +235,22 @@ impl Hub {
         stats
     }
 
-    fn on_login(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        from: &str,
-        password: &[u8],
-        reply_to: ReplyTo,
-    ) {
+    fn on_login(&mut self, now: Instant, source: SocketAddr, login: Login<'_>) {
+        let Login {
+            from,
+            password,
+            reply_to,
+        } = login;
         let Some(reply_addr) = reply_to.resolve(source) else {
             return self.drop(source, DropReason::UnreachableReplyAddress);
         };
         let account = self.accounts.find(from);
         if !self.throttle.allows(now, account, source.ip()) {
             // Refused unchecked, with the same words as a wrong password.
-            self.outbox
-                .push(reply_addr, &Message::PasswordMismatch { to: from });
+            self.outbox.push(
+                reply_addr,
+                &Message::PasswordMismatch(PasswordMismatch { to: from }),
+            );
             return self.event(HubEvent::LoginThrottled {
                 id: from.into(),
                 from: source,
@@ -300,7 +288,7 @@ impl Hub {
             }
         };
         self.outbox
-            .push(reply_addr, &Message::Success { to: from, token });
+            .push(reply_addr, &Message::Success(Success { to: from, token }));
         let after = self.sessions[index].state();
         self.trace(
             index,
@@ -327,17 +315,22 @@ impl Hub {
         account: Option<AccountIndex>,
     ) {
         self.throttle.failed(now, account, source.ip());
-        self.outbox
-            .push(reply_addr, &Message::PasswordMismatch { to: from });
+        self.outbox.push(
+            reply_addr,
+            &Message::PasswordMismatch(PasswordMismatch { to: from }),
+        );
         self.event(HubEvent::LoginRefused {
             id: from.into(),
             from: source,
         });
     }
 
-    fn on_logoff(&mut self, now: Instant, source: SocketAddr, from: &str, token: SessionToken) {
+    fn on_logoff(&mut self, now: Instant, source: SocketAddr, logoff: Logoff<'_>) {
+        let Logoff { from, token } = logoff;
         let Some(index) = self.accounts.find(from) else {
-            return self.outbox.push(source, &Message::LogInAgain { to: from });
+            return self
+                .outbox
+                .push(source, &Message::LogInAgain(LogInAgain { to: from }));
         };
         self.expire_if_idle(index, now);
         let token_check = self.check_token(now, source, index, &token);
@@ -350,7 +343,7 @@ impl Hub {
                 self.end_session(index, "logoff");
                 self.sessions[index].logged_off_token = Some(token);
                 self.outbox
-                    .push(reply_addr, &Message::Success { to: from, token });
+                    .push(reply_addr, &Message::Success(Success { to: from, token }));
                 self.trace(index, before, SessionState::Offline, "logoff");
                 self.event(HubEvent::LoggedOff { id: from.into() });
             }
@@ -360,29 +353,28 @@ impl Hub {
             // The reply to the logoff was lost and the client asked again.
             None if resent => self
                 .outbox
-                .push(reply_addr, &Message::Success { to: from, token }),
+                .push(reply_addr, &Message::Success(Success { to: from, token })),
             None => self
                 .outbox
-                .push(reply_addr, &Message::LogInAgain { to: from }),
+                .push(reply_addr, &Message::LogInAgain(LogInAgain { to: from })),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_chat(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        from: &str,
-        to: &str,
-        token: SessionToken,
-        msg_id: MsgId,
-        body: &[u8],
-    ) {
-        let reply = |outcome| Message::Reply {
-            to: from,
+    fn on_chat(&mut self, now: Instant, source: SocketAddr, chat: Chat<'_>) {
+        let Chat {
+            from,
+            to,
             token,
             msg_id,
-            outcome,
+            body,
+        } = chat;
+        let reply = |outcome| {
+            Message::Reply(Reply {
+                to: from,
+                token,
+                msg_id,
+                outcome,
+            })
         };
         let Some(index) = self.accounts.find(from) else {
             return self.outbox.push(source, &reply(Outcome::LogInAgain));
@@ -475,24 +467,23 @@ impl Hub {
         let Some(pending) = online.pending.get(position) else {
             return;
         };
-        let message = Message::Chat {
+        let message = Message::Chat(Chat {
             from: self.accounts.id(pending.from),
             to: self.accounts.id(dest),
             token: online.token,
             msg_id: pending.msg_id,
             body: &pending.body,
-        };
+        });
         self.outbox.push(addr, &message);
     }
 
-    fn on_receipt(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        from: &str,
-        token: SessionToken,
-        msg_id: MsgId,
-    ) {
+    fn on_receipt(&mut self, now: Instant, source: SocketAddr, receipt: Receipt<'_>) {
+        let Receipt {
+            from,
+            token,
+            msg_id,
+            ..
+        } = receipt;
         let Some(index) = self.accounts.find(from) else {
             return self.drop(source, DropReason::NotLoggedIn);
         };

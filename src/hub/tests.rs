@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::wire::Success;
 
 mod bounds;
 mod dropped;
@@ -178,7 +179,9 @@ impl Harness {
         );
         let token = match out.as_slice() {
             [reply] => match wire::parse(&reply.payload) {
-                Ok(Message::Success { to, token }) if to == id => token.as_str().to_owned(),
+                Ok(Message::Success(Success { to, token })) if to == id => {
+                    token.as_str().to_owned()
+                }
                 other => panic!("login of {id} answered {other:?}"),
             },
             _ => panic!("login of {id} answered {out:?}"),

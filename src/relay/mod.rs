@@ -41,7 +41,7 @@ use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::UdpEndpoint;
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 use crate::timers::TimerQueue;
-use crate::wire::{self, Message, ReplyTo};
+use crate::wire::{self, Login, Message, ReplyTo};
 pub use faults::{Fate, FaultInjector, FaultStats, Faults};
 
 const FRONT: Token = Token(0);
@@ -244,18 +244,18 @@ impl Relay {
         };
         let fate = self.to_hub.decide();
         match wire::parse(datagram) {
-            Ok(Message::Login {
+            Ok(Message::Login(Login {
                 from,
                 password,
                 reply_to,
-            }) => {
+            })) => {
                 let client = &mut self.links[link];
                 client.receive_at = reply_to.resolve(source).unwrap_or(source);
-                let login = Message::Login {
+                let login = Message::Login(Login {
                     from,
                     password,
                     reply_to: client.reply_to,
-                }
+                })
                 .to_bytes();
                 self.hold(now, fate, Hop::ToHub(link), &login);
             }

@@ -14,80 +14,80 @@ fn every_kind() -> Vec<Message<'static>> {
     let t = token("aB3$%~");
     let m = msg_id("0123456789");
     vec![
-        Message::Login {
+        Message::Login(Login {
             from: "alice",
             password: b"wonder land!",
             reply_to: ReplyTo::Source,
-        },
-        Message::Login {
+        }),
+        Message::Login(Login {
             from: "alice",
             password: b"pw",
             reply_to: ReplyTo::Addr("127.0.0.1:5000".parse().unwrap()),
-        },
-        Message::Login {
+        }),
+        Message::Login(Login {
             from: "a.b_c-d",
             password: b"",
             reply_to: ReplyTo::SourceIpAt(40000),
-        },
-        Message::Login {
+        }),
+        Message::Login(Login {
             from: "alice",
             password: b"pw",
             reply_to: ReplyTo::Addr("[::1]:7".parse().unwrap()),
-        },
-        Message::Logoff {
+        }),
+        Message::Logoff(Logoff {
             from: "alice",
             token: t,
-        },
-        Message::Chat {
+        }),
+        Message::Chat(Chat {
             from: "alice",
             to: "bob",
             token: t,
             msg_id: m,
             body: b"hi #<tricky>-> body \xff\xfe",
-        },
-        Message::Chat {
+        }),
+        Message::Chat(Chat {
             from: "alice",
             to: "bob",
             token: t,
             msg_id: m,
             body: b"",
-        },
-        Message::Receipt {
+        }),
+        Message::Receipt(Receipt {
             from: "bob",
             token: t,
             msg_id: m,
             body: b"Success: hi #<tricky>",
-        },
-        Message::Success {
+        }),
+        Message::Success(Success {
             to: "alice",
             token: t,
-        },
-        Message::PasswordMismatch { to: "alice" },
-        Message::LogInAgain { to: "alice" },
-        Message::Reply {
+        }),
+        Message::PasswordMismatch(PasswordMismatch { to: "alice" }),
+        Message::LogInAgain(LogInAgain { to: "alice" }),
+        Message::Reply(Reply {
             to: "alice",
             token: t,
             msg_id: m,
             outcome: Outcome::Accepted(b"hello <b>#"),
-        },
-        Message::Reply {
+        }),
+        Message::Reply(Reply {
             to: "alice",
             token: t,
             msg_id: m,
             outcome: Outcome::TokenError,
-        },
-        Message::Reply {
+        }),
+        Message::Reply(Reply {
             to: "alice",
             token: t,
             msg_id: m,
             outcome: Outcome::DestinationOffline,
-        },
-        Message::Reply {
+        }),
+        Message::Reply(Reply {
             to: "alice",
             token: t,
             msg_id: m,
             outcome: Outcome::LogInAgain,
-        },
+        }),
     ]
 }
 
@@ -110,57 +110,57 @@ fn encodes_the_contract_byte_for_byte() {
     let m = msg_id("4821930475");
     let cases: Vec<(Message, &[u8])> = vec![
         (
-            Message::Login {
+            Message::Login(Login {
                 from: "alice",
                 password: b"secret",
                 reply_to: ReplyTo::Addr("127.0.0.1:40000".parse().unwrap()),
-            },
+            }),
             b"alice->server#login<secret><127.0.0.1><40000>",
         ),
         (
-            Message::Chat {
+            Message::Chat(Chat {
                 from: "alice",
                 to: "bob",
                 token: t,
                 msg_id: m,
                 body: b"hello there",
-            },
+            }),
             b"alice->bob#<XYZ&*!><4821930475>hello there",
         ),
         (
-            Message::Reply {
+            Message::Reply(Reply {
                 to: "alice",
                 token: t,
                 msg_id: m,
                 outcome: Outcome::Accepted(b"hello there"),
-            },
+            }),
             b"server->alice#<XYZ&*!><4821930475>Success: hello there",
         ),
         (
-            Message::Reply {
+            Message::Reply(Reply {
                 to: "alice",
                 token: t,
                 msg_id: m,
                 outcome: Outcome::DestinationOffline,
-            },
+            }),
             b"server->alice#<XYZ&*!><4821930475>Error: destination offline!",
         ),
         (
-            Message::Success {
+            Message::Success(Success {
                 to: "alice",
                 token: t,
-            },
+            }),
             b"server->alice#Success<XYZ&*!>",
         ),
         (
-            Message::PasswordMismatch { to: "alice" },
+            Message::PasswordMismatch(PasswordMismatch { to: "alice" }),
             b"server->alice#Error: password does not match!",
         ),
         (
-            Message::Logoff {
+            Message::Logoff(Logoff {
                 from: "alice",
                 token: t,
-            },
+            }),
             b"alice->server#logoff<XYZ&*!>",
         ),
     ];
@@ -175,11 +175,11 @@ fn a_message_ends_at_its_first_nul_and_loses_trailing_newlines() {
     buffer.resize(MAX_DATAGRAM, 0xAA);
     assert_eq!(
         parse(&buffer),
-        Ok(Message::Login {
+        Ok(Message::Login(Login {
             from: "alice",
             password: b"pw",
             reply_to: ReplyTo::Source
-        })
+        }))
     );
     assert_eq!(frame(b"a\n\r\n"), b"a");
     assert_eq!(frame(b"\0a"), b"");
@@ -189,7 +189,7 @@ fn a_message_ends_at_its_first_nul_and_loses_trailing_newlines() {
 fn a_body_may_hold_the_separators() {
     let wire = b"alice->bob#<abcdef><0123456789>x->y#<z>#<>";
     match parse(wire) {
-        Ok(Message::Chat { body, .. }) => assert_eq!(body, b"x->y#<z>#<>"),
+        Ok(Message::Chat(Chat { body, .. })) => assert_eq!(body, b"x->y#<z>#<>"),
         other => panic!("{other:?}"),
     }
 }
@@ -197,7 +197,7 @@ fn a_body_may_hold_the_separators() {
 #[test]
 fn ids_may_hold_dashes_before_the_arrow() {
     match parse(b"a-->b-#<abcdef><0123456789>x") {
-        Ok(Message::Chat { from, to, .. }) => assert_eq!((from, to), ("a-", "b-")),
+        Ok(Message::Chat(Chat { from, to, .. })) => assert_eq!((from, to), ("a-", "b-")),
         other => panic!("{other:?}"),
     }
 }
@@ -225,7 +225,9 @@ fn login_address_forms() {
     ];
     for (wire, expected) in cases {
         match parse(wire) {
-            Ok(Message::Login { reply_to, .. }) => assert_eq!(reply_to.resolve(source), *expected),
+            Ok(Message::Login(Login { reply_to, .. })) => {
+                assert_eq!(reply_to.resolve(source), *expected)
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -246,7 +248,7 @@ fn an_ipv6_socket_reaches_ipv4_addresses_in_their_mapped_form() {
     ];
     for (wire, expected) in cases {
         match parse(wire) {
-            Ok(Message::Login { reply_to, .. }) => {
+            Ok(Message::Login(Login { reply_to, .. })) => {
                 assert_eq!(reply_to.resolve(source), Some(*expected))
             }
             other => panic!("{other:?}"),
@@ -320,26 +322,26 @@ fn the_client_reads_other_hubs_the_hub_holds_everyone_to_the_contract() {
     let cases: [(&[u8], Message); 3] = [
         (
             b"server->alice#Success<a #<>x>",
-            Message::Success { to: "alice", token },
+            Message::Success(Success { to: "alice", token }),
         ),
         (
             b"server->alice#<a #<>x><0123456789>ERROR: Destination offline.\n",
-            Message::Reply {
+            Message::Reply(Reply {
                 to: "alice",
                 token,
                 msg_id: msg_id("0123456789"),
                 outcome: Outcome::OtherError(b"ERROR: Destination offline."),
-            },
+            }),
         ),
         (
             b"bob->alice#<a #<>x><0123456789>hi",
-            Message::Chat {
+            Message::Chat(Chat {
                 from: "bob",
                 to: "alice",
                 token,
                 msg_id: msg_id("0123456789"),
                 body: b"hi",
-            },
+            }),
         ),
     ];
     for (datagram, message) in cases {
@@ -464,13 +466,13 @@ proptest! {
 
     #[test]
     fn chat_bodies_round_trip(body in proptest::collection::vec(any::<u8>().prop_filter("no NUL", |b| *b != 0), 0..900)) {
-        let message = Message::Chat {
+        let message = Message::Chat(Chat {
             from: "alice", to: "bob", token: token("abcdef"), msg_id: msg_id("0123456789"), body: &body,
-        };
+        });
         let bytes = message.to_bytes();
         let trimmed = frame(&body);
         match parse(&bytes) {
-            Ok(Message::Chat { body: parsed, .. }) => prop_assert_eq!(parsed, trimmed),
+            Ok(Message::Chat(Chat { body: parsed, .. })) => prop_assert_eq!(parsed, trimmed),
             other => prop_assert!(false, "{:?}", other),
         }
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use reactor_hub::accounts::Accounts;
 use reactor_hub::client::{Client, Notice, Unanswered};
 use reactor_hub::relay::{FaultStats, Faults};
-use reactor_hub::wire::{self, Message, Outcome};
+use reactor_hub::wire::{self, Message, Outcome, Reply};
 
 /// The network of the fault tests: 20% loss, 5% duplication, 5% reordering,
 /// each way, and a few milliseconds of delay whose jitter reorders some more.
@@ -59,14 +59,14 @@ pub struct Accepted {
 impl Accepted {
     pub fn see(&mut self, datagram: &[u8]) {
         match wire::parse(datagram) {
-            Ok(Message::Reply {
+            Ok(Message::Reply(Reply {
                 outcome: Outcome::Accepted(body),
                 ..
-            }) => {
+            })) => {
                 self.replies += 1;
                 self.bodies.insert(body.to_vec());
             }
-            Ok(Message::Chat { .. }) => self.forwards += 1,
+            Ok(Message::Chat(_)) => self.forwards += 1,
             _ => {}
         }
     }

@@ -1,6 +1,7 @@
 //! Bounds: memory stays within fixed limits, whatever clients send.
 
 use super::*;
+use crate::wire::{Reply, Success};
 
 #[test]
 fn a_destination_that_never_receipts_holds_at_most_max_pending() {
@@ -174,13 +175,13 @@ fn hostile_run(cases: usize) {
         assert!(out.len() <= 2, "{out:?}");
         for s in &out {
             match wire::parse(&s.payload) {
-                Ok(Message::Success { to, token }) => {
+                Ok(Message::Success(Success { to, token })) => {
                     tokens.insert(to.to_owned(), token.as_str().to_owned());
                 }
-                Ok(Message::Reply {
+                Ok(Message::Reply(Reply {
                     outcome: wire::Outcome::Accepted(_),
                     ..
-                }) => accepted += 1,
+                })) => accepted += 1,
                 _ => {}
             }
         }

@@ -2,7 +2,7 @@
 //! reproduced and held.
 
 use super::*;
-use crate::wire::MAX_DATAGRAM;
+use crate::wire::{Reply, MAX_DATAGRAM};
 
 /// 30 logins for unknown ids from 127.0.0.1 closed the address to carol's
 /// right password for a minute: every local client shares that address.
@@ -57,11 +57,11 @@ fn no_datagram_the_hub_sends_is_over_1024_bytes() {
     let echo = out.iter().find(|d| d.to == home("alice")).unwrap();
     assert_eq!(echo.payload.len(), MAX_DATAGRAM);
     match wire::parse(&echo.payload) {
-        Ok(Message::Reply {
+        Ok(Message::Reply(Reply {
             msg_id,
             outcome: Outcome::Accepted(cut),
             ..
-        }) => {
+        })) => {
             assert_eq!(msg_id.as_str(), M1);
             assert!(body.starts_with(cut) && cut.len() < body.len());
         }
