@@ -222,23 +222,32 @@ const DESTINATION_OFFLINE: &[u8] = b"Error: destination offline!";
 const LOG_IN_AGAIN: &[u8] = b"Error: please log in again!";
 const PASSWORD_MISMATCH: &[u8] = b"Error: password does not match!";
 
-/// `<TOKEN><MSGID>`: what a message carries between its header and its body.
-const IDS_LEN: usize = 2 + SessionToken::LEN + 2 + MsgId::LEN;
-
-/// The length of the header `FROM->TO#`.
-fn header_len(from: &str, to: &str) -> usize {
-    from.len() + "->".len() + to.len() + "#".len()
-}
+/// A token and a message id of the right lengths, for measuring datagrams.
+const ANY_TOKEN: SessionToken = SessionToken([b'x'; SessionToken::LEN]);
+const ANY_MSG_ID: MsgId = MsgId([b'0'; MsgId::LEN]);
 
 /// The longest body a message from `from` to `to` can carry so that every
 /// datagram it causes fits in [`MAX_DATAGRAM`] bytes: the message and its
 /// forward (the same length), the hub's `Success: BODY` echo to `from`, and
 /// the receipt `to` sends back with the same echo.
 pub fn max_body(from: &str, to: &str) -> usize {
-    let message = header_len(from, to);
-    let echo = header_len(SERVER_ID, from) + ACCEPTED_PREFIX.len();
-    let receipt = header_len(to, SERVER_ID) + ACCEPTED_PREFIX.len();
-    MAX_DATAGRAM.saturating_sub(IDS_LEN + message.max(echo).max(receipt))
+    let (token, msg_id) = (ANY_TOKEN, ANY_MSG_ID);
+    let message = Message::Chat(Chat {
+        from,
+        to,
+        token,
+        msg_id,
+        body: b"",
+    });
+    let echo = Message::accepted_echo(from, b"");
+    let receipt = Message::Receipt(Receipt {
+        from: to,
+        token,
+        msg_id,
+        body: ACCEPTED_PREFIX,
+    });
+    let longest = [message, echo, receipt].map(|m| m.encoded_len());
+    MAX_DATAGRAM.saturating_sub(longest.into_iter().max().unwrap_or(MAX_DATAGRAM))
 }
 
 /// One datagram of the contract, borrowing from the bytes it was parsed from:
@@ -622,8 +631,7 @@ impl<'a> Message<'a> {
     /// `server` are longer than some ids), and the `MSGID` says which
     /// message it confirms.
     pub fn accepted(to: &'a str, token: SessionToken, msg_id: MsgId, body: &'a [u8]) -> Self {
-        let room = MAX_DATAGRAM
-            .saturating_sub(header_len(SERVER_ID, to) + IDS_LEN + ACCEPTED_PREFIX.len());
+        let room = MAX_DATAGRAM.saturating_sub(Self::accepted_echo(to, b"").encoded_len());
         Message::Reply(Reply {
             to,
             token,
@@ -632,8 +640,31 @@ impl<'a> Message<'a> {
         })
     }
 
+    /// `server->TO#<TOKEN><MSGID>Success: BODY`, any token and id: its
+    /// length is the echo's.
+    fn accepted_echo(to: &'a str, body: &'a [u8]) -> Self {
+        Message::Reply(Reply {
+            to,
+            token: ANY_TOKEN,
+            msg_id: ANY_MSG_ID,
+            outcome: Outcome::Accepted(body),
+        })
+    }
+
     /// Appends the message as it goes on the wire to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.write(out);
+    }
+
+    /// The length of the datagram [`encode`](Self::encode) writes, counted
+    /// by the same code without writing it.
+    pub fn encoded_len(&self) -> usize {
+        let mut length = Length(0);
+        self.write(&mut length);
+        length.0
+    }
+
+    fn write(&self, out: &mut impl Sink) {
         match *self {
             Message::Login(Login {
                 from,
@@ -641,9 +672,9 @@ impl<'a> Message<'a> {
                 reply_to,
             }) => {
                 header(out, from, SERVER_ID);
-                out.extend_from_slice(b"login<");
-                out.extend_from_slice(password);
-                out.push(b'>');
+                out.put(b"login<");
+                out.put(password);
+                out.put(b">");
                 match reply_to {
                     ReplyTo::Source => {}
                     ReplyTo::SourceIpAt(port) => write_addr(out, "0.0.0.0", port),
@@ -652,7 +683,7 @@ impl<'a> Message<'a> {
             }
             Message::Logoff(Logoff { from, token }) => {
                 header(out, from, SERVER_ID);
-                out.extend_from_slice(b"logoff");
+                out.put(b"logoff");
                 angle(out, &token.0);
             }
             Message::Chat(Chat {
@@ -664,7 +695,7 @@ impl<'a> Message<'a> {
             }) => {
                 header(out, from, to);
                 ids(out, token, msg_id);
-                out.extend_from_slice(body);
+                out.put(body);
             }
             Message::Receipt(Receipt {
                 from,
@@ -674,20 +705,20 @@ impl<'a> Message<'a> {
             }) => {
                 header(out, from, SERVER_ID);
                 ids(out, token, msg_id);
-                out.extend_from_slice(body);
+                out.put(body);
             }
             Message::Success(Success { to, token }) => {
                 header(out, SERVER_ID, to);
-                out.extend_from_slice(b"Success");
+                out.put(b"Success");
                 angle(out, &token.0);
             }
             Message::PasswordMismatch(PasswordMismatch { to }) => {
                 header(out, SERVER_ID, to);
-                out.extend_from_slice(PASSWORD_MISMATCH);
+                out.put(PASSWORD_MISMATCH);
             }
             Message::LogInAgain(LogInAgain { to }) => {
                 header(out, SERVER_ID, to);
-                out.extend_from_slice(LOG_IN_AGAIN);
+                out.put(LOG_IN_AGAIN);
             }
             Message::Reply(Reply {
                 to,
@@ -699,13 +730,13 @@ impl<'a> Message<'a> {
                 ids(out, token, msg_id);
                 match outcome {
                     Outcome::Accepted(body) => {
-                        out.extend_from_slice(ACCEPTED_PREFIX);
-                        out.extend_from_slice(body);
+                        out.put(ACCEPTED_PREFIX);
+                        out.put(body);
                     }
-                    Outcome::TokenError => out.extend_from_slice(TOKEN_ERROR),
-                    Outcome::DestinationOffline => out.extend_from_slice(DESTINATION_OFFLINE),
-                    Outcome::LogInAgain => out.extend_from_slice(LOG_IN_AGAIN),
-                    Outcome::OtherError(text) => out.extend_from_slice(text),
+                    Outcome::TokenError => out.put(TOKEN_ERROR),
+                    Outcome::DestinationOffline => out.put(DESTINATION_OFFLINE),
+                    Outcome::LogInAgain => out.put(LOG_IN_AGAIN),
+                    Outcome::OtherError(text) => out.put(text),
                 }
             }
         }
@@ -725,25 +756,45 @@ impl crate::outbox::Encode for Message<'_> {
     }
 }
 
-fn header(out: &mut Vec<u8>, from: &str, to: &str) {
-    out.extend_from_slice(from.as_bytes());
-    out.extend_from_slice(b"->");
-    out.extend_from_slice(to.as_bytes());
-    out.push(b'#');
+/// Where [`Message::write`] puts bytes: a buffer, or a count of them.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
 }
 
-fn angle(out: &mut Vec<u8>, field: &[u8]) {
-    out.push(b'<');
-    out.extend_from_slice(field);
-    out.push(b'>');
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
 }
 
-fn ids(out: &mut Vec<u8>, token: SessionToken, msg_id: MsgId) {
+/// Counts what would be written.
+struct Length(usize);
+
+impl Sink for Length {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+fn header(out: &mut impl Sink, from: &str, to: &str) {
+    out.put(from.as_bytes());
+    out.put(b"->");
+    out.put(to.as_bytes());
+    out.put(b"#");
+}
+
+fn angle(out: &mut impl Sink, field: &[u8]) {
+    out.put(b"<");
+    out.put(field);
+    out.put(b">");
+}
+
+fn ids(out: &mut impl Sink, token: SessionToken, msg_id: MsgId) {
     angle(out, &token.0);
     angle(out, &msg_id.0);
 }
 
-fn write_addr(out: &mut Vec<u8>, ip: &str, port: u16) {
+fn write_addr(out: &mut impl Sink, ip: &str, port: u16) {
     angle(out, ip.as_bytes());
     angle(out, port.to_string().as_bytes());
 }

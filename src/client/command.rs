@@ -7,8 +7,9 @@
 //! the person sees.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use crate::wire::{self, MAX_DATAGRAM, SERVER_ID};
+use crate::wire::{self, Login, Message, ReplyTo, MAX_DATAGRAM, SERVER_ID};
 
 /// One typed line, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,9 +76,13 @@ impl fmt::Display for CommandError {
 
 impl std::error::Error for CommandError {}
 
-/// What a login adds after the password at most: `<IP><PORT>` with the
-/// longest IPv6 text form (45 characters) and a 5-digit port.
-const MAX_ADDR_FIELDS: usize = 1 + 45 + 1 + 1 + 5 + 1;
+/// The reply address whose `<IP><PORT>` is the longest the client writes.
+const LONGEST_REPLY_TO: ReplyTo = ReplyTo::Addr(SocketAddr::new(
+    IpAddr::V6(Ipv6Addr::new(
+        0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
+    )),
+    65535,
+));
 
 /// Parses one typed line (without its `\n`; a trailing `\r` is dropped).
 /// An empty line is no command and no error: `Ok(None)`.
@@ -129,7 +134,12 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, CommandError> {
         .and_then(|f| f.strip_suffix(b">"))
         .filter(|p| !p.iter().any(|b| matches!(b, b'<' | b'>' | 0)))
         .ok_or(CommandError::BadPassword)?;
-    if line.len() + MAX_ADDR_FIELDS > MAX_DATAGRAM {
+    let login = Login {
+        from: &from,
+        password,
+        reply_to: LONGEST_REPLY_TO,
+    };
+    if Message::Login(login).encoded_len() > MAX_DATAGRAM {
         return Err(CommandError::TooLong);
     }
     Ok(Some(Command::Login {

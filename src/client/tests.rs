@@ -645,11 +645,18 @@ fn a_copy_minutes_later_after_many_messages_is_not_shown_again() {
 
 #[test]
 fn a_receipt_of_a_long_message_still_fits_in_a_datagram() {
-    let body = vec![b'x'; MAX_DATAGRAM];
-    let receipt_len =
-        "alice->server#<Tok3n!><0123456789>".len() + receipt_body("alice", &body).len();
-    assert_eq!(receipt_len, MAX_DATAGRAM);
-    assert_eq!(receipt_body("alice", b"hi"), b"Success: hi");
+    let mut h = Harness::online();
+    let forward = format!("bob->alice#<{TOKEN}><0000000001>");
+    let body = "x".repeat(MAX_DATAGRAM - forward.len());
+    h.recv(&format!("{forward}{body}"));
+    let receipt = h.sent().remove(0);
+    assert_eq!(receipt.len(), MAX_DATAGRAM, "cut to fit");
+    assert!(receipt.starts_with(&format!("alice->server#<{TOKEN}><0000000001>Success: xxx")));
+    h.recv(&format!("bob->alice#<{TOKEN}><0000000002>hi"));
+    assert_eq!(
+        h.sent(),
+        [format!("alice->server#<{TOKEN}><0000000002>Success: hi")]
+    );
 }
 
 #[test]

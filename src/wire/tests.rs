@@ -95,6 +95,7 @@ fn every_kind() -> Vec<Message<'static>> {
 fn every_kind_round_trips() {
     for message in every_kind() {
         let bytes = message.to_bytes();
+        assert_eq!(message.encoded_len(), bytes.len(), "{message:?}");
         assert_eq!(
             parse(&bytes),
             Ok(message),
@@ -470,6 +471,7 @@ proptest! {
             from: "alice", to: "bob", token: token("abcdef"), msg_id: msg_id("0123456789"), body: &body,
         });
         let bytes = message.to_bytes();
+        prop_assert_eq!(message.encoded_len(), bytes.len());
         let trimmed = frame(&body);
         match parse(&bytes) {
             Ok(Message::Chat(Chat { body: parsed, .. })) => prop_assert_eq!(parsed, trimmed),
