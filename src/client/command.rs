@@ -94,18 +94,8 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, CommandError> {
     if line.len() > MAX_DATAGRAM {
         return Err(CommandError::TooLong);
     }
-    let arrow = line
-        .windows(2)
-        .position(|w| w == b"->")
-        .ok_or(CommandError::NotACommand)?;
-    let after_arrow = &line[arrow + 2..];
-    let hash = after_arrow
-        .iter()
-        .position(|&b| b == b'#')
-        .ok_or(CommandError::NotACommand)?;
-    let from = id(&line[..arrow])?;
-    let to = id(&after_arrow[..hash])?;
-    let rest = &after_arrow[hash + 1..];
+    let (from, to, rest) = wire::split_header(line).map_err(|_| CommandError::NotACommand)?;
+    let (from, to) = (id(from)?, id(to)?);
     if from == SERVER_ID {
         return Err(CommandError::FromServer);
     }
