@@ -439,8 +439,8 @@ fn parse_as(datagram: &[u8], dialect: Dialect) -> Result<Message<'_>, ParseError
     if datagram.len() > MAX_DATAGRAM {
         return Err(ParseError::TooLong(datagram.len()));
     }
-    let (from, to, rest) = split_header(frame(datagram))?;
-    let (from, to) = (parse_id(from)?, parse_id(to)?);
+    let header = split_header(frame(datagram))?;
+    let (from, to, rest) = (parse_id(header.from)?, parse_id(header.to)?, header.rest);
     match (from == SERVER_ID, to == SERVER_ID) {
         (true, true) => Err(ParseError::ServerToServer),
         (false, true) => parse_request(from, rest),
@@ -458,21 +458,28 @@ fn parse_as(datagram: &[u8], dialect: Dialect) -> Result<Message<'_>, ParseError
     }
 }
 
-/// `FROM->TO#REST` split at the first `->` and the first `#` after it,
-/// the ids not yet checked: the one place that knows where a header ends
-/// (the hub's parser, and the client's reading of typed lines).
-pub fn split_header(text: &[u8]) -> Result<(&[u8], &[u8], &[u8]), ParseError> {
+/// `FROM->TO#REST` split at the first `->` and the first `#` after it, the
+/// ids not yet checked.
+pub struct Header<'a> {
+    pub from: &'a [u8],
+    pub to: &'a [u8],
+    pub rest: &'a [u8],
+}
+
+/// Splits a header off `text`: the one place that knows where a header
+/// ends (the hub's parser, and the client's reading of typed lines).
+pub fn split_header(text: &[u8]) -> Result<Header<'_>, ParseError> {
     let arrow = find(text, b"->").ok_or(ParseError::MissingArrow)?;
     let after_arrow = &text[arrow + 2..];
     let hash = after_arrow
         .iter()
         .position(|&b| b == b'#')
         .ok_or(ParseError::MissingHash)?;
-    Ok((
-        &text[..arrow],
-        &after_arrow[..hash],
-        &after_arrow[hash + 1..],
-    ))
+    Ok(Header {
+        from: &text[..arrow],
+        to: &after_arrow[..hash],
+        rest: &after_arrow[hash + 1..],
+    })
 }
 
 fn parse_request<'a>(from: &'a str, rest: &'a [u8]) -> Result<Message<'a>, ParseError> {

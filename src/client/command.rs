@@ -94,8 +94,8 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, CommandError> {
     if line.len() > MAX_DATAGRAM {
         return Err(CommandError::TooLong);
     }
-    let (from, to, rest) = wire::split_header(line).map_err(|_| CommandError::NotACommand)?;
-    let (from, to) = (id(from)?, id(to)?);
+    let header = wire::split_header(line).map_err(|_| CommandError::NotACommand)?;
+    let (from, to, rest) = (id(header.from)?, id(header.to)?, header.rest);
     if from == SERVER_ID {
         return Err(CommandError::FromServer);
     }
