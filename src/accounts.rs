@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 
 use crate::wire::{self, SERVER_ID};
 
-/// The accounts the hub knows, each with a dense index that the hub uses to
-/// keep its sessions in a `Vec`.
+/// The accounts the hub knows, each with a dense [`AccountIndex`] at which
+/// the hub keeps its session.
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
     ids: Vec<Box<str>>,
     passwords: Vec<Box<[u8]>>,
-    index: HashMap<Box<str>, usize, BuildHasherDefault<IdHasher>>,
+    index: HashMap<Box<str>, AccountIndex, BuildHasherDefault<IdHasher>>,
 }
 
 /// FNV-1a, the hash of the id index: the hub looks up two ids per message.
@@ -46,8 +46,10 @@ impl Hasher for IdHasher {
     }
 }
 
-/// An account's place in [`Accounts`].
-pub type AccountIndex = usize;
+/// An account's place in [`Accounts`]: the hub keeps each account's session
+/// at it, and other tables key on it instead of the id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountIndex(pub(crate) usize);
 
 impl Accounts {
     /// Reads and checks an accounts file.
@@ -101,7 +103,7 @@ impl Accounts {
 
     /// Adds an account; the caller has checked the id.
     pub fn add(&mut self, id: &str, password: &[u8]) -> AccountIndex {
-        let index = self.ids.len();
+        let index = AccountIndex(self.ids.len());
         self.ids.push(id.into());
         self.passwords.push(password.into());
         self.index.insert(id.into(), index);
@@ -115,12 +117,12 @@ impl Accounts {
 
     /// The id of an account.
     pub fn id(&self, index: AccountIndex) -> &str {
-        &self.ids[index]
+        &self.ids[index.0]
     }
 
     /// Whether `password` is this account's, compared in constant time.
     pub fn password_matches(&self, index: AccountIndex, password: &[u8]) -> bool {
-        wire::constant_time_eq(&self.passwords[index], password)
+        wire::constant_time_eq(&self.passwords[index.0], password)
     }
 
     /// How many accounts there are.

@@ -17,6 +17,7 @@ mod event;
 mod expiry_map;
 mod pool;
 mod session;
+mod sessions;
 mod throttle;
 mod token_guard;
 
@@ -37,7 +38,8 @@ use crate::wire::{
 pub use event::{DropReason, HubEvent};
 use pool::BufferPool;
 pub use session::SessionState;
-use session::{Answer, Online, Pending, Sent, Session};
+use session::{Answer, Online, Pending, Sent};
+use sessions::Sessions;
 use throttle::LoginThrottle;
 pub use throttle::ThrottleConfig;
 use token_guard::TokenGuard;
@@ -119,7 +121,7 @@ enum TokenCheck {
 pub struct Hub {
     config: HubConfig,
     accounts: Accounts,
-    sessions: Vec<Session>,
+    sessions: Sessions,
     timers: TimerQueue<AccountIndex>,
     outbox: Outbox,
     bodies: BufferPool,
@@ -137,7 +139,7 @@ impl Hub {
 
     /// A hub with its own token generator (tests use a seeded one).
     pub fn with_rng(accounts: Accounts, config: HubConfig, rng: Box<dyn RngCore + Send>) -> Self {
-        let sessions = (0..accounts.len()).map(|_| Session::default()).collect();
+        let sessions = Sessions::new(accounts.len());
         Self {
             throttle: LoginThrottle::new(config.throttle.clone()),
             config,
@@ -227,7 +229,7 @@ impl Hub {
             token_sources: self.token_guard.tracked(),
             ..HubStats::default()
         };
-        for online in self.sessions.iter().filter_map(|s| s.online.as_ref()) {
+        for online in self.sessions.iter().filter_map(|(_, s)| s.online.as_ref()) {
             stats.online += 1;
             stats.pending += online.pending.len();
             stats.remembered_ids += online.recent.len();
@@ -627,7 +629,7 @@ impl Hub {
         // queue is bounded by the accounts, not by the traffic.
         if self.timers.len() > 2 * self.sessions.len() {
             self.timers = TimerQueue::default();
-            for (index, session) in self.sessions.iter().enumerate() {
+            for (index, session) in self.sessions.iter() {
                 if let Some(at) = session.wake_at {
                     self.timers.schedule(at, index);
                 }

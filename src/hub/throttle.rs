@@ -211,23 +211,33 @@ mod tests {
         let t0 = Instant::now();
         let mut throttle = LoginThrottle::default();
         for _ in 0..5 {
-            assert!(throttle.allows(t0, Some(0), IP));
-            throttle.failed(t0, Some(0), IP);
+            assert!(throttle.allows(t0, Some(AccountIndex(0)), IP));
+            throttle.failed(t0, Some(AccountIndex(0)), IP);
         }
-        assert!(throttle.allows(t0, Some(0), IP), "five failures are free");
-        throttle.failed(t0, Some(0), IP);
-        assert!(!throttle.allows(t0, Some(0), IP));
-        assert!(!throttle.allows(t0 + secs(1) - Duration::from_nanos(1), Some(0), IP));
-        assert!(throttle.allows(t0 + secs(1), Some(0), IP));
-        throttle.failed(t0 + secs(1), Some(0), IP);
-        assert!(!throttle.allows(t0 + secs(2), Some(0), IP));
         assert!(
-            throttle.allows(t0 + secs(3), Some(0), IP),
+            throttle.allows(t0, Some(AccountIndex(0)), IP),
+            "five failures are free"
+        );
+        throttle.failed(t0, Some(AccountIndex(0)), IP);
+        assert!(!throttle.allows(t0, Some(AccountIndex(0)), IP));
+        assert!(!throttle.allows(
+            t0 + secs(1) - Duration::from_nanos(1),
+            Some(AccountIndex(0)),
+            IP
+        ));
+        assert!(throttle.allows(t0 + secs(1), Some(AccountIndex(0)), IP));
+        throttle.failed(t0 + secs(1), Some(AccountIndex(0)), IP);
+        assert!(!throttle.allows(t0 + secs(2), Some(AccountIndex(0)), IP));
+        assert!(
+            throttle.allows(t0 + secs(3), Some(AccountIndex(0)), IP),
             "2 s after the 7th"
         );
-        assert!(throttle.allows(t0, Some(1), IP), "other accounts stay open");
         assert!(
-            throttle.allows(t0, Some(0), OTHER),
+            throttle.allows(t0, Some(AccountIndex(1)), IP),
+            "other accounts stay open"
+        );
+        assert!(
+            throttle.allows(t0, Some(AccountIndex(0)), OTHER),
             "and the account stays open to other addresses"
         );
     }
@@ -238,14 +248,14 @@ mod tests {
         let mut throttle = LoginThrottle::default();
         let mut now = t0;
         for _ in 0..25 {
-            throttle.failed(now, Some(0), IP);
+            throttle.failed(now, Some(AccountIndex(0)), IP);
             now += secs(61);
             // Never closed for more than the cap.
-            assert!(throttle.allows(now, Some(0), IP));
+            assert!(throttle.allows(now, Some(AccountIndex(0)), IP));
         }
-        throttle.succeeded(0, IP);
-        throttle.failed(now, Some(0), IP);
-        assert!(throttle.allows(now, Some(0), IP));
+        throttle.succeeded(AccountIndex(0), IP);
+        throttle.failed(now, Some(AccountIndex(0)), IP);
+        assert!(throttle.allows(now, Some(AccountIndex(0)), IP));
     }
 
     #[test]
@@ -253,13 +263,13 @@ mod tests {
         let t0 = Instant::now();
         let mut throttle = LoginThrottle::default();
         for _ in 0..6 {
-            throttle.failed(t0, Some(0), IP);
+            throttle.failed(t0, Some(AccountIndex(0)), IP);
         }
         let later = t0 + secs(3600);
-        assert!(throttle.allows(later, Some(0), IP));
-        throttle.failed(later, Some(0), IP);
+        assert!(throttle.allows(later, Some(AccountIndex(0)), IP));
+        throttle.failed(later, Some(AccountIndex(0)), IP);
         assert!(
-            throttle.allows(later, Some(0), IP),
+            throttle.allows(later, Some(AccountIndex(0)), IP),
             "one failure, free again"
         );
     }
@@ -275,7 +285,10 @@ mod tests {
             throttle.failed(t0, None, IP);
         }
         assert!(!throttle.allows(t0, None, IP), "unknown ids: closed");
-        assert!(throttle.allows(t0, Some(2), IP), "carol: open");
+        assert!(
+            throttle.allows(t0, Some(AccountIndex(2)), IP),
+            "carol: open"
+        );
         assert!(throttle.allows(t0 + secs(60), None, IP), "a minute later");
     }
 
@@ -284,14 +297,14 @@ mod tests {
         let t0 = Instant::now();
         let mut throttle = LoginThrottle::default();
         for account in 0..30 {
-            throttle.failed(t0, Some(account), IP);
+            throttle.failed(t0, Some(AccountIndex(account)), IP);
         }
         // One failure each: free for the pair, but the address is over its
         // budget, so it gets no second guess at any of them...
-        assert!((0..30).all(|account| !throttle.allows(t0, Some(account), IP)));
+        assert!((0..30).all(|account| !throttle.allows(t0, Some(AccountIndex(account)), IP)));
         // ...while a first try at another account is checked.
-        assert!(throttle.allows(t0, Some(30), IP));
-        assert!(throttle.allows(t0 + secs(60), Some(0), IP));
+        assert!(throttle.allows(t0, Some(AccountIndex(30)), IP));
+        assert!(throttle.allows(t0 + secs(60), Some(AccountIndex(0)), IP));
     }
 
     /// Issue: 2 wrong logins a second from another address kept alice out
@@ -304,11 +317,14 @@ mod tests {
         for half_second in 0..240 {
             let now = t0 + Duration::from_millis(500 * half_second);
             for guesser in 0..200 {
-                if throttle.allows(now, Some(0), ip(guesser)) {
-                    throttle.failed(now, Some(0), ip(guesser));
+                if throttle.allows(now, Some(AccountIndex(0)), ip(guesser)) {
+                    throttle.failed(now, Some(AccountIndex(0)), ip(guesser));
                 }
             }
-            assert!(throttle.allows(now, Some(0), owner), "at {now:?}");
+            assert!(
+                throttle.allows(now, Some(AccountIndex(0)), owner),
+                "at {now:?}"
+            );
         }
     }
 
@@ -320,8 +336,8 @@ mod tests {
         for second in 0..3600 {
             let now = t0 + secs(second);
             for guesser in 0..200 {
-                if throttle.allows(now, Some(0), ip(guesser)) {
-                    throttle.failed(now, Some(0), ip(guesser));
+                if throttle.allows(now, Some(AccountIndex(0)), ip(guesser)) {
+                    throttle.failed(now, Some(AccountIndex(0)), ip(guesser));
                     guesses += 1;
                 }
             }
@@ -337,8 +353,8 @@ mod tests {
         let mut guesses = 0;
         for tenth in 0..36_000 {
             let now = t0 + Duration::from_millis(100 * tenth);
-            if throttle.allows(now, Some(0), IP) {
-                throttle.failed(now, Some(0), IP);
+            if throttle.allows(now, Some(AccountIndex(0)), IP) {
+                throttle.failed(now, Some(AccountIndex(0)), IP);
                 guesses += 1;
             }
         }
@@ -355,7 +371,7 @@ mod tests {
             ..ThrottleConfig::default()
         });
         for i in 0..10_000u32 {
-            throttle.failed(t0, Some(i as usize % 7), ip(i));
+            throttle.failed(t0, Some(AccountIndex(i as usize % 7)), ip(i));
         }
         assert_eq!(throttle.tracked_ips(), 100);
         assert_eq!(throttle.tracked_pairs(), 100);
@@ -376,7 +392,7 @@ mod tests {
         let cost_of_1000_failures = |throttle: &mut LoginThrottle, first: u32| {
             let before = throttle.steps();
             for n in first..first + 1000 {
-                let account = Some(n as usize % 3);
+                let account = Some(AccountIndex(n as usize % 3));
                 assert!(throttle.allows(t0, account, ip(n)));
                 throttle.failed(t0, account, ip(n));
             }
