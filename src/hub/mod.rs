@@ -163,7 +163,7 @@ impl Hub {
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let message = match wire::parse(datagram) {
             Ok(message) => message,
-            Err(error) => return self.drop(source, DropReason::Malformed(error)),
+            Err(error) => return self.discard(source, DropReason::Malformed(error)),
         };
         match message {
             Message::Login(login) => self.on_login(now, source, login),
@@ -173,7 +173,7 @@ impl Hub {
             Message::Success(_)
             | Message::PasswordMismatch(_)
             | Message::LogInAgain(_)
-            | Message::Reply(_) => self.drop(source, DropReason::ServerMessage),
+            | Message::Reply(_) => self.discard(source, DropReason::ServerMessage),
         }
     }
 
@@ -244,7 +244,7 @@ impl Hub {
             reply_to,
         } = login;
         let Some(reply_addr) = reply_to.resolve(source) else {
-            return self.drop(source, DropReason::UnreachableReplyAddress);
+            return self.discard(source, DropReason::UnreachableReplyAddress);
         };
         let account = self.accounts.find(from);
         if !self.throttle.allows(now, account, source.ip()) {
@@ -350,8 +350,8 @@ impl Hub {
                 self.event(HubEvent::LoggedOff { id: from.into() });
             }
             // Someone without the token must not be able to end the session.
-            Some(TokenCheck::Wrong { .. }) => self.drop(source, DropReason::TokenMismatch),
-            Some(TokenCheck::Unchecked) => self.drop(source, DropReason::TokenGuessing),
+            Some(TokenCheck::Wrong { .. }) => self.discard(source, DropReason::TokenMismatch),
+            Some(TokenCheck::Unchecked) => self.discard(source, DropReason::TokenGuessing),
             // The reply to the logoff was lost and the client asked again.
             None if resent => self
                 .outbox
@@ -390,7 +390,7 @@ impl Hub {
                 return self.outbox.push(reply_addr, &reply(Outcome::TokenError))
             }
             Some(TokenCheck::Wrong { answer: false }) => return,
-            Some(TokenCheck::Unchecked) => return self.drop(source, DropReason::TokenGuessing),
+            Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
         }
         let Some(online) = &mut self.sessions[index].online else {
             return;
@@ -487,15 +487,17 @@ impl Hub {
             ..
         } = receipt;
         let Some(index) = self.accounts.find(from) else {
-            return self.drop(source, DropReason::NotLoggedIn);
+            return self.discard(source, DropReason::NotLoggedIn);
         };
         self.expire_if_idle(index, now);
         let before = self.sessions[index].state();
         match self.check_token(now, source, index, &token) {
-            None => return self.drop(source, DropReason::NotLoggedIn),
+            None => return self.discard(source, DropReason::NotLoggedIn),
             Some(TokenCheck::Matches) => {}
-            Some(TokenCheck::Wrong { .. }) => return self.drop(source, DropReason::TokenMismatch),
-            Some(TokenCheck::Unchecked) => return self.drop(source, DropReason::TokenGuessing),
+            Some(TokenCheck::Wrong { .. }) => {
+                return self.discard(source, DropReason::TokenMismatch)
+            }
+            Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
         }
         let Some(online) = &mut self.sessions[index].online else {
             return;
@@ -637,7 +639,7 @@ impl Hub {
         }
     }
 
-    fn drop(&mut self, source: SocketAddr, reason: DropReason) {
+    fn discard(&mut self, source: SocketAddr, reason: DropReason) {
         self.event(HubEvent::Dropped { source, reason });
     }
 
