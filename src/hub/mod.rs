@@ -263,9 +263,9 @@ impl Hub {
         };
         self.expire_if_idle(index, now);
         let before = self.sessions[index].state();
-        self.trace(index, before, SessionState::LoginReceived, "login");
+        self.report_passing(index, SessionState::LoginReceived, "login");
         if !self.accounts.password_matches(index, password) {
-            self.trace(index, SessionState::LoginReceived, before, "wrong password");
+            self.report(index, "wrong password");
             return self.refuse_login(now, source, reply_addr, from, Some(index));
         }
         self.throttle.succeeded(index, source.ip());
@@ -291,13 +291,7 @@ impl Hub {
         };
         self.outbox
             .push(reply_addr, &Message::Success(Success { to: from, token }));
-        let after = self.sessions[index].state();
-        self.trace(
-            index,
-            SessionState::LoginReceived,
-            after,
-            "password matches",
-        );
+        self.report(index, "password matches");
         if !repeat {
             self.event(HubEvent::LoggedIn {
                 id: from.into(),
@@ -341,12 +335,11 @@ impl Hub {
         let resent = session.logged_off_token.is_some_and(|t| t.matches(&token));
         match token_check {
             Some(TokenCheck::Matches) => {
-                let before = session.state();
                 self.end_session(index, "logoff");
                 self.sessions[index].logged_off_token = Some(token);
                 self.outbox
                     .push(reply_addr, &Message::Success(Success { to: from, token }));
-                self.trace(index, before, SessionState::Offline, "logoff");
+                self.report(index, "logoff");
                 self.event(HubEvent::LoggedOff { id: from.into() });
             }
             // Someone without the token must not be able to end the session.
@@ -429,7 +422,6 @@ impl Hub {
             return Answer::DestinationOffline;
         };
         self.expire_if_idle(dest, now);
-        let before = self.sessions[dest].state();
         let Some(online) = &mut self.sessions[dest].online else {
             return Answer::DestinationOffline;
         };
@@ -453,7 +445,7 @@ impl Hub {
         self.wake_at(dest, now + self.config.resend_wait(0));
         if self.config.trace {
             let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
-            self.trace(dest, before, self.sessions[dest].state(), &cause);
+            self.report(dest, &cause);
         }
         Answer::Accepted
     }
@@ -490,7 +482,6 @@ impl Hub {
             return self.discard(source, DropReason::NotLoggedIn);
         };
         self.expire_if_idle(index, now);
-        let before = self.sessions[index].state();
         match self.check_token(now, source, index, &token) {
             None => return self.discard(source, DropReason::NotLoggedIn),
             Some(TokenCheck::Matches) => {}
@@ -507,8 +498,7 @@ impl Hub {
         if let Some(receipted) = online.take_pending(msg_id) {
             self.bodies.give_back(receipted.body);
             if self.config.trace {
-                let cause = format!("receipt for msg {msg_id}");
-                self.trace(index, before, self.sessions[index].state(), &cause);
+                self.report(index, &format!("receipt for msg {msg_id}"));
             }
         }
     }
@@ -554,9 +544,8 @@ impl Hub {
         if online.expiry(timeout).is_none_or(|expiry| now < expiry) {
             return;
         }
-        let before = session.state();
         self.end_session(index, "session expired");
-        self.trace(index, before, SessionState::Offline, "expired");
+        self.report(index, "expired");
         self.event(HubEvent::Expired {
             id: self.accounts.id(index).into(),
         });
@@ -647,12 +636,29 @@ impl Hub {
         self.events.push_back(event);
     }
 
-    fn trace(&mut self, index: AccountIndex, from: SessionState, to: SessionState, cause: &str) {
-        if self.config.trace && from != to {
+    /// Reports the change of the session's state since it was last
+    /// reported, if any, as a [`HubEvent::Transition`] with its cause: the
+    /// one place the hub's transitions are logged, as smoltcp's `set_state`
+    /// is for its sockets. The state is derived from the session's data
+    /// (`Session::state`), so a change is seen by comparing.
+    fn report(&mut self, index: AccountIndex, cause: &str) {
+        let state = self.sessions[index].state();
+        self.report_passing(index, state, cause);
+    }
+
+    /// Reports a move to `state`; for `LOGIN_RECEIVED`, which no data
+    /// holds: it lasts while one login's password is checked.
+    fn report_passing(&mut self, index: AccountIndex, state: SessionState, cause: &str) {
+        if !self.config.trace {
+            return;
+        }
+        let session = &mut self.sessions[index];
+        let from = std::mem::replace(&mut session.reported, state);
+        if from != state {
             self.event(HubEvent::Transition {
                 id: self.accounts.id(index).into(),
                 from,
-                to,
+                to: state,
                 cause: cause.into(),
             });
         }

@@ -174,7 +174,7 @@ impl Online {
 }
 
 /// Everything the hub knows about one account.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Session {
     /// `None` while offline.
     pub online: Option<Online>,
@@ -185,6 +185,20 @@ pub struct Session {
     pub logged_off_token: Option<SessionToken>,
     /// The deadline of this session's entry in the hub's timer queue.
     pub wake_at: Option<Instant>,
+    /// The state `--trace` last reported (`Hub::report`).
+    pub reported: SessionState,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            online: None,
+            addr: None,
+            logged_off_token: None,
+            wake_at: None,
+            reported: SessionState::Offline,
+        }
+    }
 }
 
 impl Session {
