@@ -21,7 +21,7 @@ use mio::Token;
 
 use crate::client::command::CommandError;
 use crate::client::line_buffer::{Line, LineBuffer};
-use crate::client::{Client, ClientConfig, Notice};
+use crate::client::{Client, ClientConfig, ClientEvent, Notice};
 use crate::reactor::shutdown::Shutdown;
 use crate::reactor::stdin::{Input, Stdin, Stdout};
 use crate::reactor::udp::UdpEndpoint;
@@ -131,9 +131,16 @@ impl Terminal {
         Ok(())
     }
 
-    /// Sends what the client queued and prints what it has to say.
+    /// Sends what the client queued, logs what it reported, and prints
+    /// what it has to say.
     fn flush(&mut self) -> io::Result<()> {
         self.udp.send_all(self.client.outbox())?;
+        while let Some(event) = self.client.poll_event() {
+            match event {
+                ClientEvent::Transition { .. } => log::trace!(target: "client", "{event}"),
+                ClientEvent::Ignored(_) => log::debug!(target: "client", "{event}"),
+            }
+        }
         while let Some(notice) = self.client.poll_notice() {
             self.print(&notice)?;
         }

@@ -8,14 +8,14 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::markdown::{code_blocks, documents, name, root};
 use reactor_hub::accounts::Accounts;
-use reactor_hub::client::{Client, ClientConfig, ClientState};
+use reactor_hub::client::{Client, ClientConfig, ClientEvent, ClientState};
 use reactor_hub::hub::{Hub, HubConfig, HubEvent, SessionState};
 use reactor_hub::wire::ReplyTo;
 
@@ -145,21 +145,9 @@ fn hub_transitions() -> BTreeSet<(String, String)> {
     pairs(seen)
 }
 
-/// The client's trace lines, `ID: FROM => TO (cause)`, caught by a logger.
-static CLIENT_TRACE: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct TraceCatcher;
-
-impl log::Log for TraceCatcher {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.target() == "client"
-    }
-    fn log(&self, record: &log::Record) {
-        if record.target() == "client" && record.level() == log::Level::Trace {
-            CLIENT_TRACE.lock().unwrap().push(record.args().to_string());
-        }
-    }
-    fn flush(&self) {}
+thread_local! {
+    /// The transitions the clients of this thread reported, `(FROM, TO)`.
+    static CLIENT_TRANSITIONS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A client with a fake clock, and the server's side of the conversation.
@@ -174,7 +162,11 @@ struct Person {
 impl Person {
     fn new() -> Self {
         let server = addr(32000);
-        let client = Client::new(server, ReplyTo::Addr(addr(40001)), ClientConfig::default());
+        let config = ClientConfig {
+            trace: true,
+            ..ClientConfig::default()
+        };
+        let client = Client::new(server, ReplyTo::Addr(addr(40001)), config);
         Self {
             client,
             now: Instant::now(),
@@ -186,6 +178,12 @@ impl Person {
     fn take(&mut self) {
         while let Some(transmit) = self.client.poll_transmit() {
             self.sent = String::from_utf8_lossy(transmit.payload).into_owned();
+        }
+        while let Some(event) = self.client.poll_event() {
+            if let ClientEvent::Transition { from, to, .. } = event {
+                let pair = (from.to_string(), to.to_string());
+                CLIENT_TRANSITIONS.with(|all| all.borrow_mut().push(pair));
+            }
         }
     }
 
@@ -233,10 +231,7 @@ impl Person {
 /// Drives clients through every case of their diagram; returns the
 /// transitions they traced.
 fn client_transitions() -> BTreeSet<(String, String)> {
-    if log::set_logger(&TraceCatcher).is_ok() {
-        log::set_max_level(log::LevelFilter::Trace);
-    }
-    CLIENT_TRACE.lock().unwrap().clear();
+    CLIENT_TRANSITIONS.with(|all| all.borrow_mut().clear());
     Person::new()
         .types("alice->server#login<wrong>")
         .hears("server->alice#Error: password does not match!");
@@ -265,16 +260,11 @@ fn client_transitions() -> BTreeSet<(String, String)> {
     Person::online().types("alice->server#logoff").waits();
     let mut person = Person::online();
     person.client.handle_end_of_input(person.now);
+    person.take();
     let mut person = Person::online();
     person.client.handle_interrupt(person.now);
-    let lines = CLIENT_TRACE.lock().unwrap().clone();
-    pairs(lines.iter().map(|line| {
-        // "alice: ONLINE => MESSAGE_SENT (message typed: msg 0123456789 to bob)"
-        let (_, change) = line.split_once(": ").expect("ID: ");
-        let change = change.split(" (").next().unwrap();
-        let (from, to) = change.split_once(" => ").expect("FROM => TO");
-        (from.to_owned(), to.to_owned())
-    }))
+    person.take();
+    CLIENT_TRANSITIONS.with(|all| all.borrow().iter().cloned().collect())
 }
 
 #[test]

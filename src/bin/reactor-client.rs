@@ -125,7 +125,11 @@ fn run(config: Config) -> Result<(), String> {
         // Printed before stdin (and with it this terminal) turns non-blocking.
         println!("{}", Notice::Usage(CommandError::NotACommand));
     }
-    let mut terminal = Terminal::bind(&reactor, server, listen, ClientConfig::default())
+    let client = ClientConfig {
+        trace: config.trace,
+        ..ClientConfig::default()
+    };
+    let mut terminal = Terminal::bind(&reactor, server, listen, client)
         .map_err(|err| format!("cannot receive on {listen}: {err}"))?;
     let local = terminal.local_addr().map_err(|err| err.to_string())?;
     // Debug level: a person at the terminal needs neither address to chat.

@@ -16,6 +16,7 @@
 //! twice), backing off, and given up after [`ClientConfig::max_resends`].
 
 pub mod command;
+mod event;
 pub mod line_buffer;
 mod notice;
 mod shown;
@@ -35,7 +36,11 @@ use crate::wire::{
     Reply, ReplyTo, SessionToken, Success, MAX_DATAGRAM,
 };
 use command::Command;
+pub use event::{ClientEvent, Ignored};
 pub use notice::{Notice, Unanswered};
+
+/// Events kept for [`Client::poll_event`] at most.
+const MAX_EVENTS: usize = 256;
 use shown::Shown;
 
 /// The client's tunables; [`ClientConfig::default`] is what the binary uses.
@@ -55,6 +60,8 @@ pub struct ClientConfig {
     /// may wait for a login. Past this, stdin is not read (lines) or the
     /// message is reported as not sent (logins).
     pub max_waiting: usize,
+    /// Report every state transition as a [`ClientEvent`] (`--trace`).
+    pub trace: bool,
 }
 
 impl Default for ClientConfig {
@@ -66,6 +73,7 @@ impl Default for ClientConfig {
             remember_shown_for: Duration::from_secs(600),
             remembered_messages: 4096,
             max_waiting: 64,
+            trace: false,
         }
     }
 }
@@ -238,6 +246,7 @@ pub struct Client {
     shown: Shown,
     outbox: Outbox,
     notices: VecDeque<Notice>,
+    events: VecDeque<ClientEvent>,
     rng: Box<dyn RngCore + Send>,
     input_closed: bool,
     interrupted: bool,
@@ -267,6 +276,7 @@ impl Client {
             held: VecDeque::new(),
             outbox: Outbox::default(),
             notices: VecDeque::new(),
+            events: VecDeque::new(),
             rng,
             input_closed: false,
             interrupted: false,
@@ -291,19 +301,14 @@ impl Client {
     /// copy or a forgery, and changes nothing.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         if source != self.server {
-            log::debug!(target: "client", "ignored a datagram from {source}: not the server");
-            return;
+            return self.ignore(Ignored::NotFromTheServer(source));
         }
         let message = match wire::parse_from_any_hub(datagram) {
             Ok(message) => message,
-            Err(error) => {
-                log::debug!(target: "client", "ignored a malformed datagram: {error}");
-                return;
-            }
+            Err(error) => return self.ignore(Ignored::Malformed(error)),
         };
         if message_to(&message).is_none_or(|to| Some(to) != self.session.id()) {
-            log::debug!(target: "client", "ignored a datagram not for this session");
-            return;
+            return self.ignore(Ignored::NotForThisSession);
         }
         match message {
             Message::Success(Success { token, .. }) => self.on_success(now, token),
@@ -418,6 +423,11 @@ impl Client {
     /// The next thing to show the person.
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
+    }
+
+    /// The next thing to log (a transition, or a datagram ignored).
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
     }
 
     pub fn state(&self) -> ClientState {
@@ -659,7 +669,7 @@ impl Client {
             self.notify(Notice::LoggedOff);
             self.pump(now);
         } else {
-            log::debug!(target: "client", "ignored a bare 'please log in again': no logoff in flight");
+            self.ignore(Ignored::BareLogInAgain);
         }
     }
 
@@ -738,8 +748,7 @@ impl Client {
         };
         // Without our token it is not from the server: nobody else knows it.
         if !ours.matches(&token) {
-            log::debug!(target: "client", "ignored a message without our token");
-            return;
+            return self.ignore(Ignored::WithoutOurToken);
         }
         // `Success: BODY`, cut where the receipt would pass the datagram
         // limit: the hub takes any body as the receipt, but drops what is
@@ -766,22 +775,35 @@ impl Client {
     /// Changes state, logging `ID: OLD => NEW (cause)`; returns the old state.
     fn enter(&mut self, next: Session, cause: &str) -> Session {
         let previous = mem::replace(&mut self.session, next);
-        if log::log_enabled!(target: "client", log::Level::Trace) {
+        if self.config.trace {
             // A message in flight, entered or left, is named by id and addressee.
             let message = previous
                 .message_in_flight()
                 .or(self.session.message_in_flight())
                 .map(|(msg_id, to)| format!(": msg {msg_id} to {to}"))
                 .unwrap_or_default();
-            log::trace!(
-                target: "client",
-                "{}: {} => {} ({cause}{message})",
-                self.session.id().or(previous.id()).unwrap_or("?"),
-                previous.state(),
-                self.session.state()
-            );
+            self.report(ClientEvent::Transition {
+                id: self.session.id().or(previous.id()).unwrap_or("?").into(),
+                from: previous.state(),
+                to: self.session.state(),
+                cause: format!("{cause}{message}"),
+            });
         }
         previous
+    }
+
+    /// A datagram changed nothing: reported, for the debug log.
+    fn ignore(&mut self, why: Ignored) {
+        self.report(ClientEvent::Ignored(why));
+    }
+
+    /// Queues an event for [`poll_event`](Self::poll_event). Past
+    /// [`MAX_EVENTS`] unpolled ones the newest are dropped: a program that
+    /// never asks, flooded with forgeries, must not grow without bound.
+    fn report(&mut self, event: ClientEvent) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(event);
+        }
     }
 
     /// What the deadline of [`poll_timeout`](Self::poll_timeout) is for, in
