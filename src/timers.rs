@@ -1,9 +1,9 @@
 //! Deadlines kept in a min-heap, so that finding the next one costs the same
 //! however many sessions there are.
 //!
-//! The assignment's sketch scans every session after every datagram to find
-//! the expired ones; with 100,000 sessions that scan is the whole cost of the
-//! server. Here a session schedules its deadline once and the heap hands back
+//! A plain `select()` server (the sketch in docs/reactor.md) scans every
+//! session after every datagram to find the expired ones; with 100,000
+//! sessions that scan is the whole cost of the server. Here a session schedules its deadline once and the heap hands back
 //! only the due ones. Entries are never removed early: the owner of a key
 //! checks, when it fires, whether the key still means anything ("lazy
 //! cancellation"), which keeps scheduling to one `push`.

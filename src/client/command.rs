@@ -1,4 +1,4 @@
-//! The lines a person types, as the assignment writes them:
+//! The lines a person types, as docs/protocol.md writes them:
 //! `ID->server#login<PASSWORD>`, `ID->DEST#some message`, `ID->server#logoff`.
 //!
 //! The client adds the receive address, the token and the message id itself,
@@ -159,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_three_lines_of_the_assignment() {
+    fn parses_the_three_typed_lines_of_the_protocol() {
         assert_eq!(
             parse(b"alice->server#login<wonder land>"),
             Ok(Some(Command::Login {

@@ -9,7 +9,7 @@
 //! ([`Client::poll_timeout`]) and what to show the person
 //! ([`Client::poll_notice`]).
 //!
-//! The states are the assignment's: `OFFLINE`, `LOGIN_SENT`, `ONLINE`,
+//! The states are those of docs/protocol.md: `OFFLINE`, `LOGIN_SENT`, `ONLINE`,
 //! `MESSAGE_SENT`, `LOGOUT_SENT`. One request is in flight at a time; lines
 //! typed meanwhile wait in order. A request without a reply is resent with
 //! the same bytes (so a message keeps its id and the hub does not forward it
@@ -78,7 +78,7 @@ impl Default for ClientConfig {
     }
 }
 
-/// The states of the client, as the assignment draws them.
+/// The states of the client, as docs/protocol.md draws them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientState {
     Offline,

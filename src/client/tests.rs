@@ -884,7 +884,7 @@ fn interrupt_while_logging_in_again_logs_off_the_session() {
 }
 
 /// Two clients and a real hub, wired through in-memory queues: the
-/// assignment's sequence diagram end to end, without a socket.
+/// sequence diagram of docs/protocol.md end to end, without a socket.
 #[test]
 fn two_clients_chat_through_the_hub() {
     let hub_addr = server();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::accounts::AccountIndex;
 use crate::wire::{MsgId, SessionToken};
 
-/// The states of a session on the server, as the assignment draws them.
+/// The states of a session on the server, as docs/protocol.md draws them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionState {
     Offline,

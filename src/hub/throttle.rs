@@ -274,7 +274,7 @@ mod tests {
         );
     }
 
-    /// Issue: 30 logins for unknown ids from 127.0.0.1 refused carol's right
+    /// Seen before the fix: 30 logins for unknown ids from 127.0.0.1 refused carol's right
     /// password from the same address for a minute.
     #[test]
     fn failing_on_unknown_ids_does_not_close_an_address_to_accounts_it_did_not_fail_on() {
@@ -307,7 +307,7 @@ mod tests {
         assert!(throttle.allows(t0 + secs(60), Some(AccountIndex(0)), IP));
     }
 
-    /// Issue: 2 wrong logins a second from another address kept alice out
+    /// Seen before the fix: 2 wrong logins a second from another address kept alice out
     /// (1 success in 38 tries over 120 s).
     #[test]
     fn a_guesser_never_keeps_the_owner_out() {
@@ -383,7 +383,7 @@ mod tests {
         );
     }
 
-    /// Issue: with 10,000 live addresses every failed login from a new one
+    /// Seen before the fix: with 10,000 live addresses every failed login from a new one
     /// scanned the whole table, 8 times dearer than with an empty table.
     /// Counted in entries looked at, not timed.
     #[test]

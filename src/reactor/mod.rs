@@ -1,7 +1,8 @@
 //! The Reactor: one thread waits for readiness and for the next deadline,
 //! and hands each to a handler.
 //!
-//! This is the assignment's `select()` loop, made reusable:
+//! This is the classic `select()` loop (docs/reactor.md sets the C sketch
+//! beside it), made reusable:
 //!
 //! ```text
 //! loop {

@@ -387,7 +387,7 @@ fn token_comparison() {
     assert!(!constant_time_eq(b"abc", b"abcd"));
 }
 
-/// Issue 5's figure: a million seeded datagrams, most of them a valid message
+/// The figure of docs/security.md: a million seeded datagrams, most of them a valid message
 /// of some kind with a few bytes changed, the rest random bytes.
 #[test]
 #[ignore = "a million cases: run with --release -- --ignored"]

@@ -132,7 +132,7 @@ fn hostile_traffic_keeps_memory_bounded() {
     hostile_run(50_000);
 }
 
-/// Issue 5's figure: run in CI with `cargo test --release -- --ignored`.
+/// The figure of docs/security.md: run in CI with `cargo test --release -- --ignored`.
 #[test]
 #[ignore = "a million cases: run with --release -- --ignored"]
 fn a_million_hostile_datagrams_keep_memory_bounded() {
