@@ -13,7 +13,6 @@ use mio::Token;
 
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubConfig, HubEvent};
-use crate::reactor::mmsg::RecvBatch;
 use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::{Drain, UdpEndpoint};
@@ -45,10 +44,6 @@ pub struct Server {
     hub: Hub,
     udp: UdpEndpoint,
     shutdown: Shutdown,
-    /// The datagrams of one `recvmmsg`: a system call costs more than the
-    /// hub's work on a datagram. (Replies go out with one `sendmmsg`
-    /// straight from the hub's outbox.)
-    received: RecvBatch,
     log_limit: LogLimit,
     /// Whether the socket may hold datagrams that the last turn left for
     /// the next; no new event comes for them.
@@ -65,7 +60,7 @@ impl Server {
         config: HubConfig,
     ) -> io::Result<Self> {
         let mut udp = UdpEndpoint::bind(addr, reactor.registry(), UDP)?;
-        udp.show_datagrams_as(wire::show_datagram);
+        udp.set_format(MAX_DATAGRAM, wire::show_datagram);
         match udp.set_buffer_sizes(SOCKET_BUFFER_BYTES) {
             Ok((receive, send)) => {
                 log::debug!("socket buffers: {receive} bytes to receive, {send} to send")
@@ -78,7 +73,6 @@ impl Server {
             hub: Hub::new(accounts, config),
             udp,
             shutdown,
-            received: RecvBatch::new(MAX_DATAGRAM),
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
             backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
@@ -109,8 +103,11 @@ impl Server {
     /// [`BATCHES_PER_TURN`] batches it leaves the rest for the next turn.
     fn on_readable(&mut self, mut now: Instant) -> io::Result<()> {
         for _ in 0..self.batches_per_turn {
-            let drain = self.udp.recv_batch(&mut self.received)?;
-            for (from, datagram) in self.received.iter() {
+            // Up to 32 datagrams a system call, and their replies go out
+            // with one `sendmmsg` straight from the hub's outbox: a system
+            // call costs more than the hub's work on a datagram.
+            let drain = self.udp.recv()?;
+            for (from, datagram) in self.udp.received() {
                 self.hub.handle_datagram(now, from, datagram);
             }
             self.flush(now)?;

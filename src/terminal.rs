@@ -48,8 +48,6 @@ pub struct Terminal {
     interrupts: u32,
     /// Whether stdin may hold unread bytes; false once drained or ended.
     stdin_ready: bool,
-    /// One datagram, plus one byte to tell an oversized one from a full one.
-    buf: Box<[u8; MAX_DATAGRAM + 1]>,
 }
 
 impl Terminal {
@@ -66,7 +64,7 @@ impl Terminal {
         config: ClientConfig,
     ) -> io::Result<Self> {
         let mut udp = UdpEndpoint::bind(listen, reactor.registry(), UDP)?;
-        udp.show_datagrams_as(wire::show_datagram);
+        udp.set_format(MAX_DATAGRAM, wire::show_datagram);
         let local = udp.local_addr()?;
         let reply_to = if local.ip().is_unspecified() {
             ReplyTo::SourceIpAt(local.port())
@@ -85,7 +83,6 @@ impl Terminal {
             shutdown,
             interrupts: 0,
             stdin_ready,
-            buf: Box::new([0; MAX_DATAGRAM + 1]),
         })
     }
 
@@ -160,11 +157,10 @@ impl ReadyHandler for Terminal {
                     self.udp.on_writable()?;
                 }
                 if event.is_readable() {
-                    // Drain until WouldBlock: the next event comes only for new datagrams.
-                    while let Some((len, from)) = self.udp.recv_from(&mut self.buf[..])? {
-                        self.client.handle_datagram(now, from, &self.buf[..len]);
-                        self.flush()?;
-                    }
+                    // Drain: the next event comes only for new datagrams.
+                    let client = &mut self.client;
+                    self.udp
+                        .drain(|from, datagram| client.handle_datagram(now, from, datagram))?;
                 }
             }
             STDIN => {

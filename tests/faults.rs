@@ -37,7 +37,7 @@ use reactor_hub::reactor::udp::UdpEndpoint;
 use reactor_hub::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 use reactor_hub::relay::{Direction, Faults, Relay, RelayConfig, RelayStats};
 use reactor_hub::server::Server;
-use reactor_hub::wire::{ReplyTo, MAX_DATAGRAM};
+use reactor_hub::wire::ReplyTo;
 
 /// How often the test looks at the hub's and the relay's published counts
 /// once every message is answered.
@@ -286,7 +286,6 @@ struct Chat {
     next_tick: Option<Instant>,
     deadline: Instant,
     timed_out: bool,
-    buf: Vec<u8>,
 }
 
 impl Chat {
@@ -317,7 +316,6 @@ impl Chat {
             next_tick: None,
             deadline,
             timed_out: false,
-            buf: vec![0; MAX_DATAGRAM + 1],
         };
         let now = Instant::now();
         for n in 0..people {
@@ -372,15 +370,13 @@ impl Chat {
 impl ReadyHandler for Chat {
     fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()> {
         let n = event.token().0;
-        let mut buf = std::mem::take(&mut self.buf);
-        // Drain until WouldBlock: the next event comes only for new datagrams.
-        while let Some((len, from)) = self.people[n].udp.recv_from(&mut buf)? {
-            self.people[n]
-                .client
-                .handle_datagram(now, from, &buf[..len]);
-            self.flush(n)?;
-        }
-        self.buf = buf;
+        // Drain: the next event comes only for new datagrams.
+        let person = &mut self.people[n];
+        let client = &mut person.client;
+        person
+            .udp
+            .drain(|from, datagram| client.handle_datagram(now, from, datagram))?;
+        self.flush(n)?;
         if event.is_writable() {
             self.people[n].udp.on_writable()?;
         }

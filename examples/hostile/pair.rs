@@ -10,7 +10,7 @@ use mio::Token;
 use reactor_hub::client::{Client, ClientConfig, Notice};
 use reactor_hub::reactor::udp::UdpEndpoint;
 use reactor_hub::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
-use reactor_hub::wire::{ReplyTo, MAX_DATAGRAM};
+use reactor_hub::wire::ReplyTo;
 
 use super::PROGRAM;
 
@@ -49,7 +49,6 @@ const BOB: Token = Token(1);
 pub struct Pair {
     pub alice: Person,
     pub bob: Person,
-    buf: Vec<u8>,
     logged_in: usize,
     /// Pings still to send in this phase.
     remaining: usize,
@@ -69,7 +68,6 @@ impl Pair {
         let mut pair = Self {
             alice: Person::new(reactor, hub, ALICE)?,
             bob: Person::new(reactor, hub, BOB)?,
-            buf: vec![0; MAX_DATAGRAM + 1],
             logged_in: 0,
             remaining: 0,
             seq: 0,
@@ -174,10 +172,11 @@ impl ReadyHandler for Pair {
         if event.is_writable() {
             person.udp.on_writable()?;
         }
-        // Drain until WouldBlock: the next event comes only for new datagrams.
-        while let Some((len, from)) = person.udp.recv_from(&mut self.buf)? {
-            person.client.handle_datagram(now, from, &self.buf[..len]);
-        }
+        // Drain: the next event comes only for new datagrams.
+        let client = &mut person.client;
+        person
+            .udp
+            .drain(|from, datagram| client.handle_datagram(now, from, datagram))?;
         self.flush(now)
     }
 }

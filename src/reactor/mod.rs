@@ -26,7 +26,7 @@
 //!
 //! mio's readiness is edge-triggered: an event says a source *became* ready,
 //! once. A handler must read until `WouldBlock`, or it waits forever for an
-//! event that will not come again (see [`udp::UdpEndpoint::recv_from`]).
+//! event that will not come again (see [`udp::UdpEndpoint::drain`]).
 //!
 //! # Which errors end a program
 //!
@@ -39,7 +39,7 @@
 //! | --- | --- | --- |
 //! | any send error but `WouldBlock`/`Interrupted` (`EAFNOSUPPORT`, `ENETUNREACH`, `EACCES`, `ENOBUFS`, ...) | [`udp::UdpEndpoint::send_all`], `send_to`, `on_writable` | no: that datagram is lost, counted and logged at debug level |
 //! | `WouldBlock` on send | the same | no: queued until writable, bounded by [`udp::SEND_QUEUE_LIMIT`] |
-//! | an ICMP error surfacing on receive (`ECONNREFUSED`, unreachable, ...) | [`udp::UdpEndpoint::recv_batch`], `recv_from` | no: skipped, it concerns an earlier datagram |
+//! | an ICMP error surfacing on receive (`ECONNREFUSED`, unreachable, ...) | [`udp::UdpEndpoint::recv_batch`], `recv`, `drain` | no: skipped, it concerns an earlier datagram |
 //! | any other receive error (`EBADF`, `ENOTSOCK`, `EFAULT`, `EINVAL`, `EACCES`) | the same | yes: it would come back on every call, so skipping it would spin |
 //! | `epoll_ctl` failing to (re)register a source (`ENOMEM`, `ENOSPC`) | `reregister` in `udp`, `stdin` | yes: without it the loop would wait for an event that never comes |
 //! | `epoll_wait` failing, but for `EINTR` | [`Reactor::run`] | yes: there is nothing else to wait on |

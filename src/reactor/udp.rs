@@ -19,7 +19,7 @@ pub const SEND_QUEUE_LIMIT: usize = 65_536;
 
 /// How `--trace` lines show a datagram. The Reactor knows no message
 /// format: a program that has one says how to show it
-/// ([`UdpEndpoint::show_datagrams_as`]); by default the bytes are escaped.
+/// ([`UdpEndpoint::set_format`]); by default the bytes are escaped.
 pub type ShowDatagram = fn(&[u8], &mut fmt::Formatter<'_>) -> fmt::Result;
 
 fn escaped(datagram: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -134,7 +134,15 @@ pub struct UdpEndpoint {
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
     stats: UdpStats,
     show: ShowDatagram,
+    /// The endpoint's own receive batch, made at the first [`recv`](Self::recv).
+    received: Option<RecvBatch>,
+    /// The longest datagram the program takes.
+    max_datagram: usize,
 }
+
+/// The largest UDP payload over IPv4: what an endpoint takes unless its
+/// program says less ([`UdpEndpoint::set_format`]).
+const MAX_UDP_PAYLOAD: usize = 65_507;
 
 impl UdpEndpoint {
     /// Binds `addr` and registers the socket for readability under `token`.
@@ -152,12 +160,18 @@ impl UdpEndpoint {
             queue: VecDeque::new(),
             stats: UdpStats::default(),
             show: escaped,
+            received: None,
+            max_datagram: MAX_UDP_PAYLOAD,
         })
     }
 
-    /// How `--trace` shows this socket's datagrams.
-    pub fn show_datagrams_as(&mut self, show: ShowDatagram) {
+    /// What the program's datagrams are, for the Reactor, which knows no
+    /// format: the longest it takes (a longer one is received cut to one
+    /// byte more, so that the program can tell), and how `--trace` shows one.
+    pub fn set_format(&mut self, max_datagram: usize, show: ShowDatagram) {
+        self.max_datagram = max_datagram;
         self.show = show;
+        self.received = None;
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -191,39 +205,45 @@ impl UdpEndpoint {
         self.stats
     }
 
-    /// Receives one datagram into `buf`, or `None` once the socket is drained.
+    /// Receives up to [`mmsg::BATCH`] datagrams into the endpoint's own
+    /// batch (one `recvmmsg` system call on Linux), read them with
+    /// [`received`](Self::received); says whether the socket is drained.
     ///
-    /// Call it in a loop until it returns `None`: readiness is edge-triggered,
-    /// so datagrams left in the socket get no second event. Errors that
-    /// concern one earlier datagram (an ICMP "port unreachable" from a client
-    /// that went away surfaces here as `ConnectionRefused`) are logged and
-    /// skipped; they say nothing about the socket.
-    pub fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+    /// Call it again while it says [`Drain::More`]: readiness is
+    /// edge-triggered, so what is left gets no new event.
+    pub fn recv(&mut self) -> io::Result<Drain> {
+        let mut batch = self
+            .received
+            .take()
+            .unwrap_or_else(|| RecvBatch::new(self.max_datagram));
+        let drain = self.recv_batch(&mut batch);
+        self.received = Some(batch);
+        drain
+    }
+
+    /// Reads the socket until it is drained, handing each datagram to
+    /// `each` with its source: what a handler does on a readable event.
+    pub fn drain(&mut self, mut each: impl FnMut(SocketAddr, &[u8])) -> io::Result<()> {
         loop {
-            match self.socket.recv_from(buf) {
-                Ok((len, from)) => {
-                    self.stats.received += 1;
-                    log::trace!(target: "udp", "in  {from} {}", Shown(self.show, &buf[..len]));
-                    return Ok(Some((len, from)));
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) if is_icmp_report(&err) => {
-                    log::debug!("receive error from an earlier send: {err}");
-                    continue;
-                }
-                Err(err) => return Err(err),
+            let drain = self.recv()?;
+            for (from, datagram) in self.received() {
+                each(from, datagram);
+            }
+            if drain == Drain::Drained {
+                return Ok(());
             }
         }
     }
 
-    /// Receives up to [`mmsg::BATCH`] datagrams into `batch` (one
-    /// `recvmmsg` system call on Linux), and says whether the socket is
-    /// drained.
-    ///
-    /// Call it again while it says [`Drain::More`]: readiness is
-    /// edge-triggered, so what is left gets no new event. A batch that is
-    /// not full says the socket was empty (see [`RecvBatch`]).
+    /// The datagrams of the last [`recv`](Self::recv), with their sources.
+    pub fn received(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.received.iter().flat_map(RecvBatch::iter)
+    }
+
+    /// As [`recv`](Self::recv), into a batch the caller holds: for a
+    /// program that must send on this socket while it reads what came (the
+    /// flood's clients), or that reads many sockets into one batch. A batch
+    /// that is not full says the socket was empty (see [`RecvBatch`]).
     pub fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Drain> {
         loop {
             match mmsg::recv(&self.socket, batch) {
@@ -295,7 +315,7 @@ impl UdpEndpoint {
     }
 
     /// Sends a datagram now, or queues it until the socket is writable.
-    /// As with [`send_batch`](Self::send_batch), an `Err` concerns the
+    /// As with [`send_all`](Self::send_all), an `Err` concerns the
     /// registration, never the datagram.
     pub fn send_to(&mut self, to: SocketAddr, payload: &[u8]) -> io::Result<()> {
         log::trace!(target: "udp", "out {to} {}", Shown(self.show, payload));

@@ -29,16 +29,16 @@ pub mod faults;
 
 use std::collections::HashMap;
 use std::io;
-use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::{Registry, Token};
 
+use crate::reactor::mmsg::RecvBatch;
 use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
-use crate::reactor::udp::UdpEndpoint;
+use crate::reactor::udp::{Drain, UdpEndpoint};
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 use crate::timers::TimerQueue;
 use crate::wire::{self, Login, Message, ReplyTo};
@@ -135,7 +135,8 @@ pub struct Relay {
     next_seq: u64,
     shutdown: Shutdown,
     tap: Option<Tap>,
-    buf: Vec<u8>,
+    /// One batch for every socket of the relay (`None` while lent out).
+    batch: Option<RecvBatch>,
     overflow: u64,
     refused: u64,
     strangers: u64,
@@ -149,7 +150,7 @@ impl Relay {
             .validate()
             .map_err(|problem| io::Error::new(io::ErrorKind::InvalidInput, problem))?;
         let mut front = UdpEndpoint::bind(config.listen, reactor.registry(), FRONT)?;
-        front.show_datagrams_as(wire::show_datagram);
+        front.set_format(MAX_UDP_PAYLOAD, wire::show_datagram);
         let shutdown = Shutdown::register(reactor.registry(), SIGNALS, STOP)?;
         Ok(Self {
             front,
@@ -166,7 +167,7 @@ impl Relay {
             next_seq: 0,
             shutdown,
             tap: None,
-            buf: vec![0; MAX_UDP_PAYLOAD],
+            batch: Some(RecvBatch::new(MAX_UDP_PAYLOAD)),
             overflow: 0,
             refused: 0,
             strangers: 0,
@@ -202,33 +203,47 @@ impl Relay {
 
     /// Reads every datagram waiting on the socket of `token`.
     fn on_readable(&mut self, token: Token, now: Instant) -> io::Result<()> {
-        // The buffer is lent out while the socket, which is also `self`'s, reads into it.
-        let mut buf = mem::take(&mut self.buf);
-        let result = self.drain(token, now, &mut buf);
-        self.buf = buf;
+        // The batch is lent out while the sockets, which are also `self`'s,
+        // read into it and the relay sends on them.
+        let mut batch = self.batch.take().expect("the batch is back");
+        let result = self.drain(token, now, &mut batch);
+        self.batch = Some(batch);
         result
     }
 
-    /// Drains until `WouldBlock`: the next event comes only for new datagrams.
-    fn drain(&mut self, token: Token, now: Instant, buf: &mut [u8]) -> io::Result<()> {
-        if token == FRONT {
-            while let Some((len, from)) = self.front.recv_from(buf)? {
-                self.on_client_datagram(now, from, &buf[..len])?;
+    /// Drains the socket: the next event comes only for new datagrams.
+    fn drain(&mut self, token: Token, now: Instant, batch: &mut RecvBatch) -> io::Result<()> {
+        loop {
+            let drain = if token == FRONT {
+                self.front.recv_batch(batch)?
+            } else {
+                self.links[token.0 - FIRST_UPSTREAM]
+                    .upstream
+                    .recv_batch(batch)?
+            };
+            for (from, datagram) in batch.iter() {
+                if token == FRONT {
+                    self.on_client_datagram(now, from, datagram)?;
+                } else {
+                    self.on_hub_datagram(now, token.0 - FIRST_UPSTREAM, from, datagram);
+                }
             }
-            return Ok(());
-        }
-        let link = token.0 - FIRST_UPSTREAM;
-        while let Some((len, from)) = self.links[link].upstream.recv_from(buf)? {
-            if from != self.hub {
-                self.strangers += 1;
-                continue;
+            if drain == Drain::Drained {
+                return Ok(());
             }
-            self.tapped(Direction::ToClient, &buf[..len]);
-            let fate = self.to_clients.decide();
-            let to = self.links[link].receive_at;
-            self.hold(now, fate, Hop::ToClient(to), &buf[..len]);
         }
-        Ok(())
+    }
+
+    /// What the hub sent to the upstream socket of `link`, for its client.
+    fn on_hub_datagram(&mut self, now: Instant, link: usize, from: SocketAddr, datagram: &[u8]) {
+        if from != self.hub {
+            self.strangers += 1;
+            return;
+        }
+        self.tapped(Direction::ToClient, datagram);
+        let fate = self.to_clients.decide();
+        let to = self.links[link].receive_at;
+        self.hold(now, fate, Hop::ToClient(to), datagram);
     }
 
     fn on_client_datagram(
@@ -275,7 +290,7 @@ impl Relay {
         let index = self.links.len();
         let bind = SocketAddr::new(upstream_ip(self.hub.ip()), 0);
         let mut upstream = UdpEndpoint::bind(bind, &self.registry, Token(FIRST_UPSTREAM + index))?;
-        upstream.show_datagrams_as(wire::show_datagram);
+        upstream.set_format(MAX_UDP_PAYLOAD, wire::show_datagram);
         let local = upstream.local_addr()?;
         let reply_to = if local.ip().is_unspecified() {
             // The hub reads `<0.0.0.0><PORT>` as "the source IP, at this port".

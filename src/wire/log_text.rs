@@ -15,7 +15,7 @@ use super::frame;
 const LOGIN: &[u8] = b"->server#login<";
 
 /// Writes `datagram` as a log line shows it: the format the Reactor's
-/// sockets are given for `--trace` (`UdpEndpoint::show_datagrams_as`).
+/// sockets are given for `--trace` (`UdpEndpoint::set_format`).
 pub fn show_datagram(datagram: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
     fmt::Display::fmt(&LogText::new(datagram), f)
 }
