@@ -7,9 +7,9 @@
 //! time comes in as an argument, a test can move it five minutes in a
 //! microsecond, and the same inputs always give the same outputs.
 //!
-//! Every account has a session in the hub's table (`hub/sessions.rs`), found by its
-//! `AccountIndex`, so memory is
-//! bounded by the accounts file however many datagrams arrive. Each session
+//! Every account has a session in the hub's table (`hub/sessions.rs`),
+//! found by its `AccountIndex`, so memory is bounded by the accounts file
+//! however many datagrams arrive. Each session
 //! has at most one live entry in the [`TimerQueue`]: the earlier of its expiry
 //! and its next resend.
 
