@@ -1,4 +1,5 @@
-//! The accounts file: one `ID:PASSWORD` a line, read once at start.
+//! The accounts file: one `ID:PASSWORD` a line, read at start and again
+//! when the hub is asked to reload it ([`Accounts::update`]).
 //!
 //! Every error names the file and, where there is one, the line, so that a
 //! person can fix the file without reading code.
@@ -14,9 +15,38 @@ use crate::wire::{self, SERVER_ID};
 /// the hub keeps its session.
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
+    /// Every account's id, removed ones too: an index is never reused, so a
+    /// forward from a removed account still names its sender.
     ids: Vec<Box<str>>,
-    passwords: Vec<Box<[u8]>>,
+    /// `None` once the account was removed: no password matches.
+    passwords: Vec<Option<Box<[u8]>>>,
+    /// The live accounts.
     index: HashMap<Box<str>, AccountIndex, BuildHasherDefault<IdHasher>>,
+}
+
+/// What [`Accounts::update`] changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Update {
+    pub added: usize,
+    /// The accounts removed, whose sessions must end.
+    pub removed: Vec<AccountIndex>,
+    pub passwords_changed: usize,
+}
+
+impl fmt::Display for Update {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let passwords = match self.passwords_changed {
+            1 => "password",
+            _ => "passwords",
+        };
+        write!(
+            f,
+            "{} added, {} removed, {} {passwords} changed",
+            self.added,
+            self.removed.len(),
+            self.passwords_changed
+        )
+    }
 }
 
 /// FNV-1a, the hash of the id index: the hub looks up two ids per message.
@@ -105,9 +135,45 @@ impl Accounts {
     pub fn add(&mut self, id: &str, password: &[u8]) -> AccountIndex {
         let index = AccountIndex(self.ids.len());
         self.ids.push(id.into());
-        self.passwords.push(password.into());
+        self.passwords.push(Some(password.into()));
         self.index.insert(id.into(), index);
         index
+    }
+
+    /// Makes these accounts `new`'s: new ids are added (at new indexes),
+    /// missing ones removed, changed passwords replaced. An account that
+    /// stays keeps its index, and with it its session.
+    pub fn update(&mut self, new: &Accounts) -> Update {
+        let mut update = Update::default();
+        let gone: Vec<Box<str>> = self
+            .index
+            .keys()
+            .filter(|id| new.find(id).is_none())
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(index) = self.index.remove(&id) {
+                self.passwords[index.0] = None;
+                update.removed.push(index);
+            }
+        }
+        update.removed.sort();
+        // In the new file's order, so that indexes do not depend on hashing.
+        for (id, password) in new.ids.iter().zip(&new.passwords) {
+            let Some(password) = password else { continue };
+            match self.find(id) {
+                Some(index) if self.passwords[index.0].as_ref() != Some(password) => {
+                    self.passwords[index.0] = Some(password.clone());
+                    update.passwords_changed += 1;
+                }
+                Some(_) => {}
+                None => {
+                    self.add(id, password);
+                    update.added += 1;
+                }
+            }
+        }
+        update
     }
 
     /// The index of the account with this id.
@@ -122,17 +188,25 @@ impl Accounts {
 
     /// Whether `password` is this account's, compared in constant time.
     pub fn password_matches(&self, index: AccountIndex, password: &[u8]) -> bool {
-        wire::constant_time_eq(&self.passwords[index.0], password)
+        self.passwords[index.0]
+            .as_ref()
+            .is_some_and(|ours| wire::constant_time_eq(ours, password))
     }
 
     /// How many accounts there are.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.index.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.index.is_empty()
+    }
+
+    /// How many indexes were ever given out, removed accounts' included:
+    /// the size of a table kept by [`AccountIndex`].
+    pub fn indexes(&self) -> usize {
+        self.ids.len()
     }
 }
 
@@ -172,6 +246,43 @@ mod tests {
         assert!(!accounts.password_matches(alice, b"pw"));
         assert!(accounts.password_matches(accounts.find("bob").unwrap(), b""));
         assert_eq!(accounts.find("carol"), None);
+    }
+
+    #[test]
+    fn an_update_adds_removes_and_changes_and_keeps_the_indexes_of_the_rest() {
+        let mut accounts = Accounts::parse("alice:a\nbob:b\ncarol:c\n").unwrap();
+        let (alice, bob, carol) = (
+            accounts.find("alice").unwrap(),
+            accounts.find("bob").unwrap(),
+            accounts.find("carol").unwrap(),
+        );
+        let new = Accounts::parse("carol:c2\nalice:a\ndave:d\nerin:e\n").unwrap();
+        let update = accounts.update(&new);
+        assert_eq!(
+            update,
+            Update {
+                added: 2,
+                removed: vec![bob],
+                passwords_changed: 1,
+            }
+        );
+        assert_eq!(update.to_string(), "2 added, 1 removed, 1 password changed");
+        assert_eq!(accounts.find("alice"), Some(alice), "kept its index");
+        assert_eq!(accounts.find("carol"), Some(carol));
+        assert_eq!(accounts.find("bob"), None);
+        assert!(
+            !accounts.password_matches(bob, b"b"),
+            "removed: nothing matches"
+        );
+        assert_eq!(accounts.id(bob), "bob", "still named, for its forwards");
+        assert!(accounts.password_matches(carol, b"c2"));
+        assert!(!accounts.password_matches(carol, b"c"));
+        assert_eq!((accounts.len(), accounts.indexes()), (4, 5));
+        // Back again: a new index, so a new session.
+        let update = accounts.update(&Accounts::parse("alice:a\nbob:b\n").unwrap());
+        assert_eq!((update.added, update.removed.len()), (1, 3));
+        assert_ne!(accounts.find("bob"), Some(bob));
+        assert_eq!(accounts.update(&accounts.clone()), Update::default());
     }
 
     #[test]

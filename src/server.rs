@@ -6,6 +6,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use mio::event::Event;
@@ -13,6 +14,7 @@ use mio::Token;
 
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubConfig, HubEvent};
+use crate::reactor::hangup::Hangup;
 use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::{Drain, UdpEndpoint};
@@ -23,6 +25,7 @@ use log_limit::LogLimit;
 const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const STOP: Token = Token(2);
+const HANGUP: Token = Token(3);
 
 /// The socket buffers the server asks for. A burst of small datagrams larger
 /// than the receive buffer is lost in the kernel: 4 MiB holds thousands of
@@ -44,6 +47,8 @@ pub struct Server {
     hub: Hub,
     udp: UdpEndpoint,
     shutdown: Shutdown,
+    /// SIGHUP, and the accounts file it reloads, once asked for.
+    reload: Option<(Hangup, PathBuf)>,
     log_limit: LogLimit,
     /// Whether the socket may hold datagrams that the last turn left for
     /// the next; no new event comes for them.
@@ -73,6 +78,7 @@ impl Server {
             hub: Hub::new(accounts, config),
             udp,
             shutdown,
+            reload: None,
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
             backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
@@ -81,6 +87,17 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.udp.local_addr()
+    }
+
+    /// Reads `path` again on every SIGHUP and makes its accounts the hub's
+    /// ([`Hub::reload`]); a file that fails to parse changes nothing.
+    pub fn reload_accounts_on_hangup(
+        &mut self,
+        reactor: &Reactor,
+        path: PathBuf,
+    ) -> io::Result<()> {
+        self.reload = Some((Hangup::register(reactor.registry(), HANGUP)?, path));
+        Ok(())
     }
 
     /// Lets another thread stop the server.
@@ -126,6 +143,24 @@ impl Server {
         Ok(())
     }
 
+    /// Reads the accounts file again and says what changed; an error (the
+    /// file's name and line, as at start) changes nothing. These lines are
+    /// asked for by whoever runs the hub, so they skip the log budget.
+    fn reload_accounts(&mut self, path: &Path, now: Instant) -> io::Result<()> {
+        match Accounts::load(path) {
+            Ok(accounts) => {
+                let update = self.hub.reload(&accounts);
+                let count = self.hub.accounts().len();
+                log::info!("accounts reloaded: {update} ({count} now)");
+                self.flush(now)
+            }
+            Err(err) => {
+                log::error!("accounts not reloaded, the old ones stay: {err}");
+                Ok(())
+            }
+        }
+    }
+
     /// Logs what the hub reported and sends what it queued.
     fn flush(&mut self, now: Instant) -> io::Result<()> {
         while let Some(event) = self.hub.poll_event() {
@@ -157,6 +192,14 @@ impl ReadyHandler for Server {
                     self.on_readable(now)?;
                 }
             }
+            HANGUP => {
+                if let Some((hangup, path)) = &mut self.reload {
+                    if hangup.on_ready(HANGUP) {
+                        let path = path.clone();
+                        self.reload_accounts(&path, now)?;
+                    }
+                }
+            }
             token => {
                 self.shutdown.on_ready(token);
             }
@@ -169,6 +212,7 @@ impl ReadyHandler for Server {
             UDP => "udp socket",
             SIGNALS => "signals",
             STOP => "stop waker",
+            HANGUP => "hangup signal",
             _ => "unknown",
         }
     }

@@ -373,6 +373,49 @@ fn the_start_line_counts_accounts_and_an_empty_file_is_warned_of() {
     assert!(empty.start_log.last().unwrap().contains("(0 accounts from"));
 }
 
+/// Accounts change while people chat: `kill -HUP` reloads the file.
+#[test]
+fn sighup_reloads_the_accounts_file_and_a_broken_one_changes_nothing() {
+    let hub = Server::start_with(
+        "reload",
+        "127.0.0.1:0",
+        "alice:wonderland\nbob:builder\n",
+        &[],
+    );
+    let alice = Peer::new(hub.addr);
+    let alice_token = alice.login("alice", "wonderland");
+    let bob = Peer::new(hub.addr);
+    let bob_token = bob.login("bob", "builder");
+
+    std::fs::write(hub.accounts_file(), "alice:changed\ncarol:s3cret\n").unwrap();
+    hub.signal("HUP");
+    hub.log
+        .expect("accounts reloaded: 1 added, 1 removed, 1 password changed (2 now)");
+    let carol = Peer::new(hub.addr);
+    let carol_token = carol.login("carol", "s3cret");
+    bob.send(&format!("bob->alice#<{bob_token}><0000000001>hi"));
+    assert_eq!(
+        bob.recv(),
+        format!("server->bob#<{bob_token}><0000000001>Error: please log in again!")
+    );
+    // Alice's session outlives her password's change.
+    alice.send(&format!("alice->carol#<{alice_token}><0000000002>welcome"));
+    assert_eq!(
+        carol.recv(),
+        format!("alice->carol#<{carol_token}><0000000002>welcome")
+    );
+
+    let path = hub.accounts_file().display().to_string();
+    std::fs::write(hub.accounts_file(), "alice:changed\nno colon here\n").unwrap();
+    hub.signal("HUP");
+    let line = hub.log.expect("accounts not reloaded");
+    assert!(
+        line.contains(&format!("{path}:2: malformed line")),
+        "{line}"
+    );
+    Peer::new(hub.addr).login("carol", "s3cret");
+}
+
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut hub = Server::start("sigterm", &[]);

@@ -103,6 +103,9 @@ fn run(config: Config) -> Result<(), String> {
         Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
     let mut server = Server::bind(&reactor, bind, accounts, config.hub)
         .map_err(|err| format!("cannot listen on {bind}: {err}"))?;
+    server
+        .reload_accounts_on_hangup(&reactor, config.users.clone())
+        .map_err(|err| format!("cannot catch SIGHUP: {err}"))?;
     let addr = server.local_addr().map_err(|err| err.to_string())?;
     let count = server.hub().accounts().len();
     let accounts = if count == 1 { "account" } else { "accounts" };

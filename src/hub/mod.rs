@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::OsRng;
 use rand::{RngCore, TryRngCore};
 
-use crate::accounts::{AccountIndex, Accounts};
+use crate::accounts::{AccountIndex, Accounts, Update};
 use crate::outbox::{Outbox, Transmit};
 use crate::timers::TimerQueue;
 use crate::wire::{
@@ -140,7 +140,7 @@ impl Hub {
 
     /// A hub with its own token generator (tests use a seeded one).
     pub fn with_rng(accounts: Accounts, config: HubConfig, rng: Box<dyn RngCore + Send>) -> Self {
-        let sessions = Sessions::new(accounts.len());
+        let sessions = Sessions::new(accounts.indexes());
         Self {
             throttle: LoginThrottle::new(config.throttle.clone()),
             config,
@@ -158,6 +158,20 @@ impl Hub {
     /// The accounts the hub was given.
     pub fn accounts(&self) -> &Accounts {
         &self.accounts
+    }
+
+    /// Makes `accounts` the hub's, as a reload of the accounts file does: a
+    /// new account can log in at once; a removed one's session ends (its
+    /// next datagram is told to log in again); a changed password applies
+    /// to the next login and leaves the running session alone.
+    pub fn reload(&mut self, accounts: &Accounts) -> Update {
+        let update = self.accounts.update(accounts);
+        self.sessions.grow(self.accounts.indexes());
+        for &index in &update.removed {
+            self.end_session(index, "account removed");
+            self.report(index, "account removed");
+        }
+        update
     }
 
     /// One datagram arrived from `source` at `now`.

@@ -15,6 +15,13 @@ impl Sessions {
         Self((0..accounts).map(|_| Session::default()).collect())
     }
 
+    /// An offline session for every account added since: the table holds
+    /// one per index ever given out (`Accounts::indexes`).
+    pub fn grow(&mut self, indexes: usize) {
+        self.0
+            .resize_with(indexes.max(self.0.len()), Session::default);
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -18,6 +18,7 @@ mod hardening;
 mod login;
 mod logoff;
 mod messages;
+mod reload;
 mod tracing;
 
 /// The accounts every test hub knows; `dave` is the one that never receipts

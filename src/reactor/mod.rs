@@ -49,6 +49,7 @@
 //! A datagram's *content* never reaches a `?`: the state machines take
 //! any bytes and return no errors.
 
+pub mod hangup;
 pub mod mmsg;
 pub mod on_thread;
 pub mod shutdown;

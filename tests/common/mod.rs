@@ -147,11 +147,22 @@ impl Server {
 
     /// Sends SIGTERM and returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        self.signal("TERM");
+        self.child.wait().expect("wait for reactor-server")
+    }
+
+    /// Sends the signal `name` (`HUP`, `TERM`, ...) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
             .status()
             .expect("run kill");
-        self.child.wait().expect("wait for reactor-server")
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// The hub's accounts file, for a test to rewrite.
+    pub fn accounts_file(&self) -> &std::path::Path {
+        &self._accounts.0
     }
 }
 
