@@ -20,12 +20,17 @@ use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::{Drain, UdpEndpoint};
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 use crate::wire::{self, MAX_DATAGRAM};
+use exposition::Snapshot;
 use log_limit::LogLimit;
+use scrape::Scrape;
 
 const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const STOP: Token = Token(2);
 const HANGUP: Token = Token(3);
+const METRICS: Token = Token(4);
+/// Metrics connections get the tokens from here on.
+const FIRST_METRICS_CONNECTION: usize = 5;
 
 /// The socket buffers the server asks for. A burst of small datagrams larger
 /// than the receive buffer is lost in the kernel: 4 MiB holds thousands of
@@ -49,6 +54,8 @@ pub struct Server {
     shutdown: Shutdown,
     /// SIGHUP, and the accounts file it reloads, once asked for.
     reload: Option<(Hangup, PathBuf)>,
+    /// `GET /metrics`, once asked for.
+    metrics: Option<Scrape>,
     log_limit: LogLimit,
     /// Whether the socket may hold datagrams that the last turn left for
     /// the next; no new event comes for them.
@@ -79,6 +86,7 @@ impl Server {
             udp,
             shutdown,
             reload: None,
+            metrics: None,
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
             backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
@@ -87,6 +95,14 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.udp.local_addr()
+    }
+
+    /// Serves `GET /metrics` on `addr`, on this Reactor; returns the address.
+    pub fn serve_metrics(&mut self, reactor: &Reactor, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let scrape = Scrape::bind(addr, reactor.registry(), METRICS, FIRST_METRICS_CONNECTION)?;
+        let local = scrape.local_addr()?;
+        self.metrics = Some(scrape);
+        Ok(local)
     }
 
     /// Reads `path` again on every SIGHUP and makes its accounts the hub's
@@ -192,6 +208,21 @@ impl ReadyHandler for Server {
                     self.on_readable(now)?;
                 }
             }
+            token if self.metrics.as_ref().is_some_and(|m| m.owns(token)) => {
+                let (hub, udp) = (&self.hub, &self.udp);
+                let page = |format| {
+                    let snapshot = Snapshot {
+                        stats: hub.stats(),
+                        counters: hub.counters(),
+                        udp: udp.stats(),
+                        accounts: hub.accounts().len(),
+                    };
+                    exposition::render(&snapshot, format)
+                };
+                if let Some(metrics) = &mut self.metrics {
+                    metrics.on_ready(token, now, page);
+                }
+            }
             HANGUP => {
                 if let Some((hangup, path)) = &mut self.reload {
                     if hangup.on_ready(HANGUP) {
@@ -213,23 +244,36 @@ impl ReadyHandler for Server {
             SIGNALS => "signals",
             STOP => "stop waker",
             HANGUP => "hangup signal",
+            METRICS => "metrics listener",
+            _ if self.metrics.as_ref().is_some_and(|m| m.owns(token)) => "metrics connection",
             _ => "unknown",
         }
     }
 }
 
 impl TimerHandler for Server {
+    /// The hub's next deadline, or a metrics request's time limit.
     fn next_deadline(&self) -> Option<Instant> {
-        self.hub.poll_timeout()
+        let metrics = self.metrics.as_ref().and_then(Scrape::next_deadline);
+        self.hub.poll_timeout().into_iter().chain(metrics).min()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
+        if let Some(metrics) = &mut self.metrics {
+            metrics.on_deadline(now);
+        }
         self.hub.handle_timeout(now);
         self.flush(now)
     }
 
     fn describe_deadline(&self) -> String {
-        self.hub.describe_timeout()
+        let metrics = self.metrics.as_ref().and_then(Scrape::next_deadline);
+        match (metrics, self.hub.poll_timeout()) {
+            (Some(at), hub) if hub.is_none_or(|hub| at < hub) => {
+                "a metrics request's time limit".into()
+            }
+            _ => self.hub.describe_timeout(),
+        }
     }
 }
 
@@ -258,6 +302,8 @@ impl Handler for Server {
     }
 }
 
+mod exposition;
 mod log_limit;
+mod scrape;
 #[cfg(test)]
 mod tests;

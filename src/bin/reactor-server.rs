@@ -22,6 +22,8 @@ const MAX_SESSION_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 struct Config {
     /// `HOST:PORT`, resolved at start like the client's `--server`.
     bind: String,
+    /// Where to serve `GET /metrics`, if anywhere.
+    metrics: Option<SocketAddr>,
     users: PathBuf,
     hub: HubConfig,
 }
@@ -43,6 +45,12 @@ fn options() -> Options {
         )
         .optopt(
             "",
+            "metrics",
+            "serve GET /metrics (Prometheus) on this address",
+            "ADDR",
+        )
+        .optopt(
+            "",
             "session-timeout",
             "seconds of silence before a session expires (default 300)",
             "SECS",
@@ -53,7 +61,7 @@ fn options() -> Options {
 
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
-    let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--trace]";
+    let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--metrics ADDR] [--trace]";
     let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
     };
@@ -68,6 +76,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     };
     Ok(Some(Config {
         bind: cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?,
+        metrics: cli::optional_value(&matches, "metrics")?,
         users: cli::value(&matches, "users", PathBuf::from("users.conf"))?,
         hub: HubConfig {
             session_timeout,
@@ -106,6 +115,12 @@ fn run(config: Config) -> Result<(), String> {
     server
         .reload_accounts_on_hangup(&reactor, config.users.clone())
         .map_err(|err| format!("cannot catch SIGHUP: {err}"))?;
+    if let Some(metrics) = config.metrics {
+        let addr = server
+            .serve_metrics(&reactor, metrics)
+            .map_err(|err| format!("cannot serve metrics on {metrics}: {err}"))?;
+        log::info!("metrics on http://{addr}/metrics");
+    }
     let addr = server.local_addr().map_err(|err| err.to_string())?;
     let count = server.hub().accounts().len();
     let accounts = if count == 1 { "account" } else { "accounts" };

@@ -77,6 +77,32 @@ pub enum DropReason {
     UnreachableReplyAddress,
 }
 
+impl DropReason {
+    /// The label value of each reason in the metrics, in [`index`](Self::index) order.
+    pub const LABELS: [&'static str; 7] = [
+        "malformed",
+        "too_long",
+        "server_message",
+        "not_logged_in",
+        "token_mismatch",
+        "token_guessing",
+        "unreachable_reply_address",
+    ];
+
+    /// Where the reason's label is in [`LABELS`](Self::LABELS).
+    pub fn index(&self) -> usize {
+        match self {
+            DropReason::Malformed(ParseError::TooLong(_)) => 1,
+            DropReason::Malformed(_) => 0,
+            DropReason::ServerMessage => 2,
+            DropReason::NotLoggedIn => 3,
+            DropReason::TokenMismatch => 4,
+            DropReason::TokenGuessing => 5,
+            DropReason::UnreachableReplyAddress => 6,
+        }
+    }
+}
+
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

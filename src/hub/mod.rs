@@ -13,6 +13,7 @@
 //! has at most one live entry in the [`TimerQueue`]: the earlier of its expiry
 //! and its next resend.
 
+mod counters;
 mod describe;
 mod event;
 mod expiry_map;
@@ -36,6 +37,7 @@ use crate::wire::{
     Reply, SessionToken, Success,
 };
 
+pub use counters::{HubCounters, LoginResult, MessageResult};
 pub use event::{DropReason, HubEvent};
 use pool::BufferPool;
 pub use session::SessionState;
@@ -127,6 +129,7 @@ pub struct Hub {
     outbox: Outbox,
     bodies: BufferPool,
     events: std::collections::VecDeque<HubEvent>,
+    counters: HubCounters,
     throttle: LoginThrottle,
     token_guard: TokenGuard,
     rng: Box<dyn RngCore + Send>,
@@ -150,6 +153,7 @@ impl Hub {
             outbox: Outbox::default(),
             bodies: BufferPool::default(),
             events: Default::default(),
+            counters: HubCounters::default(),
             token_guard: TokenGuard::default(),
             rng,
         }
@@ -236,6 +240,11 @@ impl Hub {
     }
 
     /// What the hub holds now.
+    /// What the hub has done since it started (for metrics).
+    pub fn counters(&self) -> &HubCounters {
+        &self.counters
+    }
+
     pub fn stats(&self) -> HubStats {
         let mut stats = HubStats {
             timers: self.timers.len(),
@@ -268,6 +277,7 @@ impl Hub {
                 reply_addr,
                 &Message::PasswordMismatch(PasswordMismatch { to: from }),
             );
+            self.counters.login(LoginResult::Throttled);
             return self.event(HubEvent::LoginThrottled {
                 id: from.into(),
                 from: source,
@@ -307,6 +317,12 @@ impl Hub {
         self.outbox
             .push(reply_addr, &Message::Success(Success { to: from, token }));
         self.report(index, "password matches");
+        let result = if repeat {
+            LoginResult::Repeat
+        } else {
+            LoginResult::Ok
+        };
+        self.counters.login(result);
         if !repeat {
             self.event(HubEvent::LoggedIn {
                 id: from.into(),
@@ -326,6 +342,7 @@ impl Hub {
         account: Option<AccountIndex>,
     ) {
         self.throttle.failed(now, account, source.ip());
+        self.counters.login(LoginResult::Refused);
         self.outbox.push(
             reply_addr,
             &Message::PasswordMismatch(PasswordMismatch { to: from }),
@@ -387,15 +404,20 @@ impl Hub {
             })
         };
         let Some(index) = self.accounts.find(from) else {
+            self.counters.message(MessageResult::LogInAgain);
             return self.outbox.push(source, &reply(Outcome::LogInAgain));
         };
         self.expire_if_idle(index, now);
         let reply_addr = self.sessions[index].addr.unwrap_or(source);
         match self.check_token(now, source, index, &token) {
-            None => return self.outbox.push(reply_addr, &reply(Outcome::LogInAgain)),
+            None => {
+                self.counters.message(MessageResult::LogInAgain);
+                return self.outbox.push(reply_addr, &reply(Outcome::LogInAgain));
+            }
             Some(TokenCheck::Matches) => {}
             Some(TokenCheck::Wrong { answer: true }) => {
-                return self.outbox.push(reply_addr, &reply(Outcome::TokenError))
+                self.counters.message(MessageResult::TokenError);
+                return self.outbox.push(reply_addr, &reply(Outcome::TokenError));
             }
             Some(TokenCheck::Wrong { answer: false }) => return,
             Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
@@ -408,9 +430,16 @@ impl Hub {
         // same id with anything else is a new message.
         let sent = Sent::new(msg_id, to, body);
         let answer = match online.recall(&sent) {
-            Some(answer) => answer,
+            Some(answer) => {
+                self.counters.message(MessageResult::Resend);
+                answer
+            }
             None => {
                 let answer = self.forward(now, index, to, msg_id, body);
+                self.counters.message(match answer {
+                    Answer::Accepted => MessageResult::Forwarded,
+                    Answer::DestinationOffline => MessageResult::Offline,
+                });
                 if let Some(online) = &mut self.sessions[index].online {
                     online.remember(sent, answer, self.config.remembered_ids);
                 }
@@ -576,6 +605,7 @@ impl Hub {
     }
 
     fn give_up(&mut self, dest: AccountIndex, pending: Pending, why: &'static str) {
+        self.counters.forwards_given_up += 1;
         self.event(HubEvent::GaveUp {
             from: self.accounts.id(pending.from).into(),
             to: self.accounts.id(dest).into(),
@@ -602,6 +632,7 @@ impl Hub {
             }
         }
         for position in due {
+            self.counters.forwards_resent += 1;
             self.send_forward(dest, position);
         }
     }
@@ -644,6 +675,7 @@ impl Hub {
     }
 
     fn discard(&mut self, source: SocketAddr, reason: DropReason) {
+        self.counters.dropped(&reason);
         self.event(HubEvent::Dropped { source, reason });
     }
 

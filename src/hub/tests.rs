@@ -11,6 +11,7 @@ use super::*;
 use crate::wire::Success;
 
 mod bounds;
+mod counters;
 mod dropped;
 mod duplicates;
 mod expiry;

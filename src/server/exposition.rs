@@ -1,0 +1,203 @@
+//! The hub's metrics page, written by `prometheus-client`'s encoder from a
+//! snapshot of the hub's counters. The names are fixed: dashboards and
+//! checks rely on them (docs/operations.md says what each means).
+//!
+//! The encoder writes OpenMetrics, which Prometheus asks for first. Other
+//! readers (curl, `promtool check metrics`) get the older Prometheus text
+//! format: the same lines, but a counter's `# HELP` and `# TYPE` name the
+//! samples' `_total` name, and there is no `# EOF` ([`Format`]).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::hub::{HubCounters, HubStats, LoginResult, MessageResult};
+use crate::reactor::udp::UdpStats;
+
+/// The two formats of the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// What a request that accepts `application/openmetrics-text` gets.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, for everyone else.
+    PrometheusText,
+}
+
+impl Format {
+    /// The format a request's `Accept` header asks for.
+    pub fn accepted(accept: Option<&[u8]>) -> Self {
+        let wants =
+            |needle: &[u8]| accept.is_some_and(|a| a.windows(needle.len()).any(|w| w == needle));
+        if wants(b"application/openmetrics-text") {
+            Format::OpenMetrics
+        } else {
+            Format::PrometheusText
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// What the page shows, read off the hub and its socket at one moment.
+pub struct Snapshot<'a> {
+    pub stats: HubStats,
+    pub counters: &'a HubCounters,
+    pub udp: UdpStats,
+    pub accounts: usize,
+}
+
+/// One label, `name="value"`.
+type Label = [(&'static str, &'static str); 1];
+
+/// The page. Built afresh for each scrape (a few dozen series), so the
+/// message path only bumps plain integers and never touches the encoder.
+pub fn render(snapshot: &Snapshot, format: Format) -> String {
+    let Snapshot {
+        stats,
+        counters,
+        udp,
+        accounts,
+    } = snapshot;
+    let mut registry = Registry::default();
+    let mut gauge = |name: &str, help: &str, value: usize| {
+        let gauge: Gauge = Gauge::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(name, help, gauge);
+    };
+    gauge(
+        "reactor_hub_sessions_online",
+        "Sessions online now",
+        stats.online,
+    );
+    gauge(
+        "reactor_hub_forwards_pending",
+        "Forwarded messages awaiting their receipts now",
+        stats.pending,
+    );
+    gauge(
+        "reactor_hub_accounts",
+        "Accounts in the accounts file",
+        *accounts,
+    );
+
+    let counted = |labels: &mut dyn Iterator<Item = (&'static str, &'static str, u64)>| {
+        let family = Family::<Label, Counter>::default();
+        for (key, value, total) in labels {
+            family.get_or_create(&[(key, value)]).inc_by(total);
+        }
+        family
+    };
+    let logins = LoginResult::ALL.map(|r| ("result", r.label(), counters.logins(r)));
+    registry.register(
+        "reactor_hub_logins",
+        "Logins, by how they ended",
+        counted(&mut logins.into_iter()),
+    );
+    let messages = MessageResult::ALL.map(|r| ("result", r.label(), counters.messages(r)));
+    registry.register(
+        "reactor_hub_messages",
+        "Messages from clients, by the hub's answer",
+        counted(&mut messages.into_iter()),
+    );
+    let mut drops = counters
+        .drops()
+        .map(|(reason, total)| ("reason", reason, total))
+        .chain([("reason", "send_failed", udp.send_dropped)]);
+    registry.register(
+        "reactor_hub_datagrams_dropped",
+        "Datagrams dropped unanswered, by reason",
+        counted(&mut drops),
+    );
+
+    let mut counter = |name: &str, help: &str, total: u64| {
+        let counter: Counter = Counter::default();
+        counter.inc_by(total);
+        registry.register(name, help, counter);
+    };
+    counter(
+        "reactor_hub_forwards_resent",
+        "Forwards sent again for want of a receipt",
+        counters.forwards_resent,
+    );
+    counter(
+        "reactor_hub_forwards_given_up",
+        "Forwards given up on (session ended, or too many pending)",
+        counters.forwards_given_up,
+    );
+    counter(
+        "reactor_hub_datagrams_received",
+        "Datagrams received by the hub's socket",
+        udp.received,
+    );
+    counter(
+        "reactor_hub_datagrams_sent",
+        "Datagrams sent by the hub's socket",
+        udp.sent,
+    );
+
+    let mut page = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut page, &registry);
+    match format {
+        Format::OpenMetrics => page,
+        Format::PrometheusText => prometheus_text(&page),
+    }
+}
+
+/// OpenMetrics as the Prometheus text format: a counter family `x` has the
+/// samples `x_total`, which the older format names in `# HELP` and
+/// `# TYPE` too; and the older format has no `# EOF`.
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines().filter(|&line| line != "# EOF") {
+        let renamed = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(renamed) => text.push_str(&renamed),
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prometheus_text_names_counters_by_their_samples() {
+        let openmetrics = "# HELP a_x Some x.\n# TYPE a_x counter\na_x_total{r=\"1\"} 3\n\
+                           # HELP b Some b.\n# TYPE b gauge\nb 2\n# EOF\n";
+        assert_eq!(
+            prometheus_text(openmetrics),
+            "# HELP a_x_total Some x.\n# TYPE a_x_total counter\na_x_total{r=\"1\"} 3\n\
+             # HELP b Some b.\n# TYPE b gauge\nb 2\n"
+        );
+    }
+
+    #[test]
+    fn prometheus_asks_for_openmetrics_and_curl_gets_the_text_format() {
+        let prometheus =
+            b"application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        assert_eq!(Format::accepted(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(Format::accepted(Some(b"*/*")), Format::PrometheusText);
+        assert_eq!(Format::accepted(None), Format::PrometheusText);
+    }
+}

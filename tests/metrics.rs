@@ -1,0 +1,220 @@
+//! `reactor-server --metrics`: the page counts what the hub did, passes
+//! Prometheus's own checker, and no scrape can stall the hub.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{udp_socket, Server, PATIENCE};
+
+/// The hub, with metrics on a free port; returns it and the metrics address.
+fn hub(name: &str) -> (Server, SocketAddr) {
+    let hub = Server::start(name, &["--metrics", "127.0.0.1:0"]);
+    let line = hub
+        .start_log
+        .iter()
+        .find(|l| l.contains("metrics on http://"))
+        .expect("the metrics line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (hub, addr)
+}
+
+/// `request` to the metrics address; the whole answer, once it closes.
+fn http(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn scrape(addr: SocketAddr) -> String {
+    let answer = http(addr, "GET /metrics HTTP/1.1\r\nHost: hub\r\n\r\n");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    body.to_owned()
+}
+
+/// The value of the sample `series` (name and labels, as on the page).
+fn value(page: &str, series: &str) -> u64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+}
+
+/// Sends `text` from `socket` and returns the hub's one answer.
+fn ask(socket: &UdpSocket, hub: SocketAddr, text: &str) -> String {
+    socket.send_to(text.as_bytes(), hub).unwrap();
+    let mut buf = [0; 2048];
+    let (len, _) = socket.recv_from(&mut buf).expect("an answer");
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// Logs `id` in from `socket` (short form); returns the token.
+fn login(socket: &UdpSocket, hub: SocketAddr, id: &str, password: &str) -> String {
+    let reply = ask(socket, hub, &format!("{id}->server#login<{password}>"));
+    reply
+        .strip_prefix(&format!("server->{id}#Success<"))
+        .and_then(|rest| rest.strip_suffix('>'))
+        .unwrap_or_else(|| panic!("login refused: {reply}"))
+        .to_owned()
+}
+
+/// `promtool check metrics` on the page, where promtool is installed (CI
+/// installs it and sets `REACTOR_HUB_REQUIRE_PROMTOOL`).
+fn promtool_checks(page: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(
+            std::env::var_os("REACTOR_HUB_REQUIRE_PROMTOOL").is_none(),
+            "promtool is required here"
+        );
+        println!("skipped: promtool not found (apt-get install prometheus)");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "promtool: {output:?}\n{page}");
+}
+
+#[test]
+fn the_page_counts_what_the_hub_did_and_passes_promtool() {
+    let (hub, metrics) = hub("metrics-count");
+    let before = scrape(metrics);
+    promtool_checks(&before);
+    assert_eq!(value(&before, "reactor_hub_accounts"), 3);
+    assert_eq!(value(&before, "reactor_hub_sessions_online"), 0);
+
+    let (alice, bob) = (udp_socket(), udp_socket());
+    let alice_token = login(&alice, hub.addr, "alice", "wonderland");
+    login(&bob, hub.addr, "bob", "builder");
+    ask(&alice, hub.addr, "alice->server#login<wonderland>");
+    ask(&alice, hub.addr, "carol->server#login<wrong>");
+    let message = format!("alice->bob#<{alice_token}><0000000001>hi");
+    ask(&alice, hub.addr, &message);
+    ask(&alice, hub.addr, &message);
+    ask(
+        &alice,
+        hub.addr,
+        &format!("alice->dave#<{alice_token}><0000000002>anyone?"),
+    );
+    alice.send_to(b"garbage", hub.addr).unwrap();
+
+    let page = scrape(metrics);
+    promtool_checks(&page);
+    for (series, expected) in [
+        ("reactor_hub_sessions_online", 2),
+        ("reactor_hub_forwards_pending", 1),
+        (r#"reactor_hub_logins_total{result="ok"}"#, 2),
+        (r#"reactor_hub_logins_total{result="repeat"}"#, 1),
+        (r#"reactor_hub_logins_total{result="refused"}"#, 1),
+        (r#"reactor_hub_messages_total{result="forwarded"}"#, 1),
+        (r#"reactor_hub_messages_total{result="resend"}"#, 1),
+        (r#"reactor_hub_messages_total{result="offline"}"#, 1),
+    ] {
+        assert_eq!(value(&page, series), expected, "{series}");
+    }
+    // The garbage is counted once the hub has read it: scrape until then.
+    let deadline = Instant::now() + PATIENCE;
+    let malformed = r#"reactor_hub_datagrams_dropped_total{reason="malformed"}"#;
+    while value(&scrape(metrics), malformed) == 0 {
+        assert!(Instant::now() < deadline, "the garbage was never counted");
+    }
+    // Counters only grow.
+    for line in before.lines().filter(|l| !l.starts_with('#')) {
+        let (series, old) = line.rsplit_once(' ').unwrap();
+        let old: u64 = old.parse().unwrap();
+        assert!(value(&page, series) >= old, "{series} went down");
+    }
+    assert!(value(&page, "reactor_hub_datagrams_received_total") >= 7);
+}
+
+#[test]
+fn prometheus_gets_openmetrics_and_other_paths_are_not_found() {
+    let (_hub, metrics) = hub("metrics-formats");
+    let answer = http(
+        metrics,
+        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n",
+    );
+    assert!(
+        answer.contains("Content-Type: application/openmetrics-text"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("# EOF\n"), "{answer}");
+    let answer = http(metrics, "GET / HTTP/1.1\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let answer = http(metrics, "POST /metrics HTTP/1.1\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+}
+
+/// A scraper that sends half a request and waits, and more connections
+/// than the hub serves at once: the chat goes on meanwhile, the extra
+/// connection is closed at once, the slow one within a second or so.
+#[test]
+fn a_slow_or_greedy_scraper_never_stalls_the_hub() {
+    let (hub, metrics) = hub("metrics-slow");
+    let mut slow = TcpStream::connect(metrics).unwrap();
+    slow.write_all(b"GET /metr").unwrap();
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(metrics).unwrap())
+        .collect();
+    let mut extra = TcpStream::connect(metrics).unwrap();
+    extra.set_read_timeout(Some(PATIENCE)).unwrap();
+
+    let (alice, bob) = (udp_socket(), udp_socket());
+    let alice_token = login(&alice, hub.addr, "alice", "wonderland");
+    let bob_token = login(&bob, hub.addr, "bob", "builder");
+    for n in 0..20 {
+        let id = format!("{n:010}");
+        let reply = ask(
+            &alice,
+            hub.addr,
+            &format!("alice->bob#<{alice_token}><{id}>ping {n}"),
+        );
+        assert!(reply.ends_with(&format!("Success: ping {n}")), "{reply}");
+        let mut buf = [0; 256];
+        let (len, _) = bob.recv_from(&mut buf).unwrap();
+        let forward = String::from_utf8_lossy(&buf[..len]).into_owned();
+        assert_eq!(forward, format!("alice->bob#<{bob_token}><{id}>ping {n}"));
+    }
+
+    let mut buf = [0; 16];
+    assert_eq!(extra.read(&mut buf).unwrap_or(0), 0, "the fifth is closed");
+    slow.set_read_timeout(Some(PATIENCE)).unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        slow.read(&mut buf).unwrap_or(0),
+        0,
+        "the slow one is closed"
+    );
+    assert!(started.elapsed() < PATIENCE);
+    drop(idle);
+    // Too big a request is closed unanswered; a proper one still works.
+    let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "x".repeat(5000));
+    let mut big = TcpStream::connect(metrics).unwrap();
+    big.set_read_timeout(Some(PATIENCE)).unwrap();
+    let _ = big.write_all(huge.as_bytes());
+    let mut answer = Vec::new();
+    let _ = big.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(scrape(metrics).contains("reactor_hub_sessions_online 2"));
+}
