@@ -494,6 +494,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
         "--bind",
         "--users",
         "--session-timeout",
+        "--metrics",
         "--help",
         "--version",
     ] {
@@ -510,4 +511,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
         assert!(stderr.contains("--session-timeout: at most"), "{stderr}");
     }
     assert_eq!(run(&["--bogus"]).status.code(), Some(2));
+    let out = run(&["--metrics", "not an address"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics"));
 }
