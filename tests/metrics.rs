@@ -4,11 +4,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{udp_socket, Server, PATIENCE};
+use common::peer::Peer;
+use common::{Server, PATIENCE};
 
 /// The hub, with metrics on a free port; returns it and the metrics address.
 fn hub(name: &str) -> (Server, SocketAddr) {
@@ -51,24 +52,6 @@ fn value(page: &str, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in\n{page}"))
 }
 
-/// Sends `text` from `socket` and returns the hub's one answer.
-fn ask(socket: &UdpSocket, hub: SocketAddr, text: &str) -> String {
-    socket.send_to(text.as_bytes(), hub).unwrap();
-    let mut buf = [0; 2048];
-    let (len, _) = socket.recv_from(&mut buf).expect("an answer");
-    String::from_utf8_lossy(&buf[..len]).into_owned()
-}
-
-/// Logs `id` in from `socket` (short form); returns the token.
-fn login(socket: &UdpSocket, hub: SocketAddr, id: &str, password: &str) -> String {
-    let reply = ask(socket, hub, &format!("{id}->server#login<{password}>"));
-    reply
-        .strip_prefix(&format!("server->{id}#Success<"))
-        .and_then(|rest| rest.strip_suffix('>'))
-        .unwrap_or_else(|| panic!("login refused: {reply}"))
-        .to_owned()
-}
-
 /// `promtool check metrics` on the page, where promtool is installed (CI
 /// installs it and sets `REACTOR_HUB_REQUIRE_PROMTOOL`).
 fn promtool_checks(page: &str) {
@@ -104,20 +87,21 @@ fn the_page_counts_what_the_hub_did_and_passes_promtool() {
     assert_eq!(value(&before, "reactor_hub_accounts"), 3);
     assert_eq!(value(&before, "reactor_hub_sessions_online"), 0);
 
-    let (alice, bob) = (udp_socket(), udp_socket());
-    let alice_token = login(&alice, hub.addr, "alice", "wonderland");
-    login(&bob, hub.addr, "bob", "builder");
-    ask(&alice, hub.addr, "alice->server#login<wonderland>");
-    ask(&alice, hub.addr, "carol->server#login<wrong>");
+    let (alice, bob) = (Peer::new(hub.addr), Peer::new(hub.addr));
+    let alice_token = alice.login("alice", "wonderland");
+    bob.login("bob", "builder");
+    alice.login("alice", "wonderland");
+    let carol = Peer::new(hub.addr);
+    carol.send("carol->server#login<wrong>");
+    carol.recv();
     let message = format!("alice->bob#<{alice_token}><0000000001>hi");
-    ask(&alice, hub.addr, &message);
-    ask(&alice, hub.addr, &message);
-    ask(
-        &alice,
-        hub.addr,
-        &format!("alice->dave#<{alice_token}><0000000002>anyone?"),
-    );
-    alice.send_to(b"garbage", hub.addr).unwrap();
+    for _ in 0..2 {
+        alice.send(&message);
+        alice.recv();
+    }
+    alice.send(&format!("alice->dave#<{alice_token}><0000000002>anyone?"));
+    alice.recv();
+    alice.send("garbage");
 
     let page = scrape(metrics);
     promtool_checks(&page);
@@ -180,21 +164,18 @@ fn a_slow_or_greedy_scraper_never_stalls_the_hub() {
     let mut extra = TcpStream::connect(metrics).unwrap();
     extra.set_read_timeout(Some(PATIENCE)).unwrap();
 
-    let (alice, bob) = (udp_socket(), udp_socket());
-    let alice_token = login(&alice, hub.addr, "alice", "wonderland");
-    let bob_token = login(&bob, hub.addr, "bob", "builder");
+    let (alice, bob) = (Peer::new(hub.addr), Peer::new(hub.addr));
+    let alice_token = alice.login("alice", "wonderland");
+    let bob_token = bob.login("bob", "builder");
     for n in 0..20 {
         let id = format!("{n:010}");
-        let reply = ask(
-            &alice,
-            hub.addr,
-            &format!("alice->bob#<{alice_token}><{id}>ping {n}"),
-        );
+        alice.send(&format!("alice->bob#<{alice_token}><{id}>ping {n}"));
+        let reply = alice.recv();
         assert!(reply.ends_with(&format!("Success: ping {n}")), "{reply}");
-        let mut buf = [0; 256];
-        let (len, _) = bob.recv_from(&mut buf).unwrap();
-        let forward = String::from_utf8_lossy(&buf[..len]).into_owned();
-        assert_eq!(forward, format!("alice->bob#<{bob_token}><{id}>ping {n}"));
+        assert_eq!(
+            bob.recv(),
+            format!("alice->bob#<{bob_token}><{id}>ping {n}")
+        );
     }
 
     let mut buf = [0; 16];

@@ -2,71 +2,13 @@
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{udp_socket, Server, TempFile};
-
-/// One client of the test: the socket it sends from, and the one it receives on.
-struct Peer {
-    tx: UdpSocket,
-    rx: UdpSocket,
-    hub: SocketAddr,
-}
-
-impl Peer {
-    /// A client that sends and receives on one socket.
-    fn new(hub: SocketAddr) -> Self {
-        let rx = udp_socket();
-        Self {
-            tx: rx.try_clone().unwrap(),
-            rx,
-            hub,
-        }
-    }
-
-    /// A client that sends from one socket and receives on another.
-    fn split(hub: SocketAddr) -> Self {
-        Self {
-            tx: udp_socket(),
-            rx: udp_socket(),
-            hub,
-        }
-    }
-
-    fn send(&self, text: &str) {
-        self.tx.send_to(text.as_bytes(), self.hub).unwrap();
-    }
-
-    fn send_bytes(&self, bytes: &[u8]) {
-        self.tx.send_to(bytes, self.hub).unwrap();
-    }
-
-    fn recv(&self) -> String {
-        let mut buf = [0; 2048];
-        let (len, _) = self.rx.recv_from(&mut buf).expect("a reply from the hub");
-        String::from_utf8_lossy(&buf[..len]).into_owned()
-    }
-
-    /// Logs in, naming the receiving socket's address; returns the token.
-    fn login(&self, id: &str, password: &str) -> String {
-        let addr = self.rx.local_addr().unwrap();
-        self.send(&format!(
-            "{id}->server#login<{password}><{}><{}>",
-            addr.ip(),
-            addr.port()
-        ));
-        let reply = self.recv();
-        let token = reply
-            .strip_prefix(&format!("server->{id}#Success<"))
-            .and_then(|rest| rest.strip_suffix('>'))
-            .unwrap_or_else(|| panic!("login refused: {reply}"));
-        assert_eq!(token.len(), 6);
-        token.to_string()
-    }
-}
+use common::peer::Peer;
+use common::{Server, TempFile};
 
 #[test]
 fn login_forward_receipt_and_logoff() {

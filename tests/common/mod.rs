@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod markdown;
+pub mod peer;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
