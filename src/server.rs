@@ -1,5 +1,7 @@
 //! The hub on the Reactor: one UDP socket, the shutdown sources, and the
-//! [`Hub`] state machine between them.
+//! [`Hub`] state machine between them; and, when asked for, SIGHUP (reload
+//! the accounts) and the metrics page (`scrape`), sources on the same
+//! Reactor.
 //!
 //! Every event follows the same path: read the input, hand it to the hub
 //! with `now`, send whatever the hub queued, log whatever it reported.
