@@ -12,6 +12,7 @@
 //! | client session state machine | [`client`] | no: typed lines, datagrams and `now` in; datagrams, a deadline and notices out |
 //! | the Reactor | [`reactor`] | yes: the event loop, the sockets, stdin and signals; it knows no message format |
 //! | the programs on the Reactor | [`server`], [`terminal`] | yes: wire a state machine to its sources (mio tokens, the clock in a long drain) |
+//! | a link to a NATS broker | [`nats`] | a sans-IO state machine ([`nats::Link`]) and its TCP edge on the Reactor |
 //! | a lossy relay for tests | [`relay`] | yes: a second small Reactor program, its faults decided by a seeded, pure [`relay::FaultInjector`] |
 //! | the binaries | `src/bin/`, [`cli`], [`logging`] | flags, logging, exit codes |
 
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod client;
 pub mod hub;
 pub mod logging;
+pub mod nats;
 pub mod outbox;
 pub mod reactor;
 pub mod relay;

@@ -1,0 +1,517 @@
+//! The link a node keeps to its NATS broker, as a sans-IO state machine:
+//! bytes from the broker and `now` in; bytes to write, events and the next
+//! deadline out. No socket, no clock (the edge is [`super::BrokerLink`]).
+//!
+//! The wire is NATS Core's text protocol, parsed and written by
+//! `watermelon-proto`, a maintained sans-IO codec (its stream decoder and
+//! encoder). The link adds what a long-lived client needs:
+//! - the handshake: the broker's `INFO` first, then our `CONNECT` (with
+//!   `headers` and `no_responders`, so that a request to a subject nobody
+//!   holds is answered at once), every subscription again, and a `PING`
+//!   whose `PONG` says the link is up;
+//! - keep-alive: a `PING` every [`LinkConfig::ping_interval`]; a broker
+//!   that leaves [`LinkConfig::max_pings_out`] unanswered is lost;
+//! - reconnection with a doubling, capped, jittered backoff;
+//! - bounds: nothing is published while the link is down, nothing larger
+//!   than the broker's `max_payload`, and nothing once
+//!   [`LinkConfig::max_buffered`] bytes wait to be written.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes};
+use rand::{Rng, RngCore};
+use watermelon_proto::headers::HeaderMap;
+use watermelon_proto::proto::{ClientOp, ServerOp, StreamDecoder, StreamEncoder};
+use watermelon_proto::{Connect, MessageBase, NonStandardConnect, StatusCode, Subject};
+
+/// How the link behaves; the defaults suit a broker on the same network.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkConfig {
+    pub ping_interval: Duration,
+    /// Unanswered `PING`s after which the broker is taken for lost.
+    pub max_pings_out: u32,
+    /// The first wait before reconnecting; doubles after each failure.
+    pub reconnect_after: Duration,
+    pub max_reconnect_after: Duration,
+    /// Bytes that may wait to be written; past it, publishing fails.
+    pub max_buffered: usize,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(1),
+            max_pings_out: 2,
+            reconnect_after: Duration::from_millis(100),
+            max_reconnect_after: Duration::from_secs(2),
+            max_buffered: 1 << 20,
+        }
+    }
+}
+
+/// What the link reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The handshake is done: publishing works, subscriptions hold.
+    Up,
+    /// A message on a subscribed subject.
+    Message {
+        subject: String,
+        reply: Option<String>,
+        payload: Bytes,
+    },
+    /// The broker answered a request to a subject nobody holds.
+    NoResponders { subject: String },
+    /// The connection is gone; the link reconnects by itself.
+    Down { why: String },
+}
+
+/// Why a publish or a subscription was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkError {
+    NotUp,
+    TooLarge,
+    /// [`LinkConfig::max_buffered`] bytes already wait.
+    Full,
+    BadSubject,
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkError::NotUp => "the broker link is down",
+            LinkError::TooLarge => "larger than the broker's max_payload",
+            LinkError::Full => "too much waits to be written to the broker",
+            LinkError::BadSubject => "not a NATS subject",
+        })
+    }
+}
+
+enum State {
+    /// No connection; the edge opens one at `retry_at`.
+    Down { retry_at: Instant },
+    /// Connected, waiting for the broker's `INFO`.
+    Handshake,
+    /// `CONNECT` sent; `announced` once the first `PONG` came back.
+    Up {
+        pings_out: u32,
+        next_ping: Instant,
+        announced: bool,
+    },
+}
+
+/// The link's state machine.
+pub struct Link {
+    config: LinkConfig,
+    state: State,
+    decoder: StreamDecoder,
+    encoder: StreamEncoder,
+    /// Every subscription, sent again at each handshake.
+    subscriptions: Vec<Subject>,
+    /// Connections that failed since the link was last up.
+    failures: u32,
+    max_payload: usize,
+    events: VecDeque<LinkEvent>,
+    rng: Box<dyn RngCore + Send>,
+}
+
+impl Link {
+    /// A link that wants a connection at once.
+    pub fn new(config: LinkConfig, now: Instant, rng: Box<dyn RngCore + Send>) -> Self {
+        Self {
+            config,
+            state: State::Down { retry_at: now },
+            decoder: StreamDecoder::new(),
+            encoder: StreamEncoder::new(),
+            subscriptions: Vec::new(),
+            failures: 0,
+            max_payload: 0,
+            events: VecDeque::new(),
+            rng,
+        }
+    }
+
+    /// Whether the edge should open a connection now.
+    pub fn wants_connection(&self, now: Instant) -> bool {
+        matches!(self.state, State::Down { retry_at } if retry_at <= now)
+    }
+
+    /// Whether the edge should have no connection (close the one it has).
+    pub fn is_down(&self) -> bool {
+        matches!(self.state, State::Down { .. })
+    }
+
+    /// Whether publishing works.
+    pub fn is_up(&self) -> bool {
+        matches!(
+            self.state,
+            State::Up {
+                announced: true,
+                ..
+            }
+        )
+    }
+
+    /// The edge opened a connection: the broker speaks first.
+    pub fn handle_connected(&mut self) {
+        self.decoder = StreamDecoder::new();
+        self.encoder = StreamEncoder::new();
+        self.state = State::Handshake;
+    }
+
+    /// The connection failed or closed.
+    pub fn handle_lost(&mut self, now: Instant, why: &str) {
+        let wait = self
+            .config
+            .reconnect_after
+            .saturating_mul(1 << self.failures.min(16))
+            .min(self.config.max_reconnect_after);
+        self.failures += 1;
+        // Up to a quarter more, so that nodes that lost one broker do not
+        // all come back in the same millisecond.
+        let jitter = wait.mul_f64(self.rng.random_range(0.0..0.25));
+        let was_up = self.is_up();
+        self.state = State::Down {
+            retry_at: now + wait + jitter,
+        };
+        self.encoder = StreamEncoder::new();
+        if was_up {
+            self.events.push_back(LinkEvent::Down { why: why.into() });
+        }
+    }
+
+    /// Bytes from the broker.
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        self.decoder.read_buf().put_slice(bytes);
+        loop {
+            match self.decoder.decode() {
+                Ok(Some(op)) => self.on_op(now, op),
+                Ok(None) => return,
+                Err(err) => return self.handle_lost(now, &format!("bad data: {err}")),
+            }
+            if self.is_down() {
+                return;
+            }
+        }
+    }
+
+    /// Time has come to `now`: a keep-alive `PING`, or a broker taken for lost.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let State::Up {
+            pings_out,
+            next_ping,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        if now < *next_ping {
+            return;
+        }
+        if *pings_out >= self.config.max_pings_out {
+            return self.handle_lost(now, "the broker stopped answering PING");
+        }
+        *pings_out += 1;
+        *next_ping = now + self.config.ping_interval;
+        self.encoder.enqueue_write_op(&ClientOp::Ping);
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) or a reconnection is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Down { retry_at, .. } => Some(retry_at),
+            State::Up { next_ping, .. } => Some(next_ping),
+            State::Handshake => None,
+        }
+    }
+
+    /// Subscribes to `subject` now if up, and at every handshake.
+    pub fn subscribe(&mut self, subject: &str) -> Result<(), LinkError> {
+        let subject = Subject::try_from(subject.to_owned()).map_err(|_| LinkError::BadSubject)?;
+        let id = (self.subscriptions.len() + 1) as u64;
+        if matches!(self.state, State::Up { .. }) {
+            self.send_subscribe(id, &subject);
+        }
+        self.subscriptions.push(subject);
+        Ok(())
+    }
+
+    /// Publishes `payload` on `subject`, with an optional reply subject.
+    pub fn publish(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        payload: &[u8],
+    ) -> Result<(), LinkError> {
+        if !self.is_up() {
+            return Err(LinkError::NotUp);
+        }
+        if payload.len() > self.max_payload {
+            return Err(LinkError::TooLarge);
+        }
+        if self.encoder.remaining() + payload.len() > self.config.max_buffered {
+            return Err(LinkError::Full);
+        }
+        let subject = Subject::try_from(subject.to_owned()).map_err(|_| LinkError::BadSubject)?;
+        let reply_subject = reply
+            .map(|r| Subject::try_from(r.to_owned()))
+            .transpose()
+            .map_err(|_| LinkError::BadSubject)?;
+        let message = MessageBase {
+            subject,
+            reply_subject,
+            headers: HeaderMap::new(),
+            payload: Bytes::copy_from_slice(payload),
+        };
+        self.encoder
+            .enqueue_write_op(&ClientOp::Publish { message });
+        Ok(())
+    }
+
+    /// What waits to be written to the broker (a part of it).
+    pub fn pending_write(&self) -> &[u8] {
+        self.encoder.chunk()
+    }
+
+    /// `written` bytes of [`pending_write`](Self::pending_write) went out.
+    pub fn written(&mut self, written: usize) {
+        self.encoder.advance(written);
+    }
+
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    fn on_op(&mut self, now: Instant, op: ServerOp) {
+        match op {
+            ServerOp::Info { info } => {
+                if !matches!(self.state, State::Handshake) {
+                    return; // a later INFO: cluster news we do not use
+                }
+                self.max_payload = info.max_payload.get() as usize;
+                self.encoder.enqueue_write_op(&ClientOp::Connect {
+                    connect: Box::new(connect()),
+                });
+                let subjects = self.subscriptions.clone();
+                for (n, subject) in subjects.iter().enumerate() {
+                    self.send_subscribe(n as u64 + 1, subject);
+                }
+                self.encoder.enqueue_write_op(&ClientOp::Ping);
+                self.state = State::Up {
+                    pings_out: 1,
+                    next_ping: now + self.config.ping_interval,
+                    announced: false,
+                };
+            }
+            ServerOp::Ping => self.encoder.enqueue_write_op(&ClientOp::Pong),
+            ServerOp::Pong => {
+                if let State::Up {
+                    pings_out,
+                    announced,
+                    ..
+                } = &mut self.state
+                {
+                    *pings_out = 0;
+                    if !*announced {
+                        *announced = true;
+                        self.failures = 0;
+                        self.events.push_back(LinkEvent::Up);
+                    }
+                }
+            }
+            ServerOp::Message { message } => {
+                let subject = message.base.subject.as_str().to_owned();
+                if message.status_code == Some(StatusCode::NO_RESPONDERS) {
+                    return self.events.push_back(LinkEvent::NoResponders { subject });
+                }
+                self.events.push_back(LinkEvent::Message {
+                    subject,
+                    reply: message.base.reply_subject.map(|r| r.as_str().to_owned()),
+                    payload: message.base.payload,
+                });
+            }
+            ServerOp::Success => {}
+            ServerOp::Error { error } => {
+                self.handle_lost(now, &format!("the broker said: {error}"));
+            }
+        }
+    }
+
+    fn send_subscribe(&mut self, id: u64, subject: &Subject) {
+        self.encoder.enqueue_write_op(&ClientOp::Subscribe {
+            id: id.into(),
+            subject: subject.clone(),
+            queue_group: None,
+        });
+    }
+}
+
+/// Our `CONNECT`: quiet (no `+OK`), with headers and no-responders.
+fn connect() -> Connect {
+    Connect {
+        verbose: false,
+        pedantic: false,
+        require_tls: false,
+        auth_token: None,
+        username: None,
+        password: None,
+        client_name: Some("reactor-hub".into()),
+        client_lang: "rust",
+        client_version: env!("CARGO_PKG_VERSION"),
+        protocol: 1,
+        echo: true,
+        signature: None,
+        jwt: None,
+        supports_no_responders: true,
+        supports_headers: true,
+        nkey: None,
+        non_standard: NonStandardConnect::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+
+    const INFO: &[u8] = b"INFO {\"server_id\":\"x\",\"server_name\":\"x\",\"version\":\"2.9.10\",\"go\":\"go\",\"host\":\"127.0.0.1\",\"port\":4222,\"headers\":true,\"max_payload\":64,\"proto\":1}\r\n";
+
+    fn link(now: Instant) -> Link {
+        Link::new(
+            LinkConfig::default(),
+            now,
+            Box::new(StdRng::seed_from_u64(1)),
+        )
+    }
+
+    /// Everything the link wants written, as text.
+    fn written(link: &mut Link) -> String {
+        let mut out = Vec::new();
+        while !link.pending_write().is_empty() {
+            let chunk = link.pending_write().to_vec();
+            link.written(chunk.len());
+            out.extend(chunk);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn events(link: &mut Link) -> Vec<LinkEvent> {
+        std::iter::from_fn(|| link.poll_event()).collect()
+    }
+
+    /// A link through its handshake, with `news.>` subscribed before it.
+    fn up(now: Instant) -> Link {
+        let mut l = link(now);
+        l.subscribe("news.>").unwrap();
+        assert!(l.wants_connection(now));
+        l.handle_connected();
+        l.handle_bytes(now, INFO);
+        let out = written(&mut l);
+        assert!(out.starts_with("CONNECT {"), "{out}");
+        assert!(out.contains("\"no_responders\":true") && out.contains("\"headers\":true"));
+        assert!(out.contains("SUB news.> 1\r\n"), "{out}");
+        assert!(out.ends_with("PING\r\n"), "{out}");
+        assert!(!l.is_up(), "up once the PONG comes");
+        l.handle_bytes(now, b"PONG\r\n");
+        assert_eq!(events(&mut l), [LinkEvent::Up]);
+        l
+    }
+
+    #[test]
+    fn the_handshake_subscribes_again_and_ends_with_a_pong() {
+        up(Instant::now());
+    }
+
+    #[test]
+    fn messages_in_and_out() {
+        let now = Instant::now();
+        let mut l = up(now);
+        l.publish("news.a", Some("inbox.1"), b"hello").unwrap();
+        assert_eq!(written(&mut l), "PUB news.a inbox.1 5\r\nhello\r\n");
+        l.handle_bytes(now, b"MSG news.a 1 inbox.1 5\r\nhel");
+        assert!(events(&mut l).is_empty(), "half a message waits");
+        l.handle_bytes(now, b"lo\r\nPING\r\n");
+        assert_eq!(
+            events(&mut l),
+            [LinkEvent::Message {
+                subject: "news.a".into(),
+                reply: Some("inbox.1".into()),
+                payload: Bytes::from_static(b"hello"),
+            }]
+        );
+        assert_eq!(written(&mut l), "PONG\r\n", "the broker's PING answered");
+        l.handle_bytes(now, b"HMSG inbox.9 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n");
+        assert_eq!(
+            events(&mut l),
+            [LinkEvent::NoResponders {
+                subject: "inbox.9".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_published_is_refused() {
+        let now = Instant::now();
+        let mut l = link(now);
+        assert_eq!(l.publish("a", None, b"x"), Err(LinkError::NotUp));
+        let mut l = up(now);
+        assert_eq!(l.publish("a", None, &[0; 65]), Err(LinkError::TooLarge));
+        assert_eq!(l.publish("a b", None, b"x"), Err(LinkError::BadSubject));
+        let mut published = 0;
+        while l.publish("a", None, &[0; 64]).is_ok() {
+            published += 1;
+        }
+        assert_eq!(l.publish("a", None, &[0; 64]), Err(LinkError::Full));
+        assert!(published > 10_000, "about a MiB waits: {published}");
+        written(&mut l);
+        assert_eq!(
+            l.publish("a", None, &[0; 64]),
+            Ok(()),
+            "written: room again"
+        );
+    }
+
+    #[test]
+    fn a_silent_broker_is_lost_and_the_link_comes_back_with_backoff() {
+        let t0 = Instant::now();
+        let mut l = up(t0);
+        let ping = LinkConfig::default().ping_interval;
+        let mut now = t0;
+        for _ in 0..LinkConfig::default().max_pings_out {
+            now += ping;
+            l.handle_timeout(now);
+            assert_eq!(written(&mut l), "PING\r\n");
+        }
+        now += ping;
+        l.handle_timeout(now);
+        assert!(l.is_down());
+        assert!(matches!(&events(&mut l)[..], [LinkEvent::Down { .. }]));
+        assert_eq!(l.publish("a", None, b"x"), Err(LinkError::NotUp));
+        // Failed attempts wait longer and longer, up to the cap (+ jitter).
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let retry_at = l.poll_timeout().unwrap();
+            waits.push(retry_at - now);
+            now = retry_at;
+            assert!(l.wants_connection(now));
+            l.handle_connected();
+            l.handle_lost(now, "refused");
+        }
+        assert!(waits.windows(2).take(3).all(|w| w[1] > w[0]), "{waits:?}");
+        let cap = LinkConfig::default().max_reconnect_after;
+        assert!(waits.iter().all(|&w| w <= cap + cap / 4), "{waits:?}");
+        assert!(events(&mut l).is_empty(), "only the first loss is news");
+    }
+
+    #[test]
+    fn an_error_from_the_broker_drops_the_connection() {
+        let now = Instant::now();
+        let mut l = up(now);
+        l.handle_bytes(now, b"-ERR 'Stale Connection'\r\n");
+        assert!(l.is_down());
+    }
+}
