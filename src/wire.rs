@@ -250,6 +250,22 @@ pub fn max_body(from: &str, to: &str) -> usize {
     MAX_DATAGRAM.saturating_sub(longest.into_iter().max().unwrap_or(MAX_DATAGRAM))
 }
 
+/// The body of `from`'s receipt of a forward: `Success: BODY`, cut where
+/// the receipt would pass [`MAX_DATAGRAM`] bytes (the hub takes any body as
+/// a receipt, but drops an oversized datagram), as [`Message::accepted`]
+/// cuts the hub's echo.
+pub fn receipt_echo(from: &str, body: &[u8]) -> Vec<u8> {
+    let empty = Message::Receipt(Receipt {
+        from,
+        token: ANY_TOKEN,
+        msg_id: ANY_MSG_ID,
+        body: b"",
+    });
+    let mut echo = [ACCEPTED_PREFIX, body].concat();
+    echo.truncate(MAX_DATAGRAM.saturating_sub(empty.encoded_len()));
+    echo
+}
+
 /// One datagram of the contract, borrowing from the bytes it was parsed from:
 /// one variant per kind, each holding the struct of that kind, so that a
 /// handler takes the one value it handles (`on_chat(now, source, chat)`).

@@ -33,7 +33,7 @@ use rand::{RngCore, TryRngCore};
 use crate::outbox::{Outbox, Transmit};
 use crate::wire::{
     self, Chat, LogInAgain, Login, Logoff, Message, MsgId, Outcome, PasswordMismatch, Receipt,
-    Reply, ReplyTo, SessionToken, Success, MAX_DATAGRAM,
+    Reply, ReplyTo, SessionToken, Success,
 };
 use command::Command;
 pub use event::{ClientEvent, Ignored};
@@ -750,19 +750,13 @@ impl Client {
         if !ours.matches(&token) {
             return self.ignore(Ignored::WithoutOurToken);
         }
-        // `Success: BODY`, cut where the receipt would pass the datagram
-        // limit: the hub takes any body as the receipt, but drops what is
-        // oversized.
-        let mut receipt = Receipt {
+        let receipt = Message::Receipt(Receipt {
             from: id,
             token: ours,
             msg_id,
-            body: b"",
-        };
-        let room = MAX_DATAGRAM.saturating_sub(Message::Receipt(receipt).encoded_len());
-        let echo = [&b"Success: "[..], body].concat();
-        receipt.body = &echo[..echo.len().min(room)];
-        self.outbox.push(self.server, &Message::Receipt(receipt));
+            body: &wire::receipt_echo(id, body),
+        });
+        self.outbox.push(self.server, &receipt);
         if !self.shown.first_time(now, from, msg_id) {
             return;
         }

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use super::*;
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubConfig};
-use crate::wire::Chat;
+use crate::wire::{Chat, MAX_DATAGRAM};
 
 const TOKEN: &str = "Tok3n!";
 
