@@ -9,9 +9,8 @@
 //!
 //! Every account has a session in the hub's table (`hub/sessions.rs`),
 //! found by its `AccountIndex`, so memory is bounded by the accounts file
-//! however many datagrams arrive. Each session
-//! has at most one live entry in the [`TimerQueue`]: the earlier of its expiry
-//! and its next resend.
+//! however many datagrams arrive. Each session has at most one live entry
+//! in the [`TimerQueue`]: the earlier of its expiry and its next resend.
 
 mod counters;
 mod describe;
@@ -239,12 +238,12 @@ impl Hub {
         Some(self.sessions[self.accounts.find(id)?].state())
     }
 
-    /// What the hub holds now.
     /// What the hub has done since it started (for metrics).
     pub fn counters(&self) -> &HubCounters {
         &self.counters
     }
 
+    /// What the hub holds now.
     pub fn stats(&self) -> HubStats {
         let mut stats = HubStats {
             timers: self.timers.len(),
