@@ -140,9 +140,10 @@ pub struct UdpEndpoint {
     max_datagram: usize,
 }
 
-/// The largest UDP payload over IPv4: what an endpoint takes unless its
-/// program says less ([`UdpEndpoint::set_format`]).
-const MAX_UDP_PAYLOAD: usize = 65_507;
+/// At least the largest UDP payload (65,507 bytes over IPv4, 65,527 over
+/// IPv6): what an endpoint takes unless its program says less
+/// ([`UdpEndpoint::set_format`]).
+pub const MAX_UDP_PAYLOAD: usize = 65_535;
 
 impl UdpEndpoint {
     /// Binds `addr` and registers the socket for readability under `token`.

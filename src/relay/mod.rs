@@ -38,7 +38,7 @@ use mio::{Registry, Token};
 use crate::reactor::mmsg::RecvBatch;
 use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
-use crate::reactor::udp::{Drain, UdpEndpoint};
+use crate::reactor::udp::{Drain, UdpEndpoint, MAX_UDP_PAYLOAD};
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 use crate::timers::TimerQueue;
 use crate::wire::{self, Login, Message, ReplyTo};
@@ -53,10 +53,6 @@ const FIRST_UPSTREAM: usize = 3;
 /// Datagrams that may wait in the relay at once; past this, new ones are
 /// dropped (and counted), so memory stays bounded whatever comes in.
 pub const MAX_HELD: usize = 65_536;
-
-/// The largest UDP payload: the relay passes on what it is given, oversized
-/// datagrams too, so that the hub's refusal of them can be seen through it.
-const MAX_UDP_PAYLOAD: usize = 65_535;
 
 /// Which way a datagram goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,7 +131,9 @@ pub struct Relay {
     next_seq: u64,
     shutdown: Shutdown,
     tap: Option<Tap>,
-    /// One batch for every socket of the relay (`None` while lent out).
+    /// One batch for every socket of the relay (`None` while lent out). It
+    /// takes any UDP payload: the relay passes on oversized datagrams too,
+    /// so that the hub's refusal of them can be seen through it.
     batch: Option<RecvBatch>,
     overflow: u64,
     refused: u64,
