@@ -161,6 +161,11 @@ impl Server {
         Ok(())
     }
 
+    /// When the first open metrics request runs out of time, if any is open.
+    fn metrics_deadline(&self) -> Option<Instant> {
+        self.metrics.as_ref().and_then(Scrape::next_deadline)
+    }
+
     /// Reads the accounts file again and says what changed; an error (the
     /// file's name and line, as at start) changes nothing. These lines are
     /// asked for by whoever runs the hub, so they skip the log budget.
@@ -256,7 +261,7 @@ impl ReadyHandler for Server {
 impl TimerHandler for Server {
     /// The hub's next deadline, or a metrics request's time limit.
     fn next_deadline(&self) -> Option<Instant> {
-        let metrics = self.metrics.as_ref().and_then(Scrape::next_deadline);
+        let metrics = self.metrics_deadline();
         self.hub.poll_timeout().into_iter().chain(metrics).min()
     }
 
@@ -269,8 +274,7 @@ impl TimerHandler for Server {
     }
 
     fn describe_deadline(&self) -> String {
-        let metrics = self.metrics.as_ref().and_then(Scrape::next_deadline);
-        match (metrics, self.hub.poll_timeout()) {
+        match (self.metrics_deadline(), self.hub.poll_timeout()) {
             (Some(at), hub) if hub.is_none_or(|hub| at < hub) => {
                 "a metrics request's time limit".into()
             }

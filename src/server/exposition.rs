@@ -87,33 +87,26 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         *accounts,
     );
 
-    let counted = |labels: &mut dyn Iterator<Item = (&'static str, &'static str, u64)>| {
-        let family = Family::<Label, Counter>::default();
-        for (key, value, total) in labels {
-            family.get_or_create(&[(key, value)]).inc_by(total);
-        }
-        family
-    };
     let logins = LoginResult::ALL.map(|r| ("result", r.label(), counters.logins(r)));
     registry.register(
         "reactor_hub_logins",
         "Logins, by how they ended",
-        counted(&mut logins.into_iter()),
+        counted(logins),
     );
     let messages = MessageResult::ALL.map(|r| ("result", r.label(), counters.messages(r)));
     registry.register(
         "reactor_hub_messages",
         "Messages from clients, by the hub's answer",
-        counted(&mut messages.into_iter()),
+        counted(messages),
     );
-    let mut drops = counters
+    let drops = counters
         .drops()
         .map(|(reason, total)| ("reason", reason, total))
         .chain([("reason", "send_failed", udp.send_dropped)]);
     registry.register(
         "reactor_hub_datagrams_dropped",
         "Datagrams dropped unanswered, by reason",
-        counted(&mut drops),
+        counted(drops),
     );
 
     let mut counter = |name: &str, help: &str, total: u64| {
@@ -149,6 +142,17 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         Format::OpenMetrics => page,
         Format::PrometheusText => prometheus_text(&page),
     }
+}
+
+/// A counter per label value: `(label, value, total)`.
+fn counted(
+    totals: impl IntoIterator<Item = (&'static str, &'static str, u64)>,
+) -> Family<Label, Counter> {
+    let family = Family::<Label, Counter>::default();
+    for (key, value, total) in totals {
+        family.get_or_create(&[(key, value)]).inc_by(total);
+    }
+    family
 }
 
 /// OpenMetrics as the Prometheus text format: a counter family `x` has the
