@@ -222,8 +222,10 @@ const DESTINATION_OFFLINE: &[u8] = b"Error: destination offline!";
 const LOG_IN_AGAIN: &[u8] = b"Error: please log in again!";
 const PASSWORD_MISMATCH: &[u8] = b"Error: password does not match!";
 
-/// A token and a message id of the right lengths, for measuring datagrams.
-const ANY_TOKEN: SessionToken = SessionToken([b'x'; SessionToken::LEN]);
+/// A token and a message id of the right lengths, for measuring datagrams
+/// (and the token of a forward between nodes, which its destination's node
+/// replaces with the destination's own).
+pub const ANY_TOKEN: SessionToken = SessionToken([b'x'; SessionToken::LEN]);
 const ANY_MSG_ID: MsgId = MsgId([b'0'; MsgId::LEN]);
 
 /// The longest body a message from `from` to `to` can carry so that every

@@ -3,6 +3,7 @@
 //! they count, so counting costs the message path next to nothing.
 
 use super::event::DropReason;
+use super::session::Answer;
 
 /// How a login ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +76,9 @@ pub struct HubCounters {
     messages: [u64; MessageResult::ALL.len()],
     pub forwards_resent: u64,
     pub forwards_given_up: u64,
+    /// Messages to another node's user that the broker link refused (too
+    /// much waiting to be written, or too large): answered offline.
+    pub broker_refusals: u64,
     dropped: [u64; DropReason::LABELS.len()],
 }
 
@@ -102,5 +106,16 @@ impl HubCounters {
     /// Datagrams dropped, by the label of their reason.
     pub fn drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         DropReason::LABELS.iter().copied().zip(self.dropped)
+    }
+}
+
+impl Answer {
+    /// How the answer is counted; a message still asking is not, yet.
+    pub(super) fn result(self) -> Option<MessageResult> {
+        match self {
+            Answer::Accepted => Some(MessageResult::Forwarded),
+            Answer::DestinationOffline => Some(MessageResult::Offline),
+            Answer::Asking => None,
+        }
     }
 }

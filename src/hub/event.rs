@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::SessionState;
+use crate::nats::LinkError;
 use crate::wire::{MsgId, ParseError};
 
 /// Something worth a line in the server's log.
@@ -50,6 +51,30 @@ pub enum HubEvent {
         source: SocketAddr,
         reason: DropReason,
     },
+    /// The broker link is up: other nodes' users are reachable.
+    BrokerUp,
+    /// The broker link is down (it reconnects by itself): other nodes'
+    /// users are offline meanwhile.
+    BrokerDown {
+        why: String,
+    },
+    /// A message to another node's user that the link would not take.
+    BrokerRefused {
+        to: String,
+        msg_id: MsgId,
+        why: LinkError,
+    },
+    /// Something on a subject of ours that no node of ours sends.
+    BrokerGarbage {
+        subject: String,
+    },
+    /// The session of `id` ended here: it logged in at another node.
+    MovedAway {
+        id: String,
+    },
+    /// What the node and the broker said to each other (only with
+    /// [`HubConfig::trace`](super::HubConfig)).
+    Broker(String),
     /// A session changed state (only with [`HubConfig::trace`](super::HubConfig)).
     Transition {
         id: String,
@@ -157,6 +182,21 @@ impl fmt::Display for HubEvent {
             HubEvent::Dropped { source, reason } => {
                 write!(f, "dropped datagram from {source}: {reason}")
             }
+            HubEvent::BrokerUp => f.write_str("broker link up: other nodes' users are reachable"),
+            HubEvent::BrokerDown { why } => write!(
+                f,
+                "broker link down ({why}): other nodes' users are offline until it is back"
+            ),
+            HubEvent::BrokerRefused { to, msg_id, why } => {
+                write!(f, "msg {msg_id} for {to} not sent to the broker: {why}")
+            }
+            HubEvent::BrokerGarbage { subject } => {
+                write!(f, "ignored a message on {subject} that no node sends")
+            }
+            HubEvent::MovedAway { id } => {
+                write!(f, "{id} logged in at another node: its session here ended")
+            }
+            HubEvent::Broker(what) => write!(f, "broker: {what}"),
             HubEvent::Transition {
                 id,
                 from,

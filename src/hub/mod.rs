@@ -12,6 +12,7 @@
 //! however many datagrams arrive. Each session has at most one live entry
 //! in the [`TimerQueue`]: the earlier of its expiry and its next resend.
 
+mod cluster;
 mod counters;
 mod describe;
 mod event;
@@ -36,6 +37,8 @@ use crate::wire::{
     Reply, SessionToken, Success,
 };
 
+use cluster::Cluster;
+pub use cluster::ClusterConfig;
 pub use counters::{HubCounters, LoginResult, MessageResult};
 pub use event::{DropReason, HubEvent};
 use pool::BufferPool;
@@ -105,6 +108,8 @@ pub struct HubStats {
     pub throttled_pairs: usize,
     /// Source addresses the token guard remembers.
     pub token_sources: usize,
+    /// Messages to other nodes' users awaiting those nodes' answers.
+    pub asking: usize,
 }
 
 /// What [`Hub::check_token`] found.
@@ -132,6 +137,8 @@ pub struct Hub {
     throttle: LoginThrottle,
     token_guard: TokenGuard,
     rng: Box<dyn RngCore + Send>,
+    /// The node's part of a cluster, once it joined one.
+    cluster: Option<Cluster>,
 }
 
 impl Hub {
@@ -155,6 +162,7 @@ impl Hub {
             counters: HubCounters::default(),
             token_guard: TokenGuard::default(),
             rng,
+            cluster: None,
         }
     }
 
@@ -198,6 +206,7 @@ impl Hub {
     /// Time has come to `now`: expire idle sessions and resend unreceipted
     /// forwards whose deadlines passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_requests(now);
         while let Some(index) = self.timers.pop_due(now) {
             let session = &mut self.sessions[index];
             match session.wake_at {
@@ -225,7 +234,8 @@ impl Hub {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        let request = self.request_deadline();
+        self.timers.next_deadline().into_iter().chain(request).min()
     }
 
     /// The next thing worth logging.
@@ -250,6 +260,7 @@ impl Hub {
             throttled_ips: self.throttle.tracked_ips(),
             throttled_pairs: self.throttle.tracked_pairs(),
             token_sources: self.token_guard.tracked(),
+            asking: self.asking(),
             ..HubStats::default()
         };
         for online in self.sessions.iter().filter_map(|(_, s)| s.online.as_ref()) {
@@ -323,6 +334,7 @@ impl Hub {
         };
         self.counters.login(result);
         if !repeat {
+            self.joined_here(index, now);
             self.event(HubEvent::LoggedIn {
                 id: from.into(),
                 addr: reply_addr,
@@ -434,11 +446,10 @@ impl Hub {
                 answer
             }
             None => {
-                let answer = self.forward(now, index, to, msg_id, body);
-                self.counters.message(match answer {
-                    Answer::Accepted => MessageResult::Forwarded,
-                    Answer::DestinationOffline => MessageResult::Offline,
-                });
+                let answer = self.forward(now, index, &chat, reply_addr);
+                if let Some(result) = answer.result() {
+                    self.counters.message(result);
+                }
                 if let Some(online) = &mut self.sessions[index].online {
                     online.remember(sent, answer, self.config.remembered_ids);
                 }
@@ -448,25 +459,42 @@ impl Hub {
         let reply = match answer {
             Answer::Accepted => Message::accepted(from, token, msg_id, body),
             Answer::DestinationOffline => reply(Outcome::DestinationOffline),
+            // The other node's answer will be the reply.
+            Answer::Asking => return,
         };
         self.outbox.push(reply_addr, &reply);
     }
 
-    /// Sends a message on to its destination and keeps it until receipted.
+    /// Sends a message on to its destination, here or at another node.
     fn forward(
         &mut self,
         now: Instant,
         from: AccountIndex,
-        to: &str,
-        msg_id: MsgId,
-        body: &[u8],
+        chat: &Chat<'_>,
+        reply_addr: SocketAddr,
     ) -> Answer {
-        let Some(dest) = self.accounts.find(to) else {
+        let Some(dest) = self.accounts.find(chat.to) else {
             return Answer::DestinationOffline;
         };
         self.expire_if_idle(dest, now);
+        if self.sessions[dest].online.is_none() {
+            return self.ask_cluster(now, from, chat, reply_addr);
+        }
+        self.deliver(now, from, dest, chat.msg_id, chat.body);
+        Answer::Accepted
+    }
+
+    /// Sends a message to `dest`, online here, and keeps it until receipted.
+    fn deliver(
+        &mut self,
+        now: Instant,
+        from: AccountIndex,
+        dest: AccountIndex,
+        msg_id: MsgId,
+        body: &[u8],
+    ) {
         let Some(online) = &mut self.sessions[dest].online else {
-            return Answer::DestinationOffline;
+            return;
         };
         if online.pending.len() >= self.config.max_pending {
             if let Some(oldest) = online.pending.pop_front() {
@@ -474,7 +502,7 @@ impl Hub {
             }
         }
         let Some(online) = &mut self.sessions[dest].online else {
-            return Answer::DestinationOffline;
+            return;
         };
         online.pending.push_back(Pending {
             msg_id,
@@ -490,7 +518,6 @@ impl Hub {
             let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
             self.report(dest, &cause);
         }
-        Answer::Accepted
     }
 
     /// Sends the forward at `position` in `dest`'s pending queue to `dest`
@@ -597,6 +624,7 @@ impl Hub {
     /// Takes a session offline, giving up on what was still owed to it.
     fn end_session(&mut self, index: AccountIndex, why: &'static str) {
         if let Some(online) = self.sessions[index].online.take() {
+            self.left_here(index);
             for pending in online.pending {
                 self.give_up(index, pending, why);
             }

@@ -7,6 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::cluster::Stamp;
 use crate::accounts::AccountIndex;
 use crate::wire::{MsgId, SessionToken};
 
@@ -53,6 +54,9 @@ impl fmt::Display for SessionState {
 pub enum Answer {
     Accepted,
     DestinationOffline,
+    /// Sent to another node, whose answer has not come yet: a resend now
+    /// is dropped, as the answer will come.
+    Asking,
 }
 
 /// A message a client sent, as the hub remembers it to know a resend: its
@@ -107,6 +111,9 @@ pub struct Online {
     pub pending: VecDeque<Pending>,
     /// Datagrams that claimed this session with a wrong token.
     pub wrong_tokens: u64,
+    /// When and where the login happened, in a cluster: of two sessions of
+    /// one user on two nodes, the later stays.
+    pub stamp: Stamp,
 }
 
 impl Online {
@@ -118,6 +125,7 @@ impl Online {
             answers: Vec::new(),
             pending: VecDeque::new(),
             wrong_tokens: 0,
+            stamp: Stamp::default(),
         }
     }
 

@@ -11,6 +11,7 @@ use super::*;
 use crate::wire::Success;
 
 mod bounds;
+mod cluster;
 mod counters;
 mod dropped;
 mod duplicates;
@@ -118,11 +119,16 @@ impl Harness {
     }
 
     fn with(config: HubConfig) -> Self {
+        Self::seeded(config, 7)
+    }
+
+    /// A hub whose tokens (and node id, in a cluster) come from `seed`.
+    fn seeded(config: HubConfig, seed: u64) -> Self {
         let mut accounts = Accounts::default();
         for (id, password) in ACCOUNTS {
             accounts.add(id, password.as_bytes());
         }
-        let rng = Box::new(StdRng::seed_from_u64(7));
+        let rng = Box::new(StdRng::seed_from_u64(seed));
         let t0 = Instant::now();
         Self {
             hub: Hub::with_rng(accounts, config, rng),

@@ -16,8 +16,9 @@
 //!   than the broker's `max_payload`, and nothing once
 //!   [`LinkConfig::max_buffered`] bytes wait to be written.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -108,8 +109,10 @@ pub struct Link {
     state: State,
     decoder: StreamDecoder,
     encoder: StreamEncoder,
-    /// Every subscription, sent again at each handshake.
-    subscriptions: Vec<Subject>,
+    /// Every subscription with its id, sent again at each handshake.
+    subscriptions: HashMap<String, (u64, Subject)>,
+    /// The id the next subscription gets.
+    next_subscription: u64,
     /// Connections that failed since the link was last up.
     failures: u32,
     max_payload: usize,
@@ -125,7 +128,8 @@ impl Link {
             state: State::Down { retry_at: now },
             decoder: StreamDecoder::new(),
             encoder: StreamEncoder::new(),
-            subscriptions: Vec::new(),
+            subscriptions: HashMap::new(),
+            next_subscription: 1,
             failures: 0,
             max_payload: 0,
             events: VecDeque::new(),
@@ -227,15 +231,43 @@ impl Link {
         }
     }
 
-    /// Subscribes to `subject` now if up, and at every handshake.
+    /// Subscribes to `subject` now if up, and at every handshake until
+    /// [`unsubscribe`](Self::unsubscribe)d. Subscribing twice changes nothing.
     pub fn subscribe(&mut self, subject: &str) -> Result<(), LinkError> {
-        let subject = Subject::try_from(subject.to_owned()).map_err(|_| LinkError::BadSubject)?;
-        let id = (self.subscriptions.len() + 1) as u64;
-        if matches!(self.state, State::Up { .. }) {
-            self.send_subscribe(id, &subject);
+        if self.subscriptions.contains_key(subject) {
+            return Ok(());
         }
-        self.subscriptions.push(subject);
+        let parsed = Subject::from_str(subject).map_err(|_| LinkError::BadSubject)?;
+        let id = self.next_subscription;
+        self.next_subscription += 1;
+        if self.is_connected() {
+            self.send_subscribe(id, &parsed);
+        }
+        self.subscriptions.insert(subject.to_owned(), (id, parsed));
         Ok(())
+    }
+
+    /// Ends the subscription to `subject`, if there is one.
+    pub fn unsubscribe(&mut self, subject: &str) {
+        let Some((id, _)) = self.subscriptions.remove(subject) else {
+            return;
+        };
+        if self.is_connected() {
+            self.encoder.enqueue_write_op(&ClientOp::Unsubscribe {
+                id: id.into(),
+                max_messages: None,
+            });
+        }
+    }
+
+    /// How many subjects the link holds.
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// Whether the handshake was sent: operations go out in order after it.
+    fn is_connected(&self) -> bool {
+        matches!(self.state, State::Up { .. })
     }
 
     /// Publishes `payload` on `subject`, with an optional reply subject.
@@ -254,9 +286,9 @@ impl Link {
         if self.encoder.remaining() + payload.len() > self.config.max_buffered {
             return Err(LinkError::Full);
         }
-        let subject = Subject::try_from(subject.to_owned()).map_err(|_| LinkError::BadSubject)?;
+        let subject = Subject::from_str(subject).map_err(|_| LinkError::BadSubject)?;
         let reply_subject = reply
-            .map(|r| Subject::try_from(r.to_owned()))
+            .map(Subject::from_str)
             .transpose()
             .map_err(|_| LinkError::BadSubject)?;
         let message = MessageBase {
@@ -294,9 +326,15 @@ impl Link {
                 self.encoder.enqueue_write_op(&ClientOp::Connect {
                     connect: Box::new(connect()),
                 });
-                let subjects = self.subscriptions.clone();
-                for (n, subject) in subjects.iter().enumerate() {
-                    self.send_subscribe(n as u64 + 1, subject);
+                let mut subscriptions: Vec<_> = self
+                    .subscriptions
+                    .values()
+                    .map(|(id, subject)| (*id, subject.clone()))
+                    .collect();
+                // In the order they were made: a log reads the same each time.
+                subscriptions.sort_unstable_by_key(|(id, _)| *id);
+                for (id, subject) in subscriptions {
+                    self.send_subscribe(id, &subject);
                 }
                 self.encoder.enqueue_write_op(&ClientOp::Ping);
                 self.state = State::Up {
@@ -505,6 +543,36 @@ mod tests {
         let cap = LinkConfig::default().max_reconnect_after;
         assert!(waits.iter().all(|&w| w <= cap + cap / 4), "{waits:?}");
         assert!(events(&mut l).is_empty(), "only the first loss is news");
+    }
+
+    #[test]
+    fn subscriptions_come_and_go_and_only_the_held_ones_come_back() {
+        let now = Instant::now();
+        let mut l = up(now);
+        l.subscribe("hub.user.alice").unwrap();
+        l.subscribe("hub.user.alice").unwrap();
+        l.subscribe("hub.user.bob").unwrap();
+        assert_eq!(
+            written(&mut l),
+            "SUB hub.user.alice 2\r\nSUB hub.user.bob 3\r\n"
+        );
+        l.unsubscribe("hub.user.alice");
+        l.unsubscribe("hub.user.nobody");
+        assert_eq!(written(&mut l), "UNSUB 2\r\n");
+        assert_eq!(l.subscriptions(), 2);
+        l.handle_lost(now, "gone");
+        l.unsubscribe("hub.user.bob"); // while down: nothing to write
+        l.subscribe("hub.user.carol").unwrap();
+        assert_eq!(written(&mut l), "");
+        let later = l.poll_timeout().unwrap();
+        l.handle_connected();
+        l.handle_bytes(later, INFO);
+        let out = written(&mut l);
+        assert!(
+            out.contains("SUB news.> 1\r\nSUB hub.user.carol 4\r\nPING"),
+            "{out}"
+        );
+        assert!(!out.contains("bob") && !out.contains("alice"), "{out}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! sans-IO state machine; [`BrokerLink`] is its edge, a non-blocking
 //! `mio::net::TcpStream`, read and written until `WouldBlock` like the rest.
 
+#[cfg(test)]
+pub(crate) mod fake_broker;
 mod link;
 
 use std::io::{self, Read, Write};

@@ -1,0 +1,245 @@
+//! What the nodes of a cluster say to each other through the broker: the
+//! subjects they use and the four payloads, as text a person can read in
+//! `nats sub '>'`.
+//!
+//! | subject | payload | reply subject |
+//! | --- | --- | --- |
+//! | `hub.user.ID` (held by ID's node) | `login ID STAMP NODE`: ID logged in at NODE | NODE's `login` inbox |
+//! | `hub.user.DEST` | a forward: `SRC->DEST#<xxxxxx><MSGID>BODY` | an inbox for the answer, or none |
+//! | `hub.node.NODE.N` | `taken` or `offline`: the answer to request N | |
+//! | `hub.node.NODE.login` | `login ID STAMP NODE`: the session that stays | |
+
+use std::fmt::Write;
+
+use crate::wire::{self, Chat, Message, ANY_TOKEN};
+
+/// When and where a login happened: logins of one id are ordered by it,
+/// and the latest keeps the session. `at` is a hybrid logical clock in
+/// microseconds (wall clock time, pushed past every stamp the node has
+/// seen); `node` breaks ties between two logins in the same microsecond.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp {
+    pub at: u64,
+    pub node: u64,
+}
+
+/// One message between nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// `id` logged in at `stamp.node`: an announcement on the id's subject,
+    /// or the answer of the node whose session is later and stays.
+    Login { id: &'a str, stamp: Stamp },
+    /// A message for a user of the node that holds its subject: the chat as
+    /// its destination will get it, with [`ANY_TOKEN`] where the
+    /// destination's node writes the destination's token.
+    Forward(Chat<'a>),
+    /// The destination's node took the forward (it is on its way, as a
+    /// forward on one hub is).
+    Taken,
+    /// The destination is not online at the node that held its subject
+    /// (its session ended a moment ago).
+    Offline,
+}
+
+const LOGIN: &[u8] = b"login ";
+const TAKEN: &[u8] = b"taken";
+const OFFLINE: &[u8] = b"offline";
+
+impl<'a> Payload<'a> {
+    /// Reads a payload; `None` for anything else (never from our nodes).
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        match bytes {
+            TAKEN => Some(Payload::Taken),
+            OFFLINE => Some(Payload::Offline),
+            _ => match bytes.strip_prefix(LOGIN) {
+                Some(fields) => parse_login(fields),
+                None => match wire::parse(bytes).ok()? {
+                    Message::Chat(chat) => Some(Payload::Forward(chat)),
+                    _ => None,
+                },
+            },
+        }
+    }
+
+    /// Appends the payload's bytes to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Payload::Login { id, stamp } => {
+                out.extend_from_slice(LOGIN);
+                let mut text = String::new();
+                let _ = write!(text, "{id} {} {:016x}", stamp.at, stamp.node);
+                out.extend_from_slice(text.as_bytes());
+            }
+            Payload::Forward(chat) => Message::Chat(Chat {
+                token: ANY_TOKEN,
+                ..*chat
+            })
+            .encode(out),
+            Payload::Taken => out.extend_from_slice(TAKEN),
+            Payload::Offline => out.extend_from_slice(OFFLINE),
+        }
+    }
+}
+
+fn parse_login(fields: &[u8]) -> Option<Payload<'_>> {
+    let text = std::str::from_utf8(fields).ok()?;
+    let mut fields = text.split(' ');
+    let (id, at, node) = (fields.next()?, fields.next()?, fields.next()?);
+    if fields.next().is_some() || !wire::is_valid_id(id) {
+        return None;
+    }
+    let stamp = Stamp {
+        at: at.parse().ok()?,
+        node: u64::from_str_radix(node, 16).ok()?,
+    };
+    Some(Payload::Login { id, stamp })
+}
+
+/// The subject a user's node holds while the user is online there. An id
+/// may hold `.`, which separates a subject's tokens; `~` is no id
+/// character, so it takes the dot's place without making two ids one.
+pub fn user_subject(id: &str) -> String {
+    format!("hub.user.{}", id.replace('.', "~"))
+}
+
+/// Every inbox of `node`: the one subscription that brings it its answers.
+pub fn inboxes(node: u64) -> String {
+    format!("hub.node.{node:016x}.>")
+}
+
+/// Where the answer to `node`'s request number `request` goes.
+pub fn request_inbox(node: u64, request: u64) -> String {
+    format!("hub.node.{node:016x}.{request}")
+}
+
+/// Where the node that keeps a session answers `node`'s login announcement.
+pub fn login_inbox(node: u64) -> String {
+    format!("hub.node.{node:016x}.login")
+}
+
+/// The request number of one of `node`'s inboxes.
+pub fn request_of(node: u64, subject: &str) -> Option<u64> {
+    let rest = subject.strip_prefix("hub.node.")?;
+    let (owner, request) = rest.split_once('.')?;
+    if u64::from_str_radix(owner, 16).ok()? != node {
+        return None;
+    }
+    request.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::wire::{MsgId, SessionToken};
+
+    fn encoded(payload: &Payload<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        payload.encode(&mut out);
+        out
+    }
+
+    fn chat<'a>(body: &'a [u8]) -> Chat<'a> {
+        let Ok(Message::Chat(chat)) = wire::parse(b"alice->bob#<abc123><0000000001>x") else {
+            unreachable!("a chat")
+        };
+        Chat { body, ..chat }
+    }
+
+    #[test]
+    fn each_payload_reads_back_as_written() {
+        let stamp = Stamp {
+            at: 1_764_700_000_123_456,
+            node: 0xdead_beef,
+        };
+        let login = Payload::Login { id: "a.b-c", stamp };
+        assert_eq!(
+            encoded(&login),
+            b"login a.b-c 1764700000123456 00000000deadbeef"
+        );
+        let body = b"hi #<bob> -> \xff";
+        for payload in [login, Payload::Taken, Payload::Offline] {
+            assert_eq!(Payload::parse(&encoded(&payload)), Some(payload));
+        }
+        let forward = encoded(&Payload::Forward(chat(body)));
+        assert_eq!(forward, b"alice->bob#<xxxxxx><0000000001>hi #<bob> -> \xff");
+        let Some(Payload::Forward(back)) = Payload::parse(&forward) else {
+            panic!("a forward")
+        };
+        assert_eq!((back.from, back.to, back.body), ("alice", "bob", &body[..]));
+        assert_eq!(back.msg_id, chat(b"").msg_id);
+        assert_eq!(back.token.as_str(), ANY_TOKEN.as_str());
+    }
+
+    #[test]
+    fn subjects() {
+        assert_eq!(user_subject("a.b"), "hub.user.a~b");
+        assert_ne!(user_subject("a.b"), user_subject("a_b"));
+        assert_eq!(request_of(7, &request_inbox(7, 42)), Some(42));
+        assert_eq!(request_of(8, &request_inbox(7, 42)), None);
+        assert_eq!(request_of(7, &login_inbox(7)), None);
+        assert!(inboxes(7).starts_with("hub.node.0000000000000007."));
+    }
+
+    #[test]
+    fn what_is_no_payload_is_refused() {
+        for bytes in [
+            &b"login"[..],
+            b"login alice 12",
+            b"login alice 12 zz",
+            b"login alice x 12",
+            b"login al ice 1 2",
+            b"login alice 1 2 3",
+            b"taken!",
+            b"server->bob#Success<abcdef>",
+            b"",
+        ] {
+            assert_eq!(
+                Payload::parse(bytes),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    proptest! {
+        /// Whatever arrives on a subject, reading it never panics, and what
+        /// reads as a payload writes back as the same payload.
+        #[test]
+        fn any_bytes_read_safely(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Some(payload) = Payload::parse(&bytes) {
+                let bytes = encoded(&payload);
+                prop_assert_eq!(Payload::parse(&bytes), Some(payload));
+            }
+        }
+
+        #[test]
+        fn logins_round_trip(id in "[A-Za-z0-9_.-]{1,32}", at: u64, node: u64) {
+            let login = Payload::Login { id: &id, stamp: Stamp { at, node } };
+            let bytes = encoded(&login);
+            prop_assert_eq!(Payload::parse(&bytes), Some(login));
+            prop_assert!(watermelon_subject_ok(&user_subject(&id)));
+        }
+
+        #[test]
+        fn forwards_round_trip(body in proptest::collection::vec(1u8.., 0..900)) {
+            // A body the hub accepted: framing strips a trailing line break.
+            prop_assume!(!body.ends_with(b"\r") && !body.ends_with(b"\n"));
+            let msg_id = MsgId::random(&mut rand::rng());
+            let chat = Chat { msg_id, token: SessionToken::generate(&mut rand::rng()), ..chat(&body) };
+            let bytes = encoded(&Payload::Forward(chat));
+            let Some(Payload::Forward(back)) = Payload::parse(&bytes) else {
+                return Err(TestCaseError::fail("not a forward"));
+            };
+            prop_assert_eq!((back.msg_id, back.body), (msg_id, &body[..]));
+        }
+    }
+
+    /// A subject the broker takes: no empty token, no wildcard, no space.
+    fn watermelon_subject_ok(subject: &str) -> bool {
+        use std::str::FromStr;
+        watermelon_proto::Subject::from_str(subject).is_ok() && !subject.contains(['*', '>'])
+    }
+}

@@ -1,0 +1,540 @@
+//! Nodes of a cluster, each a hub on its own fake clock reading, joined by
+//! an in-memory broker (`nats::fake_broker`): cross-node messages, the
+//! races of logins and resends, and the broker or a node going away.
+
+use super::*;
+use crate::nats::fake_broker::FakeBroker;
+
+/// One node: its hub, and its connection to the broker, if any.
+struct Node {
+    h: Harness,
+    connection: Option<usize>,
+    /// Killed: it does nothing more, and the broker dropped its connection.
+    dead: bool,
+}
+
+/// Nodes and a broker; `send` hands a datagram to a node and lets
+/// everything the broker carries settle.
+struct Net {
+    broker: FakeBroker,
+    broker_up: bool,
+    nodes: Vec<Node>,
+    /// The order in which the nodes' writes reach the broker.
+    order: Vec<usize>,
+}
+
+const A: usize = 0;
+const B: usize = 1;
+const C: usize = 2;
+
+impl Net {
+    fn new(nodes: usize) -> Self {
+        Self::with(nodes, |_| {})
+    }
+
+    fn with(nodes: usize, tune: impl Fn(&mut ClusterConfig)) -> Self {
+        Self::build(nodes, true, tune)
+    }
+
+    /// Nodes whose broker is not there yet.
+    fn without_broker(nodes: usize) -> Self {
+        Self::build(nodes, false, |_| {})
+    }
+
+    fn build(nodes: usize, broker_up: bool, tune: impl Fn(&mut ClusterConfig)) -> Self {
+        let nodes: Vec<Node> = (0..nodes)
+            .map(|n| {
+                let mut h = Harness::seeded(HubConfig::default(), 100 + n as u64);
+                // Node n's wall clock reads n ms ahead: clocks disagree.
+                let wall = 1_764_700_000_000_000 + 1_000 * n as u64;
+                let mut config = ClusterConfig::new(format!("node{n}"), h.now, wall);
+                tune(&mut config);
+                h.hub.join_cluster(config, h.now);
+                Node {
+                    h,
+                    connection: None,
+                    dead: false,
+                }
+            })
+            .collect();
+        let mut net = Self {
+            broker: FakeBroker::default(),
+            broker_up,
+            order: (0..nodes.len()).collect(),
+            nodes,
+        };
+        net.settle();
+        net
+    }
+
+    /// Moves every node's clock to `after` past the start.
+    fn at(&mut self, after: Duration) {
+        for node in &mut self.nodes {
+            node.h.at(after);
+        }
+    }
+
+    /// Hands `node` a datagram and lets the cluster settle; returns what
+    /// every node sent.
+    fn send(&mut self, node: usize, source: SocketAddr, datagram: impl AsRef<[u8]>) -> Vec<Sent> {
+        let mut out = self.nodes[node].h.send(source, datagram);
+        out.extend(self.settle());
+        out
+    }
+
+    /// Logs `id` in at `node`, receiving at `addr`; returns the token.
+    fn login(&mut self, node: usize, id: &str, addr: SocketAddr) -> String {
+        let token = self.nodes[node].h.login_via(id, addr, addr);
+        let out = self.settle();
+        assert_eq!(out, [], "a login sends nothing more");
+        token
+    }
+
+    /// Runs the nodes' timers at their clocks, and settles.
+    fn tick(&mut self) -> Vec<Sent> {
+        let mut out = Vec::new();
+        for node in self.nodes.iter_mut().filter(|n| !n.dead) {
+            out.extend(node.h.tick());
+        }
+        out.extend(self.settle());
+        out
+    }
+
+    /// Carries bytes between the links and the broker until none move;
+    /// returns the datagrams the nodes sent meanwhile.
+    fn settle(&mut self) -> Vec<Sent> {
+        let mut out = Vec::new();
+        loop {
+            let mut moved = false;
+            for &n in &self.order {
+                let node = &mut self.nodes[n];
+                if node.dead {
+                    continue;
+                }
+                let now = node.h.now;
+                let link = node.h.hub.broker_link().expect("a node");
+                if node.connection.is_none() && self.broker_up && link.wants_connection(now) {
+                    node.connection = Some(self.broker.connect());
+                    link.handle_connected();
+                }
+                let Some(connection) = node.connection else {
+                    continue;
+                };
+                while !link.pending_write().is_empty() {
+                    let bytes = link.pending_write().to_vec();
+                    link.written(bytes.len());
+                    self.broker.read(connection, &bytes);
+                    moved = true;
+                }
+            }
+            for node in self.nodes.iter_mut().filter(|n| !n.dead) {
+                let Some(connection) = node.connection else {
+                    continue;
+                };
+                let bytes = self.broker.take_output(connection);
+                if !bytes.is_empty() {
+                    moved = true;
+                    let now = node.h.now;
+                    let link = node.h.hub.broker_link().expect("a node");
+                    link.handle_bytes(now, &bytes);
+                }
+                node.h.hub.handle_broker(node.h.now);
+                out.extend(node.h.transmits());
+            }
+            if !moved {
+                return out;
+            }
+        }
+    }
+
+    /// The broker goes away: every node loses its connection.
+    fn broker_dies(&mut self) -> Vec<Sent> {
+        self.broker_up = false;
+        let mut out = Vec::new();
+        for node in self.nodes.iter_mut().filter(|n| !n.dead) {
+            if let Some(connection) = node.connection.take() {
+                self.broker.close(connection);
+                let now = node.h.now;
+                let link = node.h.hub.broker_link().expect("a node");
+                link.handle_lost(now, "connection reset");
+                node.h.hub.handle_broker(now);
+                out.extend(node.h.transmits());
+            }
+        }
+        out
+    }
+
+    /// A new broker, with nothing of the old one's state; the nodes
+    /// reconnect once their backoff allows (the clocks must move).
+    fn broker_returns(&mut self) {
+        self.broker = FakeBroker::default();
+        self.broker_up = true;
+    }
+
+    /// `node` is killed: it says nothing more; the broker sees its
+    /// connection close and forgets its subscriptions.
+    fn kill(&mut self, node: usize) {
+        if let Some(connection) = self.nodes[node].connection.take() {
+            self.broker.close(connection);
+        }
+        self.nodes[node].dead = true;
+    }
+
+    fn state(&self, node: usize, id: &str) -> SessionState {
+        self.nodes[node].h.state(id)
+    }
+
+    fn events(&mut self, node: usize) -> Vec<HubEvent> {
+        self.nodes[node].h.events()
+    }
+}
+
+/// A second address for a user, on another node.
+fn away(id: &str) -> SocketAddr {
+    addr(home(id).port() + 100)
+}
+
+fn success(to: &str, token: &str, msg_id: &str, body: &str) -> String {
+    format!("server->{to}#<{token}><{msg_id}>Success: {body}")
+}
+
+fn offline(to: &str, token: &str, msg_id: &str) -> String {
+    format!("server->{to}#<{token}><{msg_id}>Error: destination offline!")
+}
+
+#[test]
+fn a_message_crosses_to_the_node_where_its_destination_is() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "hi #<bob>"));
+    assert_sent(
+        &out,
+        &[
+            // Byte for byte, with bob's own token, from bob's node.
+            sent(home("bob"), chat("alice", "bob", &tb, M1, "hi #<bob>")),
+            sent(home("alice"), success("alice", &ta, M1, "hi #<bob>")),
+        ],
+    );
+    assert_eq!(net.state(B, "bob"), SessionState::MessageForward);
+    assert_eq!(net.state(A, "bob"), SessionState::Offline, "bob is B's");
+    // bob's receipt goes to his node, and nothing is resent after it.
+    let out = net.send(
+        B,
+        home("bob"),
+        chat("bob", "server", &tb, M1, "Success: hi"),
+    );
+    assert_eq!(out, []);
+    assert_eq!(net.state(B, "bob"), SessionState::Online);
+    net.at(secs(5));
+    assert_eq!(net.tick(), []);
+    // And back the other way, with an id other clients send.
+    let out = net.send(B, home("bob"), chat("bob", "alice", &tb, M3, "yo"));
+    assert_sent(
+        &out,
+        &[
+            sent(home("alice"), chat("bob", "alice", &ta, M3, "yo")),
+            sent(home("bob"), success("bob", &tb, M3, "yo")),
+        ],
+    );
+    let counters = net.nodes[A].h.hub.counters();
+    assert_eq!(counters.messages(MessageResult::Forwarded), 1);
+}
+
+#[test]
+fn a_user_online_nowhere_is_offline_without_waiting() {
+    let mut net = Net::new(3);
+    let ta = net.login(A, "alice", home("alice"));
+    // bob is an account, online at no node: the broker says so at once.
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "hi"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    // Not an account: no node is asked.
+    let out = net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "zed", &ta, M2, "hi"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M2))]);
+    assert_eq!(net.nodes[A].h.hub.stats().asking, 0);
+}
+
+#[test]
+fn a_resend_while_the_other_node_is_asked_is_not_forwarded_twice() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    let message = chat("alice", "bob", &ta, M1, "once");
+    // The first copy is out to B; the resend comes before B's answer.
+    assert_eq!(net.nodes[A].h.send(home("alice"), &message), []);
+    assert_eq!(net.nodes[A].h.send(home("alice"), &message), []);
+    assert_eq!(net.nodes[A].h.hub.stats().asking, 1);
+    let out = net.settle();
+    assert_sent(
+        &out,
+        &[
+            sent(home("bob"), chat("alice", "bob", &tb, M1, "once")),
+            sent(home("alice"), success("alice", &ta, M1, "once")),
+        ],
+    );
+    // A resend after the answer gets the same answer, and B hears nothing.
+    let out = net.send(A, home("alice"), &message);
+    assert_eq!(
+        out,
+        [sent(home("alice"), success("alice", &ta, M1, "once"))]
+    );
+    // The same id with another body is a new message.
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "twice"));
+    assert_eq!(out.len(), 2, "{out:?}");
+}
+
+#[test]
+fn two_logins_at_once_leave_exactly_one_session() {
+    // Both logins happen before either node hears of the other, and the
+    // broker reads the two nodes in either order. B's clock is 1 ms ahead
+    // of A's, so at one instant B's login is the later.
+    for order in [[A, B], [B, A]] {
+        let mut net = Net::new(2);
+        net.order = order.to_vec();
+        let ta = net.nodes[A]
+            .h
+            .login_via("alice", home("alice"), home("alice"));
+        let tb = net.nodes[B]
+            .h
+            .login_via("alice", away("alice"), away("alice"));
+        assert_eq!(net.settle(), []);
+        assert_eq!(net.state(A, "alice"), SessionState::Offline, "{order:?}");
+        assert_eq!(net.state(B, "alice"), SessionState::Online, "{order:?}");
+        assert!(net
+            .events(A)
+            .contains(&HubEvent::MovedAway { id: "alice".into() }));
+        let stale = net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "x"));
+        let again = format!("server->alice#<{ta}><{M1}>Error: please log in again!");
+        assert_eq!(stale, [sent(home("alice"), again)]);
+        // The survivor is reachable from a third user's node.
+        let tc = net.login(A, "carol", home("carol"));
+        let out = net.send(A, home("carol"), chat("carol", "alice", &tc, M2, "hey"));
+        assert!(out.contains(&sent(away("alice"), chat("carol", "alice", &tb, M2, "hey"))));
+    }
+}
+
+#[test]
+fn a_login_at_another_node_ends_the_old_session_and_takes_its_forwards() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(A, "bob", home("bob"));
+    // A forward to alice awaits her receipt at A when she moves to B.
+    let out = net.send(A, home("bob"), chat("bob", "alice", &tb, M1, "pending"));
+    assert_eq!(out.len(), 2, "{out:?}");
+    // 10 s later, and A's clock is behind B's: the later login wins anyway.
+    net.at(secs(10));
+    let ta2 = net.nodes[B]
+        .h
+        .login_via("alice", away("alice"), away("alice"));
+    let out = net.settle();
+    // The forward follows her, with her new token, from her new node.
+    assert_eq!(
+        out,
+        [sent(
+            away("alice"),
+            chat("bob", "alice", &ta2, M1, "pending")
+        )]
+    );
+    assert_eq!(net.state(A, "alice"), SessionState::Offline);
+    assert_eq!(net.state(B, "alice"), SessionState::MessageForward);
+    let events = net.events(A);
+    assert!(events.contains(&HubEvent::MovedAway { id: "alice".into() }));
+    assert!(
+        !events.iter().any(|e| matches!(e, HubEvent::GaveUp { .. })),
+        "{events:?}"
+    );
+    // Her old token is an ended session's at A.
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M2, "old"));
+    let again = format!("server->alice#<{ta}><{M2}>Error: please log in again!");
+    assert_eq!(out, [sent(home("alice"), again)]);
+    // And a message from bob (at A) now goes to B.
+    let out = net.send(A, home("bob"), chat("bob", "alice", &tb, M3, "moved?"));
+    assert!(out.contains(&sent(
+        away("alice"),
+        chat("bob", "alice", &ta2, M3, "moved?")
+    )));
+    // Back at A, later still: A's login is the later one now.
+    net.at(secs(20));
+    let ta3 = net.nodes[A]
+        .h
+        .login_via("alice", home("alice"), home("alice"));
+    net.settle();
+    assert_eq!(net.state(B, "alice"), SessionState::Offline);
+    let out = net.send(A, home("bob"), chat("bob", "alice", &tb, M2, "home"));
+    assert!(out.contains(&sent(home("alice"), chat("bob", "alice", &ta3, M2, "home"))));
+}
+
+#[test]
+fn logoff_and_expiry_make_a_user_offline_everywhere() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    net.send(B, home("bob"), logoff("bob", &tb));
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "gone?"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+
+    net.login(B, "carol", home("carol"));
+    // alice keeps talking; carol stays silent past the session timeout.
+    net.at(secs(200));
+    net.send(
+        A,
+        home("alice"),
+        chat("alice", "carol", &ta, M2, "still there?"),
+    );
+    net.at(secs(300) + NANO);
+    net.tick();
+    assert_eq!(net.state(B, "carol"), SessionState::Offline);
+    let out = net.send(A, home("alice"), chat("alice", "carol", &ta, M3, "gone?"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M3))]);
+}
+
+#[test]
+fn broker_loss_answers_requests_in_flight_and_chat_resumes_on_its_return() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    // A request is out when the broker dies: it is answered, not lost.
+    assert_eq!(
+        net.nodes[A]
+            .h
+            .send(home("alice"), chat("alice", "bob", &ta, M1, "x")),
+        []
+    );
+    let out = net.broker_dies();
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    assert!(net
+        .events(A)
+        .iter()
+        .any(|e| matches!(e, HubEvent::BrokerDown { .. })));
+    // Meanwhile: bob is offline for alice, at once; each node serves its own.
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M2, "y"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M2))]);
+    let tc = net.login(A, "carol", home("carol"));
+    let out = net.send(A, home("alice"), chat("alice", "carol", &ta, M2, "local"));
+    assert_eq!(out.len(), 2, "{out:?}");
+    // The broker comes back with nothing; the nodes reconnect, subscribe
+    // again, and cross-node chat works with the sessions that outlived it.
+    net.broker_returns();
+    net.at(secs(5));
+    net.settle();
+    assert!(net.events(A).contains(&HubEvent::BrokerUp));
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M3, "back"));
+    assert!(out.contains(&sent(home("bob"), chat("alice", "bob", &tb, M3, "back"))));
+    let out = net.send(B, home("bob"), chat("bob", "carol", &tb, M1, "hi"));
+    assert!(out.contains(&sent(home("carol"), chat("bob", "carol", &tc, M1, "hi"))));
+}
+
+#[test]
+fn logins_during_an_outage_are_settled_when_the_broker_returns() {
+    let mut net = Net::new(2);
+    net.login(A, "alice", home("alice"));
+    net.broker_dies();
+    // alice logs in at B while the nodes cannot hear each other: both
+    // hold a session of hers until the broker is back.
+    net.at(secs(10));
+    let t2 = net.login(B, "alice", away("alice"));
+    assert_eq!(net.state(A, "alice"), SessionState::Online);
+    net.broker_returns();
+    net.at(secs(15));
+    net.settle();
+    assert_eq!(
+        net.state(A, "alice"),
+        SessionState::Offline,
+        "the older ended"
+    );
+    assert_eq!(net.state(B, "alice"), SessionState::Online);
+    let tc = net.login(A, "carol", home("carol"));
+    let out = net.send(A, home("carol"), chat("carol", "alice", &tc, M1, "which?"));
+    assert!(out.contains(&sent(
+        away("alice"),
+        chat("carol", "alice", &t2, M1, "which?")
+    )));
+}
+
+#[test]
+fn a_node_started_before_the_broker_joins_when_it_comes() {
+    let mut net = Net::without_broker(2);
+    // Nodes whose broker never answered yet: they serve their own users.
+    let ta = net.nodes[A]
+        .h
+        .login_via("alice", home("alice"), home("alice"));
+    let tb = net.nodes[B].h.login_via("bob", home("bob"), home("bob"));
+    let out = net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "bob", &ta, M1, "x"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    net.broker_up = true;
+    net.at(secs(3));
+    net.settle();
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M2, "now"));
+    assert!(out.contains(&sent(home("bob"), chat("alice", "bob", &tb, M2, "now"))));
+}
+
+#[test]
+fn a_dead_nodes_users_are_offline_for_the_others() {
+    let mut net = Net::new(3);
+    let ta = net.login(A, "alice", home("alice"));
+    net.login(B, "bob", home("bob"));
+    net.login(C, "carol", home("carol"));
+    // A request reaches C, which dies before it answers: after the request
+    // timeout alice is told carol is offline.
+    let message = chat("alice", "carol", &ta, M1, "x");
+    assert_eq!(net.nodes[A].h.send(home("alice"), &message), []);
+    // The broker hands C the request, which C never reads: it died.
+    net.nodes[C].dead = true;
+    assert_eq!(net.settle(), []);
+    net.kill(C);
+    net.at(secs(1) - NANO);
+    assert_eq!(net.tick(), []);
+    net.at(secs(1));
+    let out = net.tick();
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    // The broker dropped C's subjects: now the answer comes at once.
+    let out = net.send(A, home("alice"), chat("alice", "carol", &ta, M2, "y"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M2))]);
+    // B's users are unaffected.
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M3, "z"));
+    assert_eq!(out.len(), 2, "{out:?}");
+}
+
+#[test]
+fn a_stalled_broker_fails_cross_node_messages_as_offline_and_says_so() {
+    let mut net = Net::with(2, |config| config.link.max_buffered = 200);
+    let ta = net.login(A, "alice", home("alice"));
+    net.login(B, "bob", home("bob"));
+    // The broker reads nothing more from A: what A writes piles up.
+    let mut answers = Vec::new();
+    for n in 0..10u64 {
+        let msg_id = format!("{n:010}");
+        answers.extend(
+            net.nodes[A]
+                .h
+                .send(home("alice"), chat("alice", "bob", &ta, &msg_id, "x")),
+        );
+    }
+    assert!(!answers.is_empty() && answers.len() < 10, "{answers:?}");
+    for answer in &answers {
+        assert!(
+            contains(&answer.payload, b"destination offline!"),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(
+        net.nodes[A].h.hub.counters().broker_refusals,
+        answers.len() as u64
+    );
+    let events = net.events(A);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        HubEvent::BrokerRefused {
+            why: crate::nats::LinkError::Full,
+            ..
+        }
+    )));
+    // Once it is written, the requests that went out are answered.
+    let out = net.settle();
+    assert_eq!(out.len(), 2 * (10 - answers.len()), "{out:?}");
+}
