@@ -5,8 +5,9 @@
 use std::io::Write;
 
 /// The log targets that `--trace` turns on: the Reactor's events, every
-/// datagram in and out, state transitions, and the lossy relay's verdicts.
-pub const TRACE_TARGETS: [&str; 5] = ["reactor", "udp", "hub", "client", "relay"];
+/// datagram in and out, state transitions, the broker link of a cluster
+/// node, and the lossy relay's verdicts.
+pub const TRACE_TARGETS: [&str; 6] = ["reactor", "udp", "hub", "nats", "client", "relay"];
 
 /// Starts logging to stderr. `RUST_LOG` overrides the default level.
 pub fn init(program: &'static str, trace: bool) {

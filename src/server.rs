@@ -1,7 +1,7 @@
 //! The hub on the Reactor: one UDP socket, the shutdown sources, and the
 //! [`Hub`] state machine between them; and, when asked for, SIGHUP (reload
-//! the accounts) and the metrics page (`scrape`), sources on the same
-//! Reactor.
+//! the accounts), the metrics page (`scrape`) and the TCP connection to a
+//! cluster's broker ([`BrokerLink`]), sources on the same Reactor.
 //!
 //! Every event follows the same path: read the input, hand it to the hub
 //! with `now`, send whatever the hub queued, log whatever it reported.
@@ -15,7 +15,8 @@ use mio::event::Event;
 use mio::Token;
 
 use crate::accounts::Accounts;
-use crate::hub::{Hub, HubConfig, HubEvent};
+use crate::hub::{ClusterConfig, Hub, HubConfig, HubEvent};
+use crate::nats::BrokerLink;
 use crate::reactor::hangup::Hangup;
 use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
@@ -31,8 +32,9 @@ const SIGNALS: Token = Token(1);
 const STOP: Token = Token(2);
 const HANGUP: Token = Token(3);
 const METRICS: Token = Token(4);
+const BROKER: Token = Token(5);
 /// Metrics connections get the tokens from here on.
-const FIRST_METRICS_CONNECTION: usize = 5;
+const FIRST_METRICS_CONNECTION: usize = 6;
 
 /// The socket buffers the server asks for. A burst of small datagrams larger
 /// than the receive buffer is lost in the kernel: 4 MiB holds thousands of
@@ -58,6 +60,8 @@ pub struct Server {
     reload: Option<(Hangup, PathBuf)>,
     /// `GET /metrics`, once asked for.
     metrics: Option<Scrape>,
+    /// The connection to the cluster's broker, in a cluster.
+    broker: Option<BrokerLink>,
     log_limit: LogLimit,
     /// Whether the socket may hold datagrams that the last turn left for
     /// the next; no new event comes for them.
@@ -89,6 +93,7 @@ impl Server {
             shutdown,
             reload: None,
             metrics: None,
+            broker: None,
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
             backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
@@ -115,6 +120,21 @@ impl Server {
         path: PathBuf,
     ) -> io::Result<()> {
         self.reload = Some((Hangup::register(reactor.registry(), HANGUP)?, path));
+        Ok(())
+    }
+
+    /// Makes the hub a node of a cluster whose broker is at `broker`: the
+    /// connection is one more source on this Reactor, opened at once and
+    /// again whenever it is lost.
+    pub fn join_cluster(
+        &mut self,
+        reactor: &Reactor,
+        broker: SocketAddr,
+        config: ClusterConfig,
+        now: Instant,
+    ) -> io::Result<()> {
+        self.broker = Some(BrokerLink::new(broker, reactor.registry(), BROKER)?);
+        self.hub.join_cluster(config, now);
         Ok(())
     }
 
@@ -184,7 +204,8 @@ impl Server {
         }
     }
 
-    /// Logs what the hub reported and sends what it queued.
+    /// Logs what the hub reported and sends what it queued: datagrams to
+    /// the socket, and what the turn gave the broker link in one write.
     fn flush(&mut self, now: Instant) -> io::Result<()> {
         while let Some(event) = self.hub.poll_event() {
             let level = match event {
@@ -193,14 +214,42 @@ impl Server {
                     log::trace!(target: "hub", "{event}");
                     continue;
                 }
-                HubEvent::Dropped { .. } | HubEvent::GaveUp { .. } => log::Level::Warn,
+                HubEvent::Broker(_) => {
+                    log::trace!(target: "nats", "{event}");
+                    continue;
+                }
+                // Rare by nature, and what an operator most needs to see.
+                HubEvent::BrokerUp => {
+                    log::info!("{event}");
+                    continue;
+                }
+                HubEvent::BrokerDown { .. } => {
+                    log::warn!("{event}");
+                    continue;
+                }
+                HubEvent::Dropped { .. }
+                | HubEvent::GaveUp { .. }
+                | HubEvent::BrokerRefused { .. }
+                | HubEvent::BrokerGarbage { .. } => log::Level::Warn,
                 _ => log::Level::Info,
             };
             if log::log_enabled!(level) && self.log_limit.allow(now) {
                 log::log!(level, "{event}");
             }
         }
+        if let (Some(broker), Some(link)) = (&mut self.broker, self.hub.broker_link()) {
+            broker.flush(link, now);
+        }
         self.udp.send_all(self.hub.outbox())
+    }
+
+    /// The broker link read or lost something: the hub takes it in.
+    fn on_broker(&mut self, event: &Event, now: Instant) -> io::Result<()> {
+        if let (Some(broker), Some(link)) = (&mut self.broker, self.hub.broker_link()) {
+            broker.on_ready(link, event, now);
+        }
+        self.hub.handle_broker(now);
+        self.flush(now)
     }
 }
 
@@ -230,6 +279,7 @@ impl ReadyHandler for Server {
                     metrics.on_ready(token, now, page);
                 }
             }
+            BROKER => self.on_broker(event, now)?,
             HANGUP => {
                 if let Some((hangup, path)) = &mut self.reload {
                     if hangup.on_ready(HANGUP) {
@@ -252,6 +302,7 @@ impl ReadyHandler for Server {
             STOP => "stop waker",
             HANGUP => "hangup signal",
             METRICS => "metrics listener",
+            BROKER => "broker link",
             _ if self.metrics.as_ref().is_some_and(|m| m.owns(token)) => "metrics connection",
             _ => "unknown",
         }
@@ -259,26 +310,38 @@ impl ReadyHandler for Server {
 }
 
 impl TimerHandler for Server {
-    /// The hub's next deadline, or a metrics request's time limit.
+    /// The hub's next deadline, the broker link's (keep-alive or
+    /// reconnection), or a metrics request's time limit.
     fn next_deadline(&self) -> Option<Instant> {
-        let metrics = self.metrics_deadline();
-        self.hub.poll_timeout().into_iter().chain(metrics).min()
+        let others = [self.metrics_deadline(), self.hub.broker_link_deadline()];
+        self.hub
+            .poll_timeout()
+            .into_iter()
+            .chain(others.into_iter().flatten())
+            .min()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         if let Some(metrics) = &mut self.metrics {
             metrics.on_deadline(now);
         }
+        if let (Some(broker), Some(link)) = (&mut self.broker, self.hub.broker_link()) {
+            broker.on_deadline(link, now);
+            self.hub.handle_broker(now);
+        }
         self.hub.handle_timeout(now);
         self.flush(now)
     }
 
     fn describe_deadline(&self) -> String {
-        match (self.metrics_deadline(), self.hub.poll_timeout()) {
-            (Some(at), hub) if hub.is_none_or(|hub| at < hub) => {
-                "a metrics request's time limit".into()
-            }
-            _ => self.hub.describe_timeout(),
+        let hub = self.hub.poll_timeout();
+        let earlier = |at: Option<Instant>| at.is_some_and(|at| hub.is_none_or(|hub| at < hub));
+        if earlier(self.metrics_deadline()) {
+            "a metrics request's time limit".into()
+        } else if earlier(self.hub.broker_link_deadline()) {
+            "the broker link's keep-alive or reconnection".into()
+        } else {
+            self.hub.describe_timeout()
         }
     }
 }

@@ -6,9 +6,9 @@
 //! Without `nats-server` installed the tests say `skipped:` and pass, unless
 //! `REACTOR_HUB_REQUIRE_NATS` is set (CI installs it and sets it).
 
+mod common;
+
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -18,59 +18,13 @@ use rand::SeedableRng;
 use reactor_hub::nats::{BrokerLink, Link, LinkConfig, LinkEvent};
 use reactor_hub::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A `nats-server` on `addr`, killed when dropped.
-struct Broker {
-    child: Child,
-}
-
-impl Broker {
-    /// Starts one on `addr`; `None` (after saying so) if it is not installed.
-    fn start(addr: SocketAddr) -> Option<Self> {
-        let child = Command::new("nats-server")
-            .args(["-a", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                assert!(
-                    std::env::var_os("REACTOR_HUB_REQUIRE_NATS").is_none(),
-                    "nats-server is required here"
-                );
-                println!("skipped: nats-server not found (apt-get install nats-server)");
-                return None;
-            }
-            Err(err) => panic!("cannot start nats-server: {err}"),
-        };
-        let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "nats-server never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Self { child })
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use common::broker::{free_addr, Broker};
+use common::PATIENCE;
 
 /// A node's link on a Reactor, publishing `hello N` on each `Up`.
 struct Probe {
-    link: BrokerLink,
+    link: Link,
+    edge: BrokerLink,
     ups: usize,
     downs: usize,
     got: Vec<LinkEvent>,
@@ -80,12 +34,12 @@ struct Probe {
 
 impl Probe {
     fn take_events(&mut self, now: Instant) {
-        while let Some(event) = self.link.link().poll_event() {
+        while let Some(event) = self.link.poll_event() {
             match event {
                 LinkEvent::Up => {
                     self.ups += 1;
                     let hello = format!("hello {}", self.ups);
-                    let link = self.link.link();
+                    let link = &mut self.link;
                     link.publish("probe.hello", None, hello.as_bytes()).unwrap();
                     link.publish("nobody.home", Some("inbox.probe"), b"?")
                         .unwrap();
@@ -94,7 +48,7 @@ impl Probe {
                 other => self.got.push(other),
             }
         }
-        self.link.flush(now);
+        self.edge.flush(&mut self.link, now);
     }
 
     /// Runs the Reactor until `until` holds; panics after [`PATIENCE`].
@@ -114,7 +68,7 @@ impl Probe {
 
 impl ReadyHandler for Probe {
     fn on_ready(&mut self, event: &Event, now: Instant) -> io::Result<()> {
-        self.link.on_ready(event, now);
+        self.edge.on_ready(&mut self.link, event, now);
         self.take_events(now);
         Ok(())
     }
@@ -123,14 +77,14 @@ impl ReadyHandler for Probe {
 impl TimerHandler for Probe {
     fn next_deadline(&self) -> Option<Instant> {
         self.link
-            .next_deadline()
+            .poll_timeout()
             .into_iter()
             .chain([self.deadline])
             .min()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
-        self.link.on_deadline(now);
+        self.edge.on_deadline(&mut self.link, now);
         self.take_events(now);
         Ok(())
     }
@@ -171,7 +125,8 @@ fn the_link_chats_with_a_real_broker_and_outlives_its_restarts() {
     link.subscribe("probe.>").unwrap();
     link.subscribe("inbox.probe").unwrap();
     let mut probe = Probe {
-        link: BrokerLink::new(addr, link, reactor.registry(), Token(0)).unwrap(),
+        link,
+        edge: BrokerLink::new(addr, reactor.registry(), Token(0)).unwrap(),
         ups: 0,
         downs: 0,
         got: Vec::new(),

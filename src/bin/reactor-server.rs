@@ -4,12 +4,12 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use getopts::Options;
 use reactor_hub::accounts::Accounts;
 use reactor_hub::cli;
-use reactor_hub::hub::HubConfig;
+use reactor_hub::hub::{ClusterConfig, HubConfig};
 use reactor_hub::reactor::Reactor;
 use reactor_hub::server::Server;
 
@@ -24,6 +24,10 @@ struct Config {
     bind: String,
     /// Where to serve `GET /metrics`, if anywhere.
     metrics: Option<SocketAddr>,
+    /// The broker of the cluster this node joins, if any.
+    nats: Option<SocketAddr>,
+    /// The node's name in the log; derived from its address if not given.
+    node: Option<String>,
     users: PathBuf,
     hub: HubConfig,
 }
@@ -51,6 +55,18 @@ fn options() -> Options {
         )
         .optopt(
             "",
+            "nats",
+            "join a cluster of hubs through the NATS broker at HOST:PORT (or nats://HOST:PORT)",
+            "ADDR",
+        )
+        .optopt(
+            "",
+            "node",
+            "this node's name in the log, in a cluster (default: its address)",
+            "NAME",
+        )
+        .optopt(
+            "",
             "session-timeout",
             "seconds of silence before a session expires (default 300)",
             "SECS",
@@ -61,7 +77,8 @@ fn options() -> Options {
 
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
-    let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--metrics ADDR] [--trace]";
+    let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--metrics ADDR] \
+                 [--nats HOST:PORT [--node NAME]] [--trace]";
     let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
     };
@@ -77,6 +94,11 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     Ok(Some(Config {
         bind: cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?,
         metrics: cli::optional_value(&matches, "metrics")?,
+        nats: matches
+            .opt_str("nats")
+            .map(|nats| broker_addr(&nats))
+            .transpose()?,
+        node: matches.opt_str("node"),
         users: cli::value(&matches, "users", PathBuf::from("users.conf"))?,
         hub: HubConfig {
             session_timeout,
@@ -101,6 +123,26 @@ fn bind_addr(bind: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("the --bind address {bind} resolves to no address"))
 }
 
+/// The broker's address from `--nats`: `HOST:PORT` or `nats://HOST:PORT`,
+/// resolved now, so that a value that is not an address is a usage error.
+fn broker_addr(nats: &str) -> Result<SocketAddr, String> {
+    let not_an_address = |why: String| format!("--nats: {nats:?} is not an address ({why})");
+    let host_port = nats.strip_prefix("nats://").unwrap_or(nats);
+    let mut addrs = host_port
+        .to_socket_addrs()
+        .map_err(|err| not_an_address(err.to_string()))?;
+    addrs
+        .next()
+        .ok_or_else(|| not_an_address("it resolves to nothing".into()))
+}
+
+/// The wall clock now, in microseconds since the Unix epoch.
+fn wall_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
+}
+
 fn run(config: Config) -> Result<(), String> {
     let bind = bind_addr(&config.bind)?;
     let accounts = Accounts::load(&config.users).map_err(|err| err.to_string())?;
@@ -122,6 +164,15 @@ fn run(config: Config) -> Result<(), String> {
         log::info!("metrics on http://{addr}/metrics");
     }
     let addr = server.local_addr().map_err(|err| err.to_string())?;
+    if let Some(broker) = config.nats {
+        let node = config.node.unwrap_or_else(|| addr.to_string());
+        let now = Instant::now();
+        let cluster = ClusterConfig::new(node.clone(), now, wall_micros());
+        server
+            .join_cluster(&reactor, broker, cluster, now)
+            .map_err(|err| format!("cannot join the cluster: {err}"))?;
+        log::info!("node {node} of the cluster of nats://{broker}");
+    }
     let count = server.hub().accounts().len();
     let accounts = if count == 1 { "account" } else { "accounts" };
     log::info!("listening on {addr} ({count} {accounts} from {users})");

@@ -1,7 +1,8 @@
 //! The broker link: a node's connection to its NATS broker, as one more
 //! event source on the Reactor, beside the UDP socket. [`Link`] is the
-//! sans-IO state machine; [`BrokerLink`] is its edge, a non-blocking
-//! `mio::net::TcpStream`, read and written until `WouldBlock` like the rest.
+//! sans-IO state machine (the hub owns it, as the state it is); [`BrokerLink`]
+//! is its edge, a non-blocking `mio::net::TcpStream`, read and written until
+//! `WouldBlock` like the rest, that moves the link's bytes.
 
 #[cfg(test)]
 pub(crate) mod fake_broker;
@@ -17,115 +18,107 @@ use mio::{Interest, Registry, Token};
 
 pub use link::{Link, LinkConfig, LinkError, LinkEvent};
 
-/// The link and its TCP connection, registered under one token.
+/// The TCP connection of a [`Link`], registered under one token. It owns
+/// no protocol state: every call takes the link whose bytes it moves.
 pub struct BrokerLink {
     broker: SocketAddr,
-    link: Link,
     stream: Option<TcpStream>,
     token: Token,
     registry: Registry,
 }
 
 impl BrokerLink {
-    /// A link to `broker`; it connects at its first deadline.
-    pub fn new(
-        broker: SocketAddr,
-        link: Link,
-        registry: &Registry,
-        token: Token,
-    ) -> io::Result<Self> {
+    /// An edge for a link to `broker`; it connects when the link wants.
+    pub fn new(broker: SocketAddr, registry: &Registry, token: Token) -> io::Result<Self> {
         Ok(Self {
             broker,
-            link,
             stream: None,
             token,
             registry: registry.try_clone()?,
         })
     }
 
-    /// The state machine, to publish, subscribe and take events.
-    pub fn link(&mut self) -> &mut Link {
-        &mut self.link
-    }
-
-    /// When [`on_deadline`](Self::on_deadline) is due.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.link.poll_timeout()
+    /// Whether `token` is this connection's.
+    pub fn owns(&self, token: Token) -> bool {
+        token == self.token
     }
 
     /// Connects if it is time, keeps the link alive, writes what waits.
-    pub fn on_deadline(&mut self, now: Instant) {
-        if self.link.wants_connection(now) {
-            self.connect(now);
+    pub fn on_deadline(&mut self, link: &mut Link, now: Instant) {
+        if link.wants_connection(now) {
+            self.connect(link, now);
         }
-        self.link.handle_timeout(now);
-        self.flush(now);
+        link.handle_timeout(now);
+        self.flush(link, now);
     }
 
     /// The connection became readable or writable (or failed).
-    pub fn on_ready(&mut self, event: &Event, now: Instant) {
+    pub fn on_ready(&mut self, link: &mut Link, event: &Event, now: Instant) {
         if event.is_error() {
-            return self.lost(now, "the connection failed");
+            return self.lost(link, now, "the connection failed");
         }
         if event.is_readable() {
-            self.read(now);
+            self.read(link, now);
         }
-        self.flush(now);
+        self.flush(link, now);
     }
 
-    /// Writes what the link queued (after publishing, say).
-    pub fn flush(&mut self, now: Instant) {
+    /// Writes what the link queued (after publishing, say) until the
+    /// socket would block; the rest goes when it is writable again.
+    pub fn flush(&mut self, link: &mut Link, now: Instant) {
         let Some(stream) = &mut self.stream else {
             return;
         };
-        while !self.link.pending_write().is_empty() {
-            match stream.write(self.link.pending_write()) {
-                Ok(0) => return self.lost(now, "the broker closed the connection"),
-                Ok(written) => self.link.written(written),
+        while !link.pending_write().is_empty() {
+            match stream.write(link.pending_write()) {
+                Ok(0) => return self.lost(link, now, "the broker closed the connection"),
+                Ok(written) => link.written(written),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::NotConnected => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return self.lost(now, &err.to_string()),
+                Err(err) => return self.lost(link, now, &err.to_string()),
             }
         }
-        if self.link.is_down() {
+        if link.is_down() {
             self.close();
         }
     }
 
-    fn read(&mut self, now: Instant) {
+    fn read(&mut self, link: &mut Link, now: Instant) {
         let mut chunk = [0; 16 * 1024];
         while let Some(stream) = &mut self.stream {
             match stream.read(&mut chunk) {
-                Ok(0) => return self.lost(now, "the broker closed the connection"),
-                Ok(len) => self.link.handle_bytes(now, &chunk[..len]),
+                Ok(0) => return self.lost(link, now, "the broker closed the connection"),
+                Ok(len) => link.handle_bytes(now, &chunk[..len]),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::NotConnected => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return self.lost(now, &err.to_string()),
+                Err(err) => return self.lost(link, now, &err.to_string()),
             }
-            if self.link.is_down() {
+            if link.is_down() {
                 return self.close();
             }
         }
     }
 
-    fn connect(&mut self, now: Instant) {
+    fn connect(&mut self, link: &mut Link, now: Instant) {
+        log::trace!(target: "nats", "connecting to {}", self.broker);
         let mut stream = match TcpStream::connect(self.broker) {
             Ok(stream) => stream,
-            Err(err) => return self.lost(now, &err.to_string()),
+            Err(err) => return self.lost(link, now, &err.to_string()),
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = self.registry.register(&mut stream, self.token, interest) {
-            return self.lost(now, &err.to_string());
+            return self.lost(link, now, &err.to_string());
         }
         self.stream = Some(stream);
-        self.link.handle_connected();
+        link.handle_connected();
     }
 
-    fn lost(&mut self, now: Instant, why: &str) {
+    fn lost(&mut self, link: &mut Link, now: Instant, why: &str) {
+        log::trace!(target: "nats", "connection to {} lost: {why}", self.broker);
         self.close();
-        self.link.handle_lost(now, why);
+        link.handle_lost(now, why);
     }
 
     fn close(&mut self) {

@@ -143,6 +143,11 @@ impl Hub {
         self.cluster.as_mut().map(|cluster| &mut cluster.link)
     }
 
+    /// When the link wants its keep-alive or its next connection attempt.
+    pub fn broker_link_deadline(&self) -> Option<Instant> {
+        self.cluster.as_ref()?.link.poll_timeout()
+    }
+
     /// Takes in what the link reported since the last call: the link came
     /// up or went down, a message or a "no responders" came.
     pub fn handle_broker(&mut self, now: Instant) {

@@ -1,0 +1,246 @@
+//! Cluster mode on the real programs: a real `nats-server` on a free port
+//! and two or three `reactor-server --nats` nodes, each on its own UDP
+//! port, spoken to by hand over UDP: every rule of docs/protocol.md's
+//! "Cluster mode", a node killed with SIGKILL, and the broker restarted.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::broker::{free_addr, Broker};
+use common::peer::Peer;
+use common::Server;
+
+/// A node of the cluster whose broker is at `broker`, once its link is up
+/// (or at once, if the broker is not expected to be there).
+fn node(name: &str, broker: SocketAddr, wait_for_link: bool) -> Server {
+    // Tests run at once: each node's accounts file needs its own name.
+    static NODES: AtomicUsize = AtomicUsize::new(0);
+    let file = format!("node-{}", NODES.fetch_add(1, Ordering::Relaxed));
+    let nats = broker.to_string();
+    let node = Server::start(&file, &["--nats", &nats, "--node", name]);
+    if wait_for_link {
+        node.log.expect("broker link up");
+    }
+    node
+}
+
+fn offline(id: &str, token: &str, msg_id: &str) -> String {
+    format!("server->{id}#<{token}><{msg_id}>Error: destination offline!")
+}
+
+const M1: &str = "0000000001";
+const M2: &str = "0000000002";
+const M3: &str = "0000000003";
+
+#[test]
+fn users_of_two_nodes_chat_as_on_one_hub() {
+    let Some(broker) = Broker::start(free_addr()) else {
+        return;
+    };
+    let a = node("a", broker.addr, true);
+    let b = node("b", broker.addr, true);
+    let alice = Peer::split(a.addr);
+    let bob = Peer::new(b.addr);
+    let ta = alice.login("alice", "wonderland");
+    let tb = bob.login("bob", "builder");
+
+    // Byte for byte, with bob's token, from bob's node; Success from alice's.
+    alice.send(&format!("alice->bob#<{ta}><{M1}>hi #<bob> -> you"));
+    assert_eq!(
+        bob.recv(),
+        format!("alice->bob#<{tb}><{M1}>hi #<bob> -> you")
+    );
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{ta}><{M1}>Success: hi #<bob> -> you")
+    );
+    bob.send(&format!(
+        "bob->server#<{tb}><{M1}>Success: hi #<bob> -> you"
+    ));
+    bob.send(&format!("bob->alice#<{tb}><{M2}>hello"));
+    assert_eq!(alice.recv(), format!("bob->alice#<{ta}><{M2}>hello"));
+    assert_eq!(
+        bob.recv(),
+        format!("server->bob#<{tb}><{M2}>Success: hello")
+    );
+
+    // carol is online nowhere: offline, at once; so is someone unknown.
+    alice.send(&format!("alice->carol#<{ta}><{M3}>anyone?"));
+    assert_eq!(alice.recv(), offline("alice", &ta, M3));
+    alice.send(&format!("alice->zed#<{ta}><{M3}>anyone?"));
+    assert_eq!(alice.recv(), offline("alice", &ta, M3));
+}
+
+#[test]
+fn a_resend_to_another_nodes_user_is_not_forwarded_twice() {
+    let Some(broker) = Broker::start(free_addr()) else {
+        return;
+    };
+    let a = node("a", broker.addr, true);
+    let b = node("b", broker.addr, true);
+    let alice = Peer::new(a.addr);
+    let bob = Peer::new(b.addr);
+    let ta = alice.login("alice", "wonderland");
+    let tb = bob.login("bob", "builder");
+    let message = format!("alice->bob#<{ta}><{M1}>once");
+    // Two copies at once: the second arrives while b is being asked.
+    alice.send(&message);
+    alice.send(&message);
+    assert_eq!(bob.recv(), format!("alice->bob#<{tb}><{M1}>once"));
+    let success = format!("server->alice#<{ta}><{M1}>Success: once");
+    assert_eq!(alice.recv(), success);
+    // A third copy after the answer: the same answer, and bob hears nothing.
+    alice.send(&message);
+    assert_eq!(alice.recv(), success);
+    // The next thing bob gets is the next message, not a copy of the first.
+    alice.send(&format!("alice->bob#<{ta}><{M2}>twice"));
+    assert_eq!(bob.recv(), format!("alice->bob#<{tb}><{M2}>twice"));
+}
+
+#[test]
+fn a_login_at_another_node_ends_the_session_at_the_first() {
+    let Some(broker) = Broker::start(free_addr()) else {
+        return;
+    };
+    let a = node("a", broker.addr, true);
+    let b = node("b", broker.addr, true);
+    let carol = Peer::new(a.addr);
+    let tc = carol.login("carol", "s3cret");
+    let old = Peer::new(a.addr);
+    let t_old = old.login("alice", "wonderland");
+    let new = Peer::new(b.addr);
+    let t_new = new.login("alice", "wonderland");
+    a.log.expect("alice logged in at another node");
+
+    old.send(&format!("alice->carol#<{t_old}><{M1}>stale"));
+    assert_eq!(
+        old.recv(),
+        format!("server->alice#<{t_old}><{M1}>Error: please log in again!")
+    );
+    carol.send(&format!("carol->alice#<{tc}><{M2}>where are you?"));
+    assert_eq!(
+        new.recv(),
+        format!("carol->alice#<{t_new}><{M2}>where are you?")
+    );
+    assert_eq!(
+        carol.recv(),
+        format!("server->carol#<{tc}><{M2}>Success: where are you?")
+    );
+}
+
+#[test]
+fn logoff_and_a_killed_node_make_users_offline_everywhere() {
+    let Some(broker) = Broker::start(free_addr()) else {
+        return;
+    };
+    let a = node("a", broker.addr, true);
+    let b = node("b", broker.addr, true);
+    let mut c = node("c", broker.addr, true);
+    let alice = Peer::new(a.addr);
+    let bob = Peer::new(b.addr);
+    let carol = Peer::new(c.addr);
+    let ta = alice.login("alice", "wonderland");
+    let tb = bob.login("bob", "builder");
+    carol.login("carol", "s3cret");
+
+    bob.send(&format!("bob->server#logoff<{tb}>"));
+    assert_eq!(bob.recv(), format!("server->bob#Success<{tb}>"));
+    alice.send(&format!("alice->bob#<{ta}><{M1}>bye?"));
+    assert_eq!(alice.recv(), offline("alice", &ta, M1));
+
+    // c dies without a word; carol is offline for alice within 3 s.
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    let killed = Instant::now();
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        let msg_id = format!("{:010}", 100 + n);
+        alice.send(&format!("alice->carol#<{ta}><{msg_id}>there?"));
+        let answer = alice.recv();
+        if answer == offline("alice", &ta, &msg_id) {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(3), "{answer}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(killed.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
+    let broker_addr = free_addr();
+    if !Broker::installed() {
+        return;
+    }
+    // The nodes start before the broker: they start anyway and keep trying.
+    let a = node("a", broker_addr, false);
+    let b = node("b", broker_addr, false);
+    let alice = Peer::new(a.addr);
+    let bob = Peer::new(b.addr);
+    let carol = Peer::new(a.addr);
+    let ta = alice.login("alice", "wonderland");
+    let tb = bob.login("bob", "builder");
+    let tc = carol.login("carol", "s3cret");
+    alice.send(&format!("alice->bob#<{ta}><{M1}>x"));
+    assert_eq!(alice.recv(), offline("alice", &ta, M1), "never silence");
+
+    let broker = Broker::start(broker_addr).expect("installed");
+    a.log.expect("broker link up");
+    b.log.expect("broker link up");
+    alice.send(&format!("alice->bob#<{ta}><{M2}>now"));
+    assert_eq!(bob.recv(), format!("alice->bob#<{tb}><{M2}>now"));
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{ta}><{M2}>Success: now")
+    );
+
+    // The broker dies: each node goes on with its own users.
+    drop(broker);
+    a.log.expect("broker link down");
+    alice.send(&format!("alice->bob#<{ta}><{M3}>y"));
+    assert_eq!(alice.recv(), offline("alice", &ta, M3));
+    alice.send(&format!("alice->carol#<{ta}><{M3}>local"));
+    assert_eq!(carol.recv(), format!("alice->carol#<{tc}><{M3}>local"));
+    assert_eq!(
+        alice.recv(),
+        format!("server->alice#<{ta}><{M3}>Success: local")
+    );
+
+    // It comes back: cross-node chat with the sessions that outlived it.
+    let _broker = Broker::start(broker_addr).expect("installed");
+    let back = Instant::now();
+    a.log.expect("broker link up");
+    b.log.expect("broker link up");
+    assert!(
+        back.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        back.elapsed()
+    );
+    bob.send(&format!("bob->alice#<{tb}><{M1}>welcome back"));
+    assert_eq!(alice.recv(), format!("bob->alice#<{ta}><{M1}>welcome back"));
+    assert_eq!(
+        bob.recv(),
+        format!("server->bob#<{tb}><{M1}>Success: welcome back")
+    );
+}
+
+#[test]
+fn a_nats_value_that_is_no_address_is_a_usage_error() {
+    for bad in ["nowhere", "nats://", "127.0.0.1", "host name:4222"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_reactor-server"))
+            .args(["--nats", bad])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("--nats") && first.contains(bad),
+            "{bad}: {stderr}"
+        );
+    }
+}
