@@ -16,11 +16,18 @@ use common::Server;
 /// A node of the cluster whose broker is at `broker`, once its link is up
 /// (or at once, if the broker is not expected to be there).
 fn node(name: &str, broker: SocketAddr, wait_for_link: bool) -> Server {
+    node_with(name, broker, wait_for_link, &[])
+}
+
+/// [`node`], with more flags.
+fn node_with(name: &str, broker: SocketAddr, wait_for_link: bool, flags: &[&str]) -> Server {
     // Tests run at once: each node's accounts file needs its own name.
     static NODES: AtomicUsize = AtomicUsize::new(0);
     let file = format!("node-{}", NODES.fetch_add(1, Ordering::Relaxed));
     let nats = broker.to_string();
-    let node = Server::start(&file, &["--nats", &nats, "--node", name]);
+    let mut args = vec!["--nats", &nats, "--node", name];
+    args.extend(flags);
+    let node = Server::start(&file, &args);
     if wait_for_link {
         node.log.expect("broker link up");
     }
@@ -226,6 +233,37 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
         bob.recv(),
         format!("server->bob#<{tb}><{M1}>Success: welcome back")
     );
+}
+
+#[test]
+fn trace_shows_the_link_beside_the_datagrams() {
+    let Some(broker) = Broker::start(free_addr()) else {
+        return;
+    };
+    let a = node_with("a", broker.addr, false, &["--trace"]);
+    a.log.expect("[nats] connecting to");
+    a.log.expect("broker link up");
+    let b = node("b", broker.addr, true);
+    let alice = Peer::new(a.addr);
+    let bob = Peer::new(b.addr);
+    let ta = alice.login("alice", "wonderland");
+    bob.login("bob", "builder");
+    a.log.expect("[nats] subscribed to hub.user.alice");
+    a.log.expect("[nats] announced the login of alice");
+    alice.send(&format!("alice->bob#<{ta}><{M1}>traced"));
+    bob.recv();
+    alice.recv();
+    a.log.expect("[udp] in ");
+    a.log
+        .expect(&format!("[nats] request 0 out: msg {M1} for bob"));
+    a.log.expect("[nats] answer to request 0 in: taken");
+    a.log.expect("[udp] out ");
+    alice.send(&format!("alice->server#logoff<{ta}>"));
+    a.log.expect("[nats] unsubscribed from hub.user.alice");
+    drop(broker);
+    a.log.expect("[nats] connection to");
+    a.log.expect("broker link down");
+    a.log.expect("[nats] connecting to");
 }
 
 #[test]

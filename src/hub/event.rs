@@ -196,7 +196,7 @@ impl fmt::Display for HubEvent {
             HubEvent::MovedAway { id } => {
                 write!(f, "{id} logged in at another node: its session here ended")
             }
-            HubEvent::Broker(what) => write!(f, "broker: {what}"),
+            HubEvent::Broker(what) => f.write_str(what),
             HubEvent::Transition {
                 id,
                 from,

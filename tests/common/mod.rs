@@ -13,7 +13,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a test waits for an expected line or datagram before failing.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -59,22 +59,17 @@ impl Lines {
     /// The next line containing `needle`, skipping others; panics after
     /// [`PATIENCE`] with everything seen.
     pub fn expect(&self, needle: &str) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.0.recv_timeout(PATIENCE) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("no line containing {needle:?}; saw {seen:#?}"),
-            }
-        }
+        self.until(needle).pop().expect("the line found")
     }
 
     /// Every line up to and including the next one containing `needle`;
-    /// panics after [`PATIENCE`] without one.
+    /// panics after [`PATIENCE`] without one, however chatty the log.
     pub fn until(&self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
         let mut seen = Vec::new();
         loop {
-            match self.0.recv_timeout(PATIENCE) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
                 Ok(line) => {
                     let found = line.contains(needle);
                     seen.push(line);

@@ -237,15 +237,16 @@ impl Hub {
         if let Some(online) = &mut self.sessions[index].online {
             online.stamp = stamp;
         }
+        self.trace_broker(format_args!("subscribed to {subject}"));
         self.announce(index);
     }
 
     /// A user's session at this node ended: let go of its subject.
     pub(super) fn left_here(&mut self, index: AccountIndex) {
         if let Some(cluster) = &mut self.cluster {
-            cluster
-                .link
-                .unsubscribe(&user_subject(self.accounts.id(index)));
+            let subject = user_subject(self.accounts.id(index));
+            cluster.link.unsubscribe(&subject);
+            self.trace_broker(format_args!("unsubscribed from {subject}"));
         }
     }
 
@@ -335,11 +336,11 @@ impl Hub {
             Some(Payload::Forward(chat)) => self.on_forward_request(now, chat, reply),
             Some(answer @ (Payload::Taken | Payload::Offline)) => {
                 if let Some(request) = self.own_request(subject) {
-                    self.trace_broker(format_args!("answer to request {request} in: {answer:?}"));
-                    let answer = match answer {
-                        Payload::Taken => Answer::Accepted,
-                        _ => Answer::DestinationOffline,
+                    let (answer, word) = match answer {
+                        Payload::Taken => (Answer::Accepted, "taken"),
+                        _ => (Answer::DestinationOffline, "offline"),
                     };
+                    self.trace_broker(format_args!("answer to request {request} in: {word}"));
                     self.answer_asking(request, answer);
                 }
             }
