@@ -77,7 +77,29 @@ impl Server {
         accounts: Accounts,
         config: HubConfig,
     ) -> io::Result<Self> {
-        let mut udp = UdpEndpoint::bind(addr, reactor.registry(), UDP)?;
+        let udp = UdpEndpoint::bind(addr, reactor.registry(), UDP)?;
+        Self::on(reactor, udp, accounts, config)
+    }
+
+    /// As [`bind`](Self::bind), sharing `addr` with the other processes
+    /// that bind it so (`SO_REUSEPORT`): nodes of a cluster on one machine,
+    /// one address for their clients.
+    pub fn bind_shared(
+        reactor: &Reactor,
+        addr: SocketAddr,
+        accounts: Accounts,
+        config: HubConfig,
+    ) -> io::Result<Self> {
+        let udp = UdpEndpoint::bind_shared(addr, reactor.registry(), UDP)?;
+        Self::on(reactor, udp, accounts, config)
+    }
+
+    fn on(
+        reactor: &Reactor,
+        mut udp: UdpEndpoint,
+        accounts: Accounts,
+        config: HubConfig,
+    ) -> io::Result<Self> {
         udp.set_format(MAX_DATAGRAM, wire::show_datagram);
         match udp.set_buffer_sizes(SOCKET_BUFFER_BYTES) {
             Ok((receive, send)) => {

@@ -267,7 +267,46 @@ fn trace_shows_the_link_beside_the_datagrams() {
 }
 
 #[test]
-fn a_nats_value_that_is_no_address_is_a_usage_error() {
+fn nodes_on_one_machine_share_one_address() {
+    let Some(broker) = Broker::start(free_addr()) else {
+        return;
+    };
+    let shared = common::udp_socket().local_addr().unwrap().to_string();
+    let users = 16;
+    let accounts: String = (0..users).map(|n| format!("u{n}:pw{n}\n")).collect();
+    let nats = broker.addr.to_string();
+    let start = |name: &str| {
+        let flags = ["--nats", &nats, "--node", name, "--reuse-port"];
+        let node = Server::start_with(&format!("shared-{name}"), &shared, &accounts, &flags);
+        node.log.expect("broker link up");
+        node
+    };
+    let (a, b) = (start("a"), start("b"));
+    assert_eq!(a.addr, b.addr);
+    // Each client's source port hashes to one of the two sockets.
+    let peers: Vec<Peer> = (0..users).map(|_| Peer::new(a.addr)).collect();
+    let tokens: Vec<String> = (0..users)
+        .map(|n| peers[n].login(&format!("u{n}"), &format!("pw{n}")))
+        .collect();
+    for n in 1..users {
+        let t0 = &tokens[0];
+        peers[0].send(&format!("u0->u{n}#<{t0}><{n:010}>hi"));
+        assert_eq!(
+            peers[n].recv(),
+            format!("u0->u{n}#<{}><{n:010}>hi", tokens[n])
+        );
+        assert_eq!(
+            peers[0].recv(),
+            format!("server->u0#<{t0}><{n:010}>Success: hi")
+        );
+    }
+    // Both nodes took logins (all 16 on one would be a 1 in 32,768 hash).
+    a.log.expect("logged in, replies to");
+    b.log.expect("logged in, replies to");
+}
+
+#[test]
+fn bad_cluster_flags_are_usage_errors() {
     for bad in ["nowhere", "nats://", "127.0.0.1", "host name:4222"] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_reactor-server"))
             .args(["--nats", bad])

@@ -28,6 +28,8 @@ struct Config {
     nats: Option<SocketAddr>,
     /// The node's name in the log; derived from its address if not given.
     node: Option<String>,
+    /// Share the UDP address with other nodes on this machine.
+    reuse_port: bool,
     users: PathBuf,
     hub: HubConfig,
 }
@@ -65,6 +67,11 @@ fn options() -> Options {
             "this node's name in the log, in a cluster (default: its address)",
             "NAME",
         )
+        .optflag(
+            "",
+            "reuse-port",
+            "share the --bind address with other nodes on this machine (SO_REUSEPORT)",
+        )
         .optopt(
             "",
             "session-timeout",
@@ -78,7 +85,7 @@ fn options() -> Options {
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--metrics ADDR] \
-                 [--nats HOST:PORT [--node NAME]] [--trace]";
+                 [--nats HOST:PORT [--node NAME] [--reuse-port]] [--trace]";
     let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
     };
@@ -91,6 +98,12 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         }
         secs => Duration::from_secs(secs),
     };
+    let reuse_port = matches.opt_present("reuse-port");
+    if reuse_port && !matches.opt_present("nats") {
+        // Hubs that share an address must share their users, or a client
+        // would find its session at one and its next datagram at another.
+        return Err("--reuse-port: only with --nats (the nodes must share their users)".into());
+    }
     Ok(Some(Config {
         bind: cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?,
         metrics: cli::optional_value(&matches, "metrics")?,
@@ -99,6 +112,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
             .map(|nats| broker_addr(&nats))
             .transpose()?,
         node: matches.opt_str("node"),
+        reuse_port,
         users: cli::value(&matches, "users", PathBuf::from("users.conf"))?,
         hub: HubConfig {
             session_timeout,
@@ -152,8 +166,12 @@ fn run(config: Config) -> Result<(), String> {
     }
     let mut reactor =
         Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
-    let mut server = Server::bind(&reactor, bind, accounts, config.hub)
-        .map_err(|err| format!("cannot listen on {bind}: {err}"))?;
+    let bound = if config.reuse_port {
+        Server::bind_shared(&reactor, bind, accounts, config.hub)
+    } else {
+        Server::bind(&reactor, bind, accounts, config.hub)
+    };
+    let mut server = bound.map_err(|err| format!("cannot listen on {bind}: {err}"))?;
     server
         .reload_accounts_on_hangup(&reactor, config.users.clone())
         .map_err(|err| format!("cannot catch SIGHUP: {err}"))?;
@@ -165,7 +183,11 @@ fn run(config: Config) -> Result<(), String> {
     }
     let addr = server.local_addr().map_err(|err| err.to_string())?;
     if let Some(broker) = config.nats {
-        let node = config.node.unwrap_or_else(|| addr.to_string());
+        // Nodes that share an address are told apart by their process id.
+        let node = config.node.unwrap_or_else(|| match config.reuse_port {
+            true => format!("{addr}/{}", std::process::id()),
+            false => addr.to_string(),
+        });
         let now = Instant::now();
         let cluster = ClusterConfig::new(node.clone(), now, wall_micros());
         server

@@ -151,6 +151,20 @@ impl UdpEndpoint {
         Self::register(UdpSocket::bind(addr)?, registry, token)
     }
 
+    /// Binds `addr` with `SO_REUSEPORT`: every process that binds it so
+    /// shares the address, and the kernel hands each datagram to one of
+    /// their sockets by a hash of its source address and port (so one
+    /// client's datagrams keep going to one socket while the set of
+    /// sockets stays the same).
+    pub fn bind_shared(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Self> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        Self::register(UdpSocket::from_std(socket.into()), registry, token)
+    }
+
     /// Registers an already bound socket for readability under `token`.
     pub fn register(mut socket: UdpSocket, registry: &Registry, token: Token) -> io::Result<Self> {
         registry.register(&mut socket, token, Interest::READABLE)?;
