@@ -9,7 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mio::event::Event;
 use mio::Token;
@@ -145,18 +145,23 @@ impl Server {
         Ok(())
     }
 
-    /// Makes the hub a node of a cluster whose broker is at `broker`: the
-    /// connection is one more source on this Reactor, opened at once and
-    /// again whenever it is lost.
+    /// Makes the hub node `node` of the cluster whose broker is at `broker`:
+    /// the connection is one more source on this Reactor, opened at once
+    /// and again whenever it is lost.
     pub fn join_cluster(
         &mut self,
         reactor: &Reactor,
         broker: SocketAddr,
-        config: ClusterConfig,
-        now: Instant,
+        node: String,
     ) -> io::Result<()> {
         self.broker = Some(BrokerLink::new(broker, reactor.registry(), BROKER)?);
-        self.hub.join_cluster(config, now);
+        // Login stamps are ordered by the wall clock across nodes.
+        let now = Instant::now();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_micros() as u64);
+        self.hub
+            .join_cluster(ClusterConfig::new(node, now, wall), now);
         Ok(())
     }
 

@@ -128,10 +128,36 @@ pub struct Measurement {
     client_cpu_start: Option<Duration>,
 }
 
+/// Where the clients' datagrams go: the senders' hub and the receivers'
+/// (two nodes of a cluster, or one hub twice).
+#[derive(Clone, Copy, Debug)]
+pub struct Hubs {
+    pub senders: SocketAddr,
+    pub receivers: SocketAddr,
+}
+
+impl Hubs {
+    /// One hub for everyone.
+    pub fn one(hub: SocketAddr) -> Self {
+        Self {
+            senders: hub,
+            receivers: hub,
+        }
+    }
+
+    /// The hub of client `n` (idle accounts go to the senders' hub).
+    fn of(&self, n: usize) -> SocketAddr {
+        match is_sender(n) {
+            true => self.senders,
+            false => self.receivers,
+        }
+    }
+}
+
 /// The Reactor handler that plays every client.
 pub struct Clients {
     config: Config,
-    hub: SocketAddr,
+    hubs: Hubs,
     hub_cpu: Option<CpuSource>,
     client_cpu: Option<CpuSource>,
     clients: Vec<Client>,
@@ -170,7 +196,7 @@ impl Clients {
     pub fn start(
         registry: &Registry,
         config: Config,
-        hub: SocketAddr,
+        hubs: Hubs,
         hub_cpu: Option<CpuSource>,
         users: Vec<User>,
         idle_users: Vec<User>,
@@ -215,7 +241,7 @@ impl Clients {
             .collect();
         let mut this = Self {
             config,
-            hub,
+            hubs,
             hub_cpu,
             client_cpu: CpuSource::current_thread().ok(),
             clients,
@@ -285,10 +311,11 @@ impl Clients {
     /// the uplink (and [`flush`](Self::flush)), or at once from the client's
     /// own socket with `--own-sockets`.
     fn send(&mut self, n: usize) -> io::Result<()> {
+        let hub = self.hubs.of(n);
         if self.config.own_sockets {
-            return self.clients[n].udp.send_to(self.hub, &self.out);
+            return self.clients[n].udp.send_to(hub, &self.out);
         }
-        self.outgoing.push(self.hub, &self.out[..]);
+        self.outgoing.push(hub, &self.out[..]);
         Ok(())
     }
 
@@ -563,7 +590,7 @@ impl Clients {
         };
         while idle.in_flight.len() < IDLE_LOGIN_WINDOW && idle.next < idle.users.len() {
             idle.in_flight.insert(idle.next, (now, 1));
-            Self::send_idle_login(idle, idle.next, self.hub, &mut self.out)?;
+            Self::send_idle_login(idle, idle.next, self.hubs.senders, &mut self.out)?;
             idle.next += 1;
         }
         if self.phase == Phase::IdleLogins && idle.done == idle.users.len() {
@@ -703,7 +730,7 @@ impl Clients {
                     for n in due {
                         let entry = idle.in_flight.get_mut(&n).expect("just found");
                         *entry = (now, entry.1 + 1);
-                        Self::send_idle_login(idle, n, self.hub, &mut self.out)?;
+                        Self::send_idle_login(idle, n, self.hubs.senders, &mut self.out)?;
                     }
                 }
             }

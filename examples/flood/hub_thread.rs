@@ -30,11 +30,26 @@ pub struct Final {
 impl HubThread {
     /// Starts a hub with these accounts and waits until it listens.
     pub fn start(accounts: Accounts, config: HubConfig) -> io::Result<Self> {
+        Self::start_node(accounts, config, None)
+    }
+
+    /// Starts a hub that joins the cluster of the broker at `broker`, if
+    /// one is given, as node `name`.
+    pub fn start_node(
+        accounts: Accounts,
+        config: HubConfig,
+        cluster: Option<(SocketAddr, &str)>,
+    ) -> io::Result<Self> {
         let (cpu_tx, cpu_rx) = mpsc::channel();
+        let cluster = cluster.map(|(broker, name)| (broker, name.to_owned()));
         let server = OnThread::start("hub", move |reactor| {
             // On the hub's thread: its clock is the one to read.
             let _ = cpu_tx.send(CpuSource::current_thread()?);
-            Server::bind(reactor, ([127, 0, 0, 1], 0).into(), accounts, config)
+            let mut server = Server::bind(reactor, ([127, 0, 0, 1], 0).into(), accounts, config)?;
+            if let Some((broker, name)) = cluster {
+                server.join_cluster(reactor, broker, name)?;
+            }
+            Ok(server)
         })?;
         let cpu = cpu_rx
             .recv()

@@ -16,6 +16,8 @@
 //! - [`options`]: the command line;
 //! - [`users`]: the accounts to log in with;
 //! - [`hub_thread`]: the in-process hub;
+//! - [`cluster`]: the broker of a `--cluster` run, and a probe that waits
+//!   until its two nodes reach each other;
 //! - [`bare_hub`]: the control, a hub that does only the happy path;
 //! - [`clients`]: every client socket, driven by the project's Reactor;
 //! - [`floor`]: what the kernel alone costs for one message's datagrams;
@@ -24,6 +26,7 @@
 
 mod bare_hub;
 mod clients;
+mod cluster;
 mod floor;
 mod hub_thread;
 mod options;
@@ -42,7 +45,7 @@ use reactor_hub::reactor::Reactor;
 use reactor_hub::wire::{Chat, Message, MsgId, Outcome, Reply, SessionToken};
 
 use bare_hub::BareHub;
-use clients::Clients;
+use clients::{Clients, Hubs};
 use hub_thread::HubThread;
 use options::{Command, Config, Target, PROGRAM};
 use os::CpuSource;
@@ -82,7 +85,9 @@ fn main() -> ExitCode {
 fn run(config: Config) -> Result<Report, String> {
     let needed = config.clients + config.idle_sessions;
     let mut bare = None;
-    let (hub, addr, hub_cpu, mut users, target) = match &config.target {
+    let mut threads = Vec::new();
+    let mut broker = None;
+    let (hubs, hub_cpu, mut users, target) = match &config.target {
         Target::Bare => {
             let hub =
                 BareHub::start().map_err(|err| format!("cannot start the bare hub: {err}"))?;
@@ -90,8 +95,7 @@ fn run(config: Config) -> Result<Report, String> {
             bare = Some(hub);
             let target = "bare (control: happy path only, blocking socket, thread)";
             (
-                None,
-                addr,
+                Hubs::one(addr),
                 Some(cpu),
                 users::generate(needed),
                 target.to_string(),
@@ -102,13 +106,48 @@ fn run(config: Config) -> Result<Report, String> {
             let hub = HubThread::start(users::to_accounts(&users), HubConfig::default())
                 .map_err(|err| format!("cannot start the hub: {err}"))?;
             let (addr, cpu) = (hub.addr, hub.cpu.clone());
+            threads.push(hub);
             (
-                Some(hub),
-                addr,
+                Hubs::one(addr),
                 Some(cpu),
                 users,
                 "in-process (thread)".to_string(),
             )
+        }
+        Target::Cluster { same_node } => {
+            // Two more accounts for the probe that waits for the nodes.
+            let users = users::generate(needed + 2);
+            let nats = cluster::Broker::start()?;
+            for name in ["a", "b"] {
+                let accounts = users::to_accounts(&users);
+                let node =
+                    HubThread::start_node(accounts, HubConfig::default(), Some((nats.addr, name)))
+                        .map_err(|err| format!("cannot start node {name}: {err}"))?;
+                threads.push(node);
+            }
+            let (a, b) = (threads[0].addr, threads[1].addr);
+            cluster::wait_until_nodes_meet(a, b, &users[needed], &users[needed + 1])?;
+            let cpu = CpuSource::Sum(vec![
+                threads[0].cpu.clone(),
+                threads[1].cpu.clone(),
+                CpuSource::Process(nats.pid()),
+            ]);
+            let (hubs, receivers) = match same_node {
+                true => (Hubs::one(a), "a"),
+                false => (
+                    Hubs {
+                        senders: a,
+                        receivers: b,
+                    },
+                    "b",
+                ),
+            };
+            let target = format!(
+                "cluster (nodes a and b on threads, nats-server pid {}; CPU of all three): senders on a, receivers on {receivers}",
+                nats.pid()
+            );
+            broker = Some(nats);
+            (hubs, Some(cpu), users, target)
         }
         Target::External { addr, users, pid } => {
             let path = users;
@@ -128,9 +167,10 @@ fn run(config: Config) -> Result<Report, String> {
                 Some(pid) => format!("{addr} (pid {pid})"),
                 None => format!("{addr}"),
             };
-            (None, *addr, pid.map(CpuSource::Process), users, target)
+            (Hubs::one(*addr), pid.map(CpuSource::Process), users, target)
         }
     };
+    let hub_addrs = [hubs.senders, hubs.receivers];
     let idle_users = users
         .split_off(config.clients)
         .into_iter()
@@ -145,14 +185,14 @@ fn run(config: Config) -> Result<Report, String> {
             .map_err(|err| format!("floor measurement ({when}): {err}"))
     };
     let floor_before = config.floor.then(|| floor("before")).transpose()?;
-    let hub_drops_before = proc_net_udp::udp_drops(&[addr]);
+    let hub_drops_before = proc_net_udp::udp_drops(&hub_addrs);
 
     let mut reactor =
         Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
     let mut clients = Clients::start(
         reactor.registry(),
         config.clone(),
-        addr,
+        hubs,
         hub_cpu,
         users,
         idle_users,
@@ -164,13 +204,14 @@ fn run(config: Config) -> Result<Report, String> {
 
     let floor_after = config.floor.then(|| floor("after")).transpose()?;
     let mut errors = clients.errors;
-    errors.hub_socket_drops = proc_net_udp::udp_drops(&[addr]).saturating_sub(hub_drops_before);
+    errors.hub_socket_drops = proc_net_udp::udp_drops(&hub_addrs).saturating_sub(hub_drops_before);
     errors.client_socket_drops = proc_net_udp::udp_drops(&clients.local_addrs());
     errors.send_dropped = clients.send_dropped();
-    if let Some(hub) = hub {
+    for hub in threads {
         let last = hub.stop().map_err(|err| format!("the hub failed: {err}"))?;
         errors.send_dropped += last.udp.send_dropped;
     }
+    drop(broker);
     if let Some(bare) = bare {
         bare.stop();
     }

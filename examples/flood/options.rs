@@ -20,6 +20,10 @@ pub enum Target {
     InProcess,
     /// The control: a bare hub in this process (`--bare-hub`).
     Bare,
+    /// Two in-process hubs joined into a cluster through a `nats-server`
+    /// the flood starts (`--cluster`): senders on node a, receivers on
+    /// node b, or on a too (`--same-node`).
+    Cluster { same_node: bool },
     /// A running `reactor-server`, with accounts it can log in with.
     External {
         addr: SocketAddr,
@@ -115,6 +119,16 @@ fn options() -> Options {
             "bare-hub",
             "flood a bare hub (happy path only) instead: the control",
         )
+        .optflag(
+            "",
+            "cluster",
+            "flood two in-process nodes of a cluster (and a nats-server the flood starts): senders on one, receivers on the other",
+        )
+        .optflag(
+            "",
+            "same-node",
+            "with --cluster: receivers on the senders' node too",
+        )
         .optopt(
             "",
             "server",
@@ -173,6 +187,12 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
         },
         None if matches.opt_present("users") => return Err("--users goes with --server".into()),
         None if matches.opt_present("bare-hub") => Target::Bare,
+        None if matches.opt_present("cluster") => Target::Cluster {
+            same_node: matches.opt_present("same-node"),
+        },
+        None if matches.opt_present("same-node") => {
+            return Err("--same-node goes with --cluster".into())
+        }
         None => Target::InProcess,
     };
     let config = Config {
@@ -263,6 +283,17 @@ mod tests {
             "--users u.conf",
             "--server nowhere --users u.conf",
         ]);
+    }
+
+    #[test]
+    fn a_cluster_run_puts_receivers_on_the_other_node_unless_asked() {
+        for (line, same) in [("--cluster", false), ("--cluster --same-node", true)] {
+            let Ok(Some(Command::Run(config))) = parse_words(line) else {
+                panic!("{line} not understood");
+            };
+            assert!(matches!(config.target, Target::Cluster { same_node } if same_node == same));
+        }
+        assert_refused(&["--same-node"]);
     }
 
     #[test]

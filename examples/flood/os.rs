@@ -19,6 +19,8 @@ pub enum CpuSource {
     Thread(PathBuf),
     /// Every thread of another process (an external `reactor-server`).
     Process(u32),
+    /// Several of these together (the nodes of a cluster and its broker).
+    Sum(Vec<CpuSource>),
 }
 
 impl CpuSource {
@@ -43,6 +45,7 @@ impl CpuSource {
                 }
                 Ok(total)
             }
+            CpuSource::Sum(sources) => sources.iter().map(CpuSource::cpu_time).sum(),
         }
     }
 
@@ -51,6 +54,22 @@ impl CpuSource {
         match self {
             CpuSource::Thread(_) => resident_bytes(Path::new("/proc/self")),
             CpuSource::Process(pid) => resident_bytes(&Path::new("/proc").join(pid.to_string())),
+            // Threads of this process count it once.
+            CpuSource::Sum(sources) => {
+                let mut processes: Vec<Option<u32>> = Vec::new();
+                let mut total = 0;
+                for source in sources {
+                    let process = match source {
+                        CpuSource::Process(pid) => Some(*pid),
+                        _ => None,
+                    };
+                    if !processes.contains(&process) {
+                        processes.push(process);
+                        total += source.resident_bytes()?;
+                    }
+                }
+                Ok(total)
+            }
         }
     }
 }

@@ -4,12 +4,12 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use getopts::Options;
 use reactor_hub::accounts::Accounts;
 use reactor_hub::cli;
-use reactor_hub::hub::{ClusterConfig, HubConfig};
+use reactor_hub::hub::HubConfig;
 use reactor_hub::reactor::Reactor;
 use reactor_hub::server::Server;
 
@@ -150,13 +150,6 @@ fn broker_addr(nats: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| not_an_address("it resolves to nothing".into()))
 }
 
-/// The wall clock now, in microseconds since the Unix epoch.
-fn wall_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_micros() as u64)
-}
-
 fn run(config: Config) -> Result<(), String> {
     let bind = bind_addr(&config.bind)?;
     let accounts = Accounts::load(&config.users).map_err(|err| err.to_string())?;
@@ -188,10 +181,8 @@ fn run(config: Config) -> Result<(), String> {
             true => format!("{addr}/{}", std::process::id()),
             false => addr.to_string(),
         });
-        let now = Instant::now();
-        let cluster = ClusterConfig::new(node.clone(), now, wall_micros());
         server
-            .join_cluster(&reactor, broker, cluster, now)
+            .join_cluster(&reactor, broker, node.clone())
             .map_err(|err| format!("cannot join the cluster: {err}"))?;
         log::info!("node {node} of the cluster of nats://{broker}");
     }

@@ -324,8 +324,10 @@ impl Hub {
                 token
             }
         };
-        self.outbox
-            .push(reply_addr, &Message::Success(Success { to: from, token }));
+        if !repeat {
+            self.joined_here(index, now);
+        }
+        self.accept_login(index, reply_addr, token);
         self.report(index, "password matches");
         let result = if repeat {
             LoginResult::Repeat
@@ -334,7 +336,6 @@ impl Hub {
         };
         self.counters.login(result);
         if !repeat {
-            self.joined_here(index, now);
             self.event(HubEvent::LoggedIn {
                 id: from.into(),
                 addr: reply_addr,

@@ -65,6 +65,9 @@ pub enum LinkEvent {
     },
     /// The broker answered a request to a subject nobody holds.
     NoResponders { subject: String },
+    /// The broker has read everything written before
+    /// [`confirm`](Link::confirm) returned this number.
+    Confirmed(u64),
     /// The connection is gone; the link reconnects by itself.
     Down { why: String },
 }
@@ -116,6 +119,10 @@ pub struct Link {
     /// Connections that failed since the link was last up.
     failures: u32,
     max_payload: usize,
+    /// What each `PING` on the wire is for, oldest first: the broker
+    /// answers them in order. `Some(n)` is [`confirm`](Self::confirm)'s.
+    pings: VecDeque<Option<u64>>,
+    next_confirmation: u64,
     events: VecDeque<LinkEvent>,
     rng: Box<dyn RngCore + Send>,
 }
@@ -132,6 +139,8 @@ impl Link {
             next_subscription: 1,
             failures: 0,
             max_payload: 0,
+            pings: VecDeque::new(),
+            next_confirmation: 0,
             events: VecDeque::new(),
             rng,
         }
@@ -162,7 +171,27 @@ impl Link {
     pub fn handle_connected(&mut self) {
         self.decoder = StreamDecoder::new();
         self.encoder = StreamEncoder::new();
+        self.pings.clear();
         self.state = State::Handshake;
+    }
+
+    /// Asks the broker to confirm that it has read everything written so
+    /// far (a subscription, say): [`LinkEvent::Confirmed`] with the number
+    /// returned comes when it has. `None` while the link is down: a lost
+    /// connection loses the confirmations it owed too.
+    pub fn confirm(&mut self) -> Option<u64> {
+        if !self.is_up() {
+            return None;
+        }
+        let number = self.next_confirmation;
+        self.next_confirmation += 1;
+        self.ping(Some(number));
+        Some(number)
+    }
+
+    fn ping(&mut self, purpose: Option<u64>) {
+        self.pings.push_back(purpose);
+        self.encoder.enqueue_write_op(&ClientOp::Ping);
     }
 
     /// The connection failed or closed.
@@ -219,7 +248,7 @@ impl Link {
         }
         *pings_out += 1;
         *next_ping = now + self.config.ping_interval;
-        self.encoder.enqueue_write_op(&ClientOp::Ping);
+        self.ping(None);
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) or a reconnection is due.
@@ -336,7 +365,7 @@ impl Link {
                 for (id, subject) in subscriptions {
                     self.send_subscribe(id, &subject);
                 }
-                self.encoder.enqueue_write_op(&ClientOp::Ping);
+                self.ping(None);
                 self.state = State::Up {
                     pings_out: 1,
                     next_ping: now + self.config.ping_interval,
@@ -345,6 +374,9 @@ impl Link {
             }
             ServerOp::Ping => self.encoder.enqueue_write_op(&ClientOp::Pong),
             ServerOp::Pong => {
+                if let Some(Some(number)) = self.pings.pop_front() {
+                    self.events.push_back(LinkEvent::Confirmed(number));
+                }
                 if let State::Up {
                     pings_out,
                     announced,
@@ -573,6 +605,37 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("bob") && !out.contains("alice"), "{out}");
+    }
+
+    #[test]
+    fn a_confirmation_comes_with_the_pong_of_its_own_ping() {
+        let now = Instant::now();
+        let mut l = link(now);
+        assert_eq!(l.confirm(), None, "down: nothing to confirm");
+        let mut l = up(now);
+        l.handle_timeout(now + LinkConfig::default().ping_interval); // keep-alive
+        let first = l.confirm().unwrap();
+        let second = l.confirm().unwrap();
+        assert_eq!(written(&mut l), "PING\r\nPING\r\nPING\r\n");
+        l.handle_bytes(now, b"PONG\r\n");
+        assert_eq!(events(&mut l), [], "the keep-alive's PONG");
+        l.handle_bytes(now, b"PONG\r\nPONG\r\n");
+        assert_eq!(
+            events(&mut l),
+            [LinkEvent::Confirmed(first), LinkEvent::Confirmed(second)]
+        );
+        // A PONG the broker owed on a lost connection confirms nothing later.
+        let third = l.confirm().unwrap();
+        l.handle_lost(now, "gone");
+        l.handle_connected();
+        l.handle_bytes(now, INFO);
+        l.handle_bytes(now, b"PONG\r\n");
+        let events = events(&mut l);
+        assert!(
+            matches!(&events[..], [LinkEvent::Down { .. }, LinkEvent::Up]),
+            "{events:?}"
+        );
+        assert_ne!(l.confirm(), Some(third));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   dropped (the answer will come, and is remembered like any other), and
 //!   an answer that never comes (the other node died) is taken for
 //!   `offline` after [`ClusterConfig::request_timeout`].
+//! - A login is answered once the broker confirms it holds the user's
+//!   subject: from then on every node reaches the user.
 //! - A login is announced on the user's subject with its [`Stamp`]; of two
 //!   sessions of one user the later stamp stays. The node that keeps its
 //!   session answers an announcement that loses, so that exactly one
@@ -34,7 +36,7 @@ use super::session::{Answer, Sent};
 use super::{Hub, HubEvent};
 use crate::accounts::AccountIndex;
 use crate::nats::{Link, LinkConfig, LinkError, LinkEvent};
-use crate::wire::{Chat, Message, MsgId, Outcome, Reply, SessionToken, ANY_TOKEN};
+use crate::wire::{Chat, Message, MsgId, Outcome, Reply, SessionToken, Success, ANY_TOKEN};
 pub use payload::Stamp;
 use payload::{inboxes, login_inbox, request_inbox, request_of, user_subject, Payload};
 
@@ -77,6 +79,14 @@ struct Asking {
     body: Vec<u8>,
 }
 
+/// A login's `Success`, held until the broker confirms the subscription.
+struct HeldLogin {
+    confirmation: u64,
+    reply_addr: SocketAddr,
+    index: AccountIndex,
+    token: SessionToken,
+}
+
 /// The node's part of the cluster: the link, and what it waits for.
 pub(super) struct Cluster {
     config: ClusterConfig,
@@ -88,6 +98,8 @@ pub(super) struct Cluster {
     next_request: u64,
     /// Requests in the order sent: by number, and by deadline.
     asking: VecDeque<Asking>,
+    /// Login replies in the order held: by confirmation number.
+    held_logins: VecDeque<HeldLogin>,
     /// Reused to write payloads.
     scratch: Vec<u8>,
 }
@@ -133,6 +145,7 @@ impl Hub {
             clock: 0,
             next_request: 0,
             asking: VecDeque::new(),
+            held_logins: VecDeque::new(),
             scratch: Vec::new(),
         });
     }
@@ -160,6 +173,7 @@ impl Hub {
                     reply,
                     payload,
                 } => self.on_broker_message(now, &subject, reply.as_deref(), &payload),
+                LinkEvent::Confirmed(number) => self.release_logins(Some(number)),
                 LinkEvent::NoResponders { subject } => {
                     if let Some(request) = self.own_request(&subject) {
                         self.trace_broker(format_args!(
@@ -241,6 +255,51 @@ impl Hub {
         self.announce(index);
     }
 
+    /// Answers a login `Success<TOKEN>`: at once, or in a cluster whose
+    /// broker is up, once the broker confirms it holds the user's subject
+    /// (so that no node can find the user offline after it was told).
+    pub(super) fn accept_login(
+        &mut self,
+        index: AccountIndex,
+        reply_addr: SocketAddr,
+        token: SessionToken,
+    ) {
+        if let Some(cluster) = &mut self.cluster {
+            if let Some(confirmation) = cluster.link.confirm() {
+                cluster.held_logins.push_back(HeldLogin {
+                    confirmation,
+                    reply_addr,
+                    index,
+                    token,
+                });
+                return;
+            }
+        }
+        let to = self.accounts.id(index);
+        self.outbox
+            .push(reply_addr, &Message::Success(Success { to, token }));
+    }
+
+    /// Sends the login replies held for confirmations up to `number`, or
+    /// all of them (the link is down: nothing will be confirmed).
+    fn release_logins(&mut self, number: Option<u64>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        while let Some(held) = cluster.held_logins.front() {
+            if number.is_some_and(|number| held.confirmation > number) {
+                return;
+            }
+            let Some(held) = cluster.held_logins.pop_front() else {
+                return;
+            };
+            let to = self.accounts.id(held.index);
+            let token = held.token;
+            self.outbox
+                .push(held.reply_addr, &Message::Success(Success { to, token }));
+        }
+    }
+
     /// A user's session at this node ended: let go of its subject.
     pub(super) fn left_here(&mut self, index: AccountIndex) {
         if let Some(cluster) = &mut self.cluster {
@@ -314,6 +373,7 @@ impl Hub {
 
     fn on_broker_down(&mut self, why: String) {
         self.event(HubEvent::BrokerDown { why });
+        self.release_logins(None);
         let requests: Vec<u64> = self
             .cluster
             .iter()

@@ -83,11 +83,27 @@ impl Net {
     }
 
     /// Logs `id` in at `node`, receiving at `addr`; returns the token.
+    #[track_caller]
     fn login(&mut self, node: usize, id: &str, addr: SocketAddr) -> String {
-        let token = self.nodes[node].h.login_via(id, addr, addr);
-        let out = self.settle();
-        assert_eq!(out, [], "a login sends nothing more");
+        let mut out = self.start_login(node, id, addr);
+        out.extend(self.settle());
+        let token = token_in(&out, id, addr);
+        assert_eq!(out.len(), 1, "a login sends nothing more: {out:?}");
         token
+    }
+
+    /// Sends the login of `id` to `node`, returning what the node sends
+    /// at once: nothing while the broker is up, as the reply waits for its
+    /// confirmation of the subscription (see [`settle`](Self::settle)).
+    #[track_caller]
+    fn start_login(&mut self, node: usize, id: &str, addr: SocketAddr) -> Vec<Sent> {
+        let (ip, port) = (addr.ip(), addr.port());
+        let login = format!("{id}->server#login<{}><{ip}><{port}>", password(id));
+        let out = self.nodes[node].h.send(addr, login);
+        if self.broker_up && self.nodes[node].connection.is_some() {
+            assert_eq!(out, [], "held until the broker holds the subject");
+        }
+        out
     }
 
     /// Runs the nodes' timers at their clocks, and settles.
@@ -187,6 +203,19 @@ impl Net {
     fn events(&mut self, node: usize) -> Vec<HubEvent> {
         self.nodes[node].h.events()
     }
+}
+
+/// The token of the login `Success` to `id` at `addr` among `out`.
+#[track_caller]
+fn token_in(out: &[Sent], id: &str, addr: SocketAddr) -> String {
+    let prefix = format!("server->{id}#Success<");
+    out.iter()
+        .filter(|s| s.to == addr)
+        .find_map(|s| {
+            let text = std::str::from_utf8(&s.payload).ok()?;
+            Some(text.strip_prefix(&prefix)?.strip_suffix('>')?.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no login reply to {id} at {addr} in {out:?}"))
 }
 
 /// A second address for a user, on another node.
@@ -294,13 +323,15 @@ fn two_logins_at_once_leave_exactly_one_session() {
     for order in [[A, B], [B, A]] {
         let mut net = Net::new(2);
         net.order = order.to_vec();
-        let ta = net.nodes[A]
-            .h
-            .login_via("alice", home("alice"), home("alice"));
-        let tb = net.nodes[B]
-            .h
-            .login_via("alice", away("alice"), away("alice"));
-        assert_eq!(net.settle(), []);
+        net.start_login(A, "alice", home("alice"));
+        net.start_login(B, "alice", away("alice"));
+        // Both were told Success: each login did happen.
+        let out = net.settle();
+        let (ta, tb) = (
+            token_in(&out, "alice", home("alice")),
+            token_in(&out, "alice", away("alice")),
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(net.state(A, "alice"), SessionState::Offline, "{order:?}");
         assert_eq!(net.state(B, "alice"), SessionState::Online, "{order:?}");
         assert!(net
@@ -326,17 +357,16 @@ fn a_login_at_another_node_ends_the_old_session_and_takes_its_forwards() {
     assert_eq!(out.len(), 2, "{out:?}");
     // 10 s later, and A's clock is behind B's: the later login wins anyway.
     net.at(secs(10));
-    let ta2 = net.nodes[B]
-        .h
-        .login_via("alice", away("alice"), away("alice"));
+    net.start_login(B, "alice", away("alice"));
     let out = net.settle();
+    let ta2 = token_in(&out, "alice", away("alice"));
     // The forward follows her, with her new token, from her new node.
     assert_eq!(
         out,
-        [sent(
-            away("alice"),
-            chat("bob", "alice", &ta2, M1, "pending")
-        )]
+        [
+            sent(away("alice"), format!("server->alice#Success<{ta2}>")),
+            sent(away("alice"), chat("bob", "alice", &ta2, M1, "pending"))
+        ]
     );
     assert_eq!(net.state(A, "alice"), SessionState::Offline);
     assert_eq!(net.state(B, "alice"), SessionState::MessageForward);
@@ -358,10 +388,11 @@ fn a_login_at_another_node_ends_the_old_session_and_takes_its_forwards() {
     )));
     // Back at A, later still: A's login is the later one now.
     net.at(secs(20));
-    let ta3 = net.nodes[A]
-        .h
-        .login_via("alice", home("alice"), home("alice"));
-    net.settle();
+    net.start_login(A, "alice", home("alice"));
+    let out = net.settle();
+    let ta3 = token_in(&out, "alice", home("alice"));
+    // The two forwards she never receipted at B come back with her.
+    assert_eq!(out.len(), 3, "{out:?}");
     assert_eq!(net.state(B, "alice"), SessionState::Offline);
     let out = net.send(A, home("bob"), chat("bob", "alice", &tb, M2, "home"));
     assert!(out.contains(&sent(home("alice"), chat("bob", "alice", &ta3, M2, "home"))));
@@ -537,4 +568,22 @@ fn a_stalled_broker_fails_cross_node_messages_as_offline_and_says_so() {
     // Once it is written, the requests that went out are answered.
     let out = net.settle();
     assert_eq!(out.len(), 2 * (10 - answers.len()), "{out:?}");
+}
+
+#[test]
+fn a_login_is_answered_once_the_broker_holds_the_users_subject() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    // bob's Success waits for the broker; once it comes, alice at the other
+    // node reaches him at once.
+    net.start_login(B, "bob", home("bob"));
+    let out = net.settle();
+    let tb = token_in(&out, "bob", home("bob"));
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "quick"));
+    assert!(out.contains(&sent(home("bob"), chat("alice", "bob", &tb, M1, "quick"))));
+    // A login held when the broker goes away is answered then: nothing
+    // will confirm it, and the node serves its own users meanwhile.
+    net.start_login(B, "carol", home("carol"));
+    let out = net.broker_dies();
+    token_in(&out, "carol", home("carol"));
 }
