@@ -89,7 +89,14 @@ impl BrokerLink {
         while let Some(stream) = &mut self.stream {
             match stream.read(&mut chunk) {
                 Ok(0) => return self.lost(link, now, "the broker closed the connection"),
-                Ok(len) => link.handle_bytes(now, &chunk[..len]),
+                Ok(len) => {
+                    link.handle_bytes(now, &chunk[..len]);
+                    // A short read emptied the socket: what comes later
+                    // raises a new edge. One read instead of two per event.
+                    if len < chunk.len() && !link.is_down() {
+                        return;
+                    }
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::NotConnected => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,

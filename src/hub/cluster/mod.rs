@@ -38,7 +38,10 @@ use crate::accounts::AccountIndex;
 use crate::nats::{Link, LinkConfig, LinkError, LinkEvent};
 use crate::wire::{Chat, Message, MsgId, Outcome, Reply, SessionToken, Success, ANY_TOKEN};
 pub use payload::Stamp;
-use payload::{inboxes, login_inbox, request_inbox, request_of, user_subject, Payload};
+use payload::{
+    answers_inbox, inboxes, login_inbox, parse_inbox, request_inbox, user_subject, AnswerBatch,
+    Payload,
+};
 
 /// How a node takes part in a cluster.
 #[derive(Clone, Debug)]
@@ -100,6 +103,9 @@ pub(super) struct Cluster {
     asking: VecDeque<Asking>,
     /// Login replies in the order held: by confirmation number.
     held_logins: VecDeque<HeldLogin>,
+    /// Answers owed to other nodes' requests, one batch per node, sent
+    /// when the link's events of one read are handled.
+    answers: Vec<AnswerBatch>,
     /// Reused to write payloads.
     scratch: Vec<u8>,
 }
@@ -146,6 +152,7 @@ impl Hub {
             next_request: 0,
             asking: VecDeque::new(),
             held_logins: VecDeque::new(),
+            answers: Vec::new(),
             scratch: Vec::new(),
         });
     }
@@ -184,6 +191,7 @@ impl Hub {
                 }
             }
         }
+        self.send_answers();
     }
 
     /// Sends `chat` from `sender` to the node where its destination is
@@ -394,13 +402,14 @@ impl Hub {
         match Payload::parse(payload) {
             Some(Payload::Login { id, stamp }) => self.on_login_elsewhere(id, stamp, reply),
             Some(Payload::Forward(chat)) => self.on_forward_request(now, chat, reply),
-            Some(answer @ (Payload::Taken | Payload::Offline)) => {
-                if let Some(request) = self.own_request(subject) {
-                    let (answer, word) = match answer {
-                        Payload::Taken => (Answer::Accepted, "taken"),
-                        _ => (Answer::DestinationOffline, "offline"),
-                    };
+            Some(Payload::Answers(answers)) => {
+                for (request, taken) in answers.iter() {
+                    let word = if taken { "taken" } else { "offline" };
                     self.trace_broker(format_args!("answer to request {request} in: {word}"));
+                    let answer = match taken {
+                        true => Answer::Accepted,
+                        false => Answer::DestinationOffline,
+                    };
                     self.answer_asking(request, answer);
                 }
             }
@@ -448,15 +457,37 @@ impl Hub {
         if let Some(dest) = dest {
             self.expire_if_idle(dest, now);
         }
-        let answer = match (from, dest) {
+        let taken = match (from, dest) {
             (Some(from), Some(dest)) if self.sessions[dest].online.is_some() => {
                 self.deliver(now, from, dest, chat.msg_id, chat.body);
-                Payload::Taken
+                true
             }
-            _ => Payload::Offline,
+            _ => false,
         };
-        if let (Some(reply), Some(cluster)) = (reply, &mut self.cluster) {
-            let _ = cluster.publish(reply, None, answer);
+        // No reply subject: a forward handed over by a session that moved.
+        let (Some((node, request)), Some(cluster)) =
+            (reply.and_then(parse_inbox), &mut self.cluster)
+        else {
+            return;
+        };
+        let at = match cluster.answers.iter().position(|batch| batch.node == node) {
+            Some(at) => at,
+            None => {
+                cluster.answers.push(AnswerBatch::new(node));
+                cluster.answers.len() - 1
+            }
+        };
+        cluster.answers[at].add(request, taken);
+    }
+
+    /// Sends the answers gathered for other nodes' requests, one message
+    /// per node.
+    fn send_answers(&mut self) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        for batch in std::mem::take(&mut cluster.answers) {
+            let _ = cluster.publish(&answers_inbox(batch.node), None, batch.payload());
         }
     }
 
@@ -482,7 +513,8 @@ impl Hub {
 
     /// The request number of one of this node's inboxes.
     fn own_request(&self, subject: &str) -> Option<u64> {
-        request_of(self.cluster.as_ref()?.node_id, subject)
+        let (node, request) = parse_inbox(subject)?;
+        (node == self.cluster.as_ref()?.node_id).then_some(request)
     }
 
     /// Answers the sender of request `request`, if it still waits, with

@@ -6,7 +6,8 @@
 //! | --- | --- | --- |
 //! | `hub.user.ID` (held by ID's node) | `login ID STAMP NODE`: ID logged in at NODE | NODE's `login` inbox |
 //! | `hub.user.DEST` | a forward: `SRC->DEST#<xxxxxx><MSGID>BODY` | an inbox for the answer, or none |
-//! | `hub.node.NODE.N` | `taken` or `offline`: the answer to request N | |
+//! | `hub.node.NODE.answers` | `taken N N ... offline N ...`: answers to NODE's requests N | |
+//! | `hub.node.NODE.N` | the broker's "no responders" to request N | |
 //! | `hub.node.NODE.login` | `login ID STAMP NODE`: the session that stays | |
 
 use std::fmt::Write;
@@ -33,30 +34,92 @@ pub enum Payload<'a> {
     /// its destination will get it, with [`ANY_TOKEN`] where the
     /// destination's node writes the destination's token.
     Forward(Chat<'a>),
-    /// The destination's node took the forward (it is on its way, as a
-    /// forward on one hub is).
-    Taken,
-    /// The destination is not online at the node that held its subject
-    /// (its session ended a moment ago).
-    Offline,
+    /// Answers to one node's requests, as many as one read of the broker
+    /// brought: one message for all of them halves what the broker carries.
+    Answers(Answers<'a>),
 }
 
 const LOGIN: &[u8] = b"login ";
-const TAKEN: &[u8] = b"taken";
-const OFFLINE: &[u8] = b"offline";
+const TAKEN: &str = "taken";
+const OFFLINE: &str = "offline";
+
+/// `taken N N ... offline N ...`: the requests whose forwards the
+/// destination's node took (they are on their way, as a forward on one hub
+/// is), and those whose destination is not online there (its session ended
+/// a moment ago). Either list may be missing, and they may come in turns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answers<'a>(&'a str);
+
+impl<'a> Answers<'a> {
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut words = text.split(' ');
+        if !matches!(words.next(), Some(TAKEN | OFFLINE)) {
+            return None;
+        }
+        words
+            .all(|w| w == TAKEN || w == OFFLINE || w.parse::<u64>().is_ok())
+            .then_some(Self(text))
+    }
+
+    /// Each request with whether its forward was taken.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, bool)> + 'a {
+        let mut taken = false;
+        self.0.split(' ').filter_map(move |word| match word {
+            TAKEN | OFFLINE => {
+                taken = word == TAKEN;
+                None
+            }
+            number => Some((number.parse().ok()?, taken)),
+        })
+    }
+}
+
+/// The answers a node owes another, gathered while one read of the broker
+/// is handled, and sent as one [`Payload::Answers`].
+pub struct AnswerBatch {
+    pub node: u64,
+    text: String,
+    /// The list the last answer went to.
+    taken: Option<bool>,
+}
+
+impl AnswerBatch {
+    pub fn new(node: u64) -> Self {
+        Self {
+            node,
+            text: String::new(),
+            taken: None,
+        }
+    }
+
+    pub fn add(&mut self, request: u64, taken: bool) {
+        if self.taken != Some(taken) {
+            if self.taken.is_some() {
+                self.text.push(' ');
+            }
+            self.text.push_str(if taken { TAKEN } else { OFFLINE });
+            self.taken = Some(taken);
+        }
+        let _ = write!(self.text, " {request}");
+    }
+
+    pub fn payload(&self) -> Payload<'_> {
+        Payload::Answers(Answers(&self.text))
+    }
+}
 
 impl<'a> Payload<'a> {
     /// Reads a payload; `None` for anything else (never from our nodes).
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
-        match bytes {
-            TAKEN => Some(Payload::Taken),
-            OFFLINE => Some(Payload::Offline),
-            _ => match bytes.strip_prefix(LOGIN) {
-                Some(fields) => parse_login(fields),
-                None => match wire::parse(bytes).ok()? {
-                    Message::Chat(chat) => Some(Payload::Forward(chat)),
-                    _ => None,
-                },
+        if let Some(answers) = Answers::parse(bytes) {
+            return Some(Payload::Answers(answers));
+        }
+        match bytes.strip_prefix(LOGIN) {
+            Some(fields) => parse_login(fields),
+            None => match wire::parse(bytes).ok()? {
+                Message::Chat(chat) => Some(Payload::Forward(chat)),
+                _ => None,
             },
         }
     }
@@ -75,8 +138,7 @@ impl<'a> Payload<'a> {
                 ..*chat
             })
             .encode(out),
-            Payload::Taken => out.extend_from_slice(TAKEN),
-            Payload::Offline => out.extend_from_slice(OFFLINE),
+            Payload::Answers(answers) => out.extend_from_slice(answers.0.as_bytes()),
         }
     }
 }
@@ -112,19 +174,21 @@ pub fn request_inbox(node: u64, request: u64) -> String {
     format!("hub.node.{node:016x}.{request}")
 }
 
+/// Where other nodes send their [`Answers`] to `node`'s requests.
+pub fn answers_inbox(node: u64) -> String {
+    format!("hub.node.{node:016x}.answers")
+}
+
 /// Where the node that keeps a session answers `node`'s login announcement.
 pub fn login_inbox(node: u64) -> String {
     format!("hub.node.{node:016x}.login")
 }
 
-/// The request number of one of `node`'s inboxes.
-pub fn request_of(node: u64, subject: &str) -> Option<u64> {
+/// The node and the request number of a request's inbox.
+pub fn parse_inbox(subject: &str) -> Option<(u64, u64)> {
     let rest = subject.strip_prefix("hub.node.")?;
-    let (owner, request) = rest.split_once('.')?;
-    if u64::from_str_radix(owner, 16).ok()? != node {
-        return None;
-    }
-    request.parse().ok()
+    let (node, request) = rest.split_once('.')?;
+    Some((u64::from_str_radix(node, 16).ok()?, request.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -159,9 +223,18 @@ mod tests {
             b"login a.b-c 1764700000123456 00000000deadbeef"
         );
         let body = b"hi #<bob> -> \xff";
-        for payload in [login, Payload::Taken, Payload::Offline] {
-            assert_eq!(Payload::parse(&encoded(&payload)), Some(payload));
+        assert_eq!(Payload::parse(&encoded(&login)), Some(login));
+        let mut batch = AnswerBatch::new(7);
+        for (request, taken) in [(3, true), (4, true), (9, false), (12, true)] {
+            batch.add(request, taken);
         }
+        assert_eq!(encoded(&batch.payload()), b"taken 3 4 offline 9 taken 12");
+        let Some(Payload::Answers(answers)) = Payload::parse(b"taken 3 4 offline 9 taken 12")
+        else {
+            panic!("answers")
+        };
+        let answers: Vec<_> = answers.iter().collect();
+        assert_eq!(answers, [(3, true), (4, true), (9, false), (12, true)]);
         let forward = encoded(&Payload::Forward(chat(body)));
         assert_eq!(forward, b"alice->bob#<xxxxxx><0000000001>hi #<bob> -> \xff");
         let Some(Payload::Forward(back)) = Payload::parse(&forward) else {
@@ -176,9 +249,10 @@ mod tests {
     fn subjects() {
         assert_eq!(user_subject("a.b"), "hub.user.a~b");
         assert_ne!(user_subject("a.b"), user_subject("a_b"));
-        assert_eq!(request_of(7, &request_inbox(7, 42)), Some(42));
-        assert_eq!(request_of(8, &request_inbox(7, 42)), None);
-        assert_eq!(request_of(7, &login_inbox(7)), None);
+        assert_eq!(parse_inbox(&request_inbox(7, 42)), Some((7, 42)));
+        assert_eq!(parse_inbox(&login_inbox(7)), None);
+        assert_eq!(parse_inbox(&answers_inbox(7)), None);
+        assert_eq!(parse_inbox("hub.user.alice"), None);
         assert!(inboxes(7).starts_with("hub.node.0000000000000007."));
     }
 
@@ -192,6 +266,9 @@ mod tests {
             b"login al ice 1 2",
             b"login alice 1 2 3",
             b"taken!",
+            b"taken 1 x",
+            b"taken 1  2",
+            b"1 2",
             b"server->bob#Success<abcdef>",
             b"",
         ] {
