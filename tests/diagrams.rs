@@ -346,11 +346,20 @@ fn check_state_line(line: &str) -> Result<(), String> {
 }
 
 /// Checks one line of a `sequenceDiagram` block; a message's text, decoded,
-/// must be a datagram of the wire format, exactly as a program sends it.
-fn check_sequence_line(line: &str, participants: &mut BTreeSet<String>) -> Result<(), String> {
+/// must be a datagram of the wire format, exactly as a program sends it, or
+/// to and from a broker (a participant `as ... nats-server`), a message of
+/// the nodes.
+fn check_sequence_line(
+    line: &str,
+    participants: &mut BTreeSet<String>,
+    brokers: &mut BTreeSet<String>,
+) -> Result<(), String> {
     if let Some(rest) = line.strip_prefix("participant ") {
-        let (name, _) = rest.split_once(" as ").unwrap_or((rest, ""));
+        let (name, alias) = rest.split_once(" as ").unwrap_or((rest, ""));
         participants.insert(name.trim().to_owned());
+        if alias.contains("nats-server") {
+            brokers.insert(name.trim().to_owned());
+        }
         return Ok(());
     }
     let (head, text) = line
@@ -376,9 +385,55 @@ fn check_sequence_line(line: &str, participants: &mut BTreeSet<String>) -> Resul
             return Err(format!("{end:?} is no participant, in {line:?}"));
         }
     }
+    if [from, to].iter().any(|end| brokers.contains(end.trim())) {
+        return check_broker_message(&text).map_err(|err| format!("{err}, in {line:?}"));
+    }
     reactor_hub::wire::parse(text.as_bytes())
         .map(drop)
         .map_err(|err| format!("{text:?} is not a datagram ({err}), in {line:?}"))
+}
+
+/// A message to or from the broker, as docs/cluster.md draws them:
+/// `SUBJECT [reply INBOX] PAYLOAD`, with the subjects and payloads the
+/// nodes use (src/hub/cluster/payload.rs).
+fn check_broker_message(text: &str) -> Result<(), String> {
+    let (subject, rest) = text.split_once(' ').ok_or("no payload")?;
+    let node = |id: &str| id.len() == 16 && u64::from_str_radix(id, 16).is_ok();
+    let subject_ok = match subject.split('.').collect::<Vec<_>>()[..] {
+        ["hub", "user", id] => reactor_hub::wire::is_valid_id(&id.replace('~', ".")),
+        ["hub", "node", id, inbox] => {
+            node(id) && (inbox == "login" || inbox == "answers" || inbox.parse::<u64>().is_ok())
+        }
+        _ => false,
+    };
+    if !subject_ok {
+        return Err(format!("{subject:?} is no subject of the nodes"));
+    }
+    let payload = match rest.strip_prefix("reply ") {
+        Some(rest) => {
+            let (inbox, payload) = rest.split_once(' ').ok_or("no payload")?;
+            if !inbox.starts_with("hub.node.") {
+                return Err(format!("{inbox:?} is no inbox"));
+            }
+            payload
+        }
+        None => rest,
+    };
+    let words: Vec<&str> = payload.split(' ').collect();
+    let ok = match words[..] {
+        ["login", id, stamp, id_of_node] => {
+            reactor_hub::wire::is_valid_id(id) && stamp.parse::<u64>().is_ok() && node(id_of_node)
+        }
+        ["taken" | "offline", ..] => words
+            .iter()
+            .all(|w| ["taken", "offline"].contains(w) || w.parse::<u64>().is_ok()),
+        _ => reactor_hub::wire::parse(payload.as_bytes()).is_ok(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{payload:?} is no payload of the nodes"))
+    }
 }
 
 /// Mermaid is rendered by the forge, not here: this holds each block to the
@@ -396,11 +451,12 @@ fn every_mermaid_block_parses() {
             let mut lines = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty());
             let kind = lines.next().unwrap_or_default();
             let mut participants = BTreeSet::new();
+            let mut brokers = BTreeSet::new();
             for line in lines.filter(|l| !l.starts_with("%%")) {
                 checked += 1;
                 let checked = match kind {
                     "stateDiagram-v2" => check_state_line(line),
-                    "sequenceDiagram" => check_sequence_line(line, &mut participants),
+                    "sequenceDiagram" => check_sequence_line(line, &mut participants, &mut brokers),
                     _ => Err(format!("a diagram kind this test does not know: {kind:?}")),
                 };
                 if let Err(err) = checked {

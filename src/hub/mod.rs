@@ -110,6 +110,8 @@ pub struct HubStats {
     pub token_sources: usize,
     /// Messages to other nodes' users awaiting those nodes' answers.
     pub asking: usize,
+    /// Whether the link to the cluster's broker is up (false alone).
+    pub broker_up: bool,
 }
 
 /// What [`Hub::check_token`] found.
@@ -261,6 +263,7 @@ impl Hub {
             throttled_pairs: self.throttle.tracked_pairs(),
             token_sources: self.token_guard.tracked(),
             asking: self.asking(),
+            broker_up: self.broker_up(),
             ..HubStats::default()
         };
         for online in self.sessions.iter().filter_map(|(_, s)| s.online.as_ref()) {

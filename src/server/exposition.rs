@@ -86,6 +86,16 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "Accounts in the accounts file",
         *accounts,
     );
+    gauge(
+        "reactor_hub_cluster_link_up",
+        "1 while the link to the cluster's broker is up (0 alone)",
+        usize::from(stats.broker_up),
+    );
+    gauge(
+        "reactor_hub_cluster_requests_waiting",
+        "Messages to other nodes' users awaiting those nodes' answers now",
+        stats.asking,
+    );
 
     let logins = LoginResult::ALL.map(|r| ("result", r.label(), counters.logins(r)));
     registry.register(
@@ -123,6 +133,11 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "reactor_hub_forwards_given_up",
         "Forwards given up on (session ended, or too many pending)",
         counters.forwards_given_up,
+    );
+    counter(
+        "reactor_hub_cluster_sends_refused",
+        "Messages to other nodes' users the broker link would not take (answered offline)",
+        counters.broker_refusals,
     );
     counter(
         "reactor_hub_datagrams_received",

@@ -359,6 +359,11 @@ impl Hub {
         Some(self.cluster.as_ref()?.asking.front()?.deadline)
     }
 
+    /// Whether the broker link is up.
+    pub(super) fn broker_up(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.link.is_up())
+    }
+
     /// Requests awaiting answers.
     pub(super) fn asking(&self) -> usize {
         self.cluster.as_ref().map_or(0, |c| c.asking.len())
