@@ -264,6 +264,7 @@ impl Server {
                 log::log!(level, "{event}");
             }
         }
+        self.hub.flush_broker();
         if let (Some(broker), Some(link)) = (&mut self.broker, self.hub.broker_link()) {
             broker.flush(link, now);
         }

@@ -34,6 +34,18 @@ fn node_with(name: &str, broker: SocketAddr, wait_for_link: bool, flags: &[&str]
     node
 }
 
+/// Takes the next datagram at `peer`, which must be the forward
+/// `expected`, and receipts it (else the node resends it after a second,
+/// and the copy arrives where a test waits for something else).
+#[track_caller]
+fn forwarded(peer: &Peer, expected: String) {
+    assert_eq!(peer.recv(), expected);
+    let (header, rest) = expected.split_once('#').expect("a forward");
+    let dest = header.split_once("->").expect("a forward").1;
+    let (token_and_id, body) = rest.split_at(20);
+    peer.send(&format!("{dest}->server#{token_and_id}Success: {body}"));
+}
+
 fn offline(id: &str, token: &str, msg_id: &str) -> String {
     format!("server->{id}#<{token}><{msg_id}>Error: destination offline!")
 }
@@ -56,19 +68,13 @@ fn users_of_two_nodes_chat_as_on_one_hub() {
 
     // Byte for byte, with bob's token, from bob's node; Success from alice's.
     alice.send(&format!("alice->bob#<{ta}><{M1}>hi #<bob> -> you"));
-    assert_eq!(
-        bob.recv(),
-        format!("alice->bob#<{tb}><{M1}>hi #<bob> -> you")
-    );
+    forwarded(&bob, format!("alice->bob#<{tb}><{M1}>hi #<bob> -> you"));
     assert_eq!(
         alice.recv(),
         format!("server->alice#<{ta}><{M1}>Success: hi #<bob> -> you")
     );
-    bob.send(&format!(
-        "bob->server#<{tb}><{M1}>Success: hi #<bob> -> you"
-    ));
     bob.send(&format!("bob->alice#<{tb}><{M2}>hello"));
-    assert_eq!(alice.recv(), format!("bob->alice#<{ta}><{M2}>hello"));
+    forwarded(&alice, format!("bob->alice#<{ta}><{M2}>hello"));
     assert_eq!(
         bob.recv(),
         format!("server->bob#<{tb}><{M2}>Success: hello")
@@ -96,7 +102,7 @@ fn a_resend_to_another_nodes_user_is_not_forwarded_twice() {
     // Two copies at once: the second arrives while b is being asked.
     alice.send(&message);
     alice.send(&message);
-    assert_eq!(bob.recv(), format!("alice->bob#<{tb}><{M1}>once"));
+    forwarded(&bob, format!("alice->bob#<{tb}><{M1}>once"));
     let success = format!("server->alice#<{ta}><{M1}>Success: once");
     assert_eq!(alice.recv(), success);
     // A third copy after the answer: the same answer, and bob hears nothing.
@@ -104,7 +110,7 @@ fn a_resend_to_another_nodes_user_is_not_forwarded_twice() {
     assert_eq!(alice.recv(), success);
     // The next thing bob gets is the next message, not a copy of the first.
     alice.send(&format!("alice->bob#<{ta}><{M2}>twice"));
-    assert_eq!(bob.recv(), format!("alice->bob#<{tb}><{M2}>twice"));
+    forwarded(&bob, format!("alice->bob#<{tb}><{M2}>twice"));
 }
 
 #[test]
@@ -128,10 +134,7 @@ fn a_login_at_another_node_ends_the_session_at_the_first() {
         format!("server->alice#<{t_old}><{M1}>Error: please log in again!")
     );
     carol.send(&format!("carol->alice#<{tc}><{M2}>where are you?"));
-    assert_eq!(
-        new.recv(),
-        format!("carol->alice#<{t_new}><{M2}>where are you?")
-    );
+    forwarded(&new, format!("carol->alice#<{t_new}><{M2}>where are you?"));
     assert_eq!(
         carol.recv(),
         format!("server->carol#<{tc}><{M2}>Success: where are you?")
@@ -199,7 +202,7 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
     a.log.expect("broker link up");
     b.log.expect("broker link up");
     alice.send(&format!("alice->bob#<{ta}><{M2}>now"));
-    assert_eq!(bob.recv(), format!("alice->bob#<{tb}><{M2}>now"));
+    forwarded(&bob, format!("alice->bob#<{tb}><{M2}>now"));
     assert_eq!(
         alice.recv(),
         format!("server->alice#<{ta}><{M2}>Success: now")
@@ -211,7 +214,7 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
     alice.send(&format!("alice->bob#<{ta}><{M3}>y"));
     assert_eq!(alice.recv(), offline("alice", &ta, M3));
     alice.send(&format!("alice->carol#<{ta}><{M3}>local"));
-    assert_eq!(carol.recv(), format!("alice->carol#<{tc}><{M3}>local"));
+    forwarded(&carol, format!("alice->carol#<{tc}><{M3}>local"));
     assert_eq!(
         alice.recv(),
         format!("server->alice#<{ta}><{M3}>Success: local")
@@ -228,7 +231,7 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
         back.elapsed()
     );
     bob.send(&format!("bob->alice#<{tb}><{M1}>welcome back"));
-    assert_eq!(alice.recv(), format!("bob->alice#<{ta}><{M1}>welcome back"));
+    forwarded(&alice, format!("bob->alice#<{ta}><{M1}>welcome back"));
     assert_eq!(
         bob.recv(),
         format!("server->bob#<{tb}><{M1}>Success: welcome back")
@@ -247,11 +250,11 @@ fn trace_shows_the_link_beside_the_datagrams() {
     let alice = Peer::new(a.addr);
     let bob = Peer::new(b.addr);
     let ta = alice.login("alice", "wonderland");
-    bob.login("bob", "builder");
+    let tb = bob.login("bob", "builder");
     a.log.expect("[nats] subscribed to hub.user.alice");
     a.log.expect("[nats] announced the login of alice");
     alice.send(&format!("alice->bob#<{ta}><{M1}>traced"));
-    bob.recv();
+    forwarded(&bob, format!("alice->bob#<{tb}><{M1}>traced"));
     alice.recv();
     a.log.expect("[udp] in ");
     a.log
@@ -291,10 +294,7 @@ fn nodes_on_one_machine_share_one_address() {
     for n in 1..users {
         let t0 = &tokens[0];
         peers[0].send(&format!("u0->u{n}#<{t0}><{n:010}>hi"));
-        assert_eq!(
-            peers[n].recv(),
-            format!("u0->u{n}#<{}><{n:010}>hi", tokens[n])
-        );
+        forwarded(&peers[n], format!("u0->u{n}#<{}><{n:010}>hi", tokens[n]));
         assert_eq!(
             peers[0].recv(),
             format!("server->u0#<{t0}><{n:010}>Success: hi")

@@ -482,7 +482,7 @@ impl Hub {
         };
         self.expire_if_idle(dest, now);
         if self.sessions[dest].online.is_none() {
-            return self.ask_cluster(now, from, chat, reply_addr);
+            return self.ask_cluster(now, from, dest, chat, reply_addr);
         }
         self.deliver(now, from, dest, chat.msg_id, chat.body);
         Answer::Accepted

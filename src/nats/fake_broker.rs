@@ -19,6 +19,8 @@ struct Connection {
 #[derive(Default)]
 pub struct FakeBroker {
     connections: Vec<Option<Connection>>,
+    /// The subject of every message published, in order.
+    pub published: Vec<String>,
 }
 
 const INFO: &[u8] = b"INFO {\"server_id\":\"fake\",\"server_name\":\"fake\",\"version\":\"2.9.10\",\"go\":\"go\",\"host\":\"127.0.0.1\",\"port\":4222,\"headers\":true,\"max_payload\":1048576,\"proto\":1}\r\n";
@@ -104,6 +106,7 @@ impl FakeBroker {
     }
 
     fn deliver(&mut self, from: usize, subject: &str, reply: Option<String>, payload: &[u8]) {
+        self.published.push(subject.to_owned());
         let mut delivered = false;
         for c in self.connections.iter_mut().flatten() {
             for (sid, pattern) in &c.subscriptions {

@@ -1,17 +1,20 @@
 //! What the nodes of a cluster say to each other through the broker: the
-//! subjects they use and the four payloads, as text a person can read in
+//! subjects they use and their payloads, as text a person can read in
 //! `nats sub '>'`.
 //!
 //! | subject | payload | reply subject |
 //! | --- | --- | --- |
 //! | `hub.user.ID` (held by ID's node) | `login ID STAMP NODE`: ID logged in at NODE | NODE's `login` inbox |
 //! | `hub.user.DEST` | a forward: `SRC->DEST#<xxxxxx><MSGID>BODY` | an inbox for the answer, or none |
-//! | `hub.node.NODE.answers` | `taken N N ... offline N ...`: answers to NODE's requests N | |
+//! | `hub.node.NODE.forwards` | `forwards` and a line `N LEN` before each forward: requests for NODE's users | the inbox of the first |
+//! | `hub.node.NODE.answers` | `from NODE2 taken N ... gone N ... offline N ...`: NODE2's answers to NODE's requests | |
 //! | `hub.node.NODE.N` | the broker's "no responders" to request N | |
 //! | `hub.node.NODE.login` | `login ID STAMP NODE`: the session that stays | |
 
 use std::fmt::Write;
 
+pub use super::answers::{AnswerBatch, Answers, Verdict};
+pub use super::forwards::{ForwardBatch, Forwards};
 use crate::wire::{self, Chat, Message, ANY_TOKEN};
 
 /// When and where a login happened: logins of one id are ordered by it,
@@ -34,86 +37,24 @@ pub enum Payload<'a> {
     /// its destination will get it, with [`ANY_TOKEN`] where the
     /// destination's node writes the destination's token.
     Forward(Chat<'a>),
+    /// Requests for users of one node, as many as one batch of datagrams
+    /// brought: one broker message for all of them.
+    Forwards(Forwards<'a>),
     /// Answers to one node's requests, as many as one read of the broker
-    /// brought: one message for all of them halves what the broker carries.
+    /// brought: one broker message for all of them.
     Answers(Answers<'a>),
 }
 
 const LOGIN: &[u8] = b"login ";
-const TAKEN: &str = "taken";
-const OFFLINE: &str = "offline";
-
-/// `taken N N ... offline N ...`: the requests whose forwards the
-/// destination's node took (they are on their way, as a forward on one hub
-/// is), and those whose destination is not online there (its session ended
-/// a moment ago). Either list may be missing, and they may come in turns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Answers<'a>(&'a str);
-
-impl<'a> Answers<'a> {
-    fn parse(bytes: &'a [u8]) -> Option<Self> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut words = text.split(' ');
-        if !matches!(words.next(), Some(TAKEN | OFFLINE)) {
-            return None;
-        }
-        words
-            .all(|w| w == TAKEN || w == OFFLINE || w.parse::<u64>().is_ok())
-            .then_some(Self(text))
-    }
-
-    /// Each request with whether its forward was taken.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, bool)> + 'a {
-        let mut taken = false;
-        self.0.split(' ').filter_map(move |word| match word {
-            TAKEN | OFFLINE => {
-                taken = word == TAKEN;
-                None
-            }
-            number => Some((number.parse().ok()?, taken)),
-        })
-    }
-}
-
-/// The answers a node owes another, gathered while one read of the broker
-/// is handled, and sent as one [`Payload::Answers`].
-pub struct AnswerBatch {
-    pub node: u64,
-    text: String,
-    /// The list the last answer went to.
-    taken: Option<bool>,
-}
-
-impl AnswerBatch {
-    pub fn new(node: u64) -> Self {
-        Self {
-            node,
-            text: String::new(),
-            taken: None,
-        }
-    }
-
-    pub fn add(&mut self, request: u64, taken: bool) {
-        if self.taken != Some(taken) {
-            if self.taken.is_some() {
-                self.text.push(' ');
-            }
-            self.text.push_str(if taken { TAKEN } else { OFFLINE });
-            self.taken = Some(taken);
-        }
-        let _ = write!(self.text, " {request}");
-    }
-
-    pub fn payload(&self) -> Payload<'_> {
-        Payload::Answers(Answers(&self.text))
-    }
-}
 
 impl<'a> Payload<'a> {
     /// Reads a payload; `None` for anything else (never from our nodes).
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         if let Some(answers) = Answers::parse(bytes) {
             return Some(Payload::Answers(answers));
+        }
+        if let Some(forwards) = Forwards::parse(bytes) {
+            return Some(Payload::Forwards(forwards));
         }
         match bytes.strip_prefix(LOGIN) {
             Some(fields) => parse_login(fields),
@@ -138,7 +79,8 @@ impl<'a> Payload<'a> {
                 ..*chat
             })
             .encode(out),
-            Payload::Answers(answers) => out.extend_from_slice(answers.0.as_bytes()),
+            Payload::Forwards(forwards) => forwards.encode(out),
+            Payload::Answers(answers) => answers.encode(out),
         }
     }
 }
@@ -172,6 +114,12 @@ pub fn inboxes(node: u64) -> String {
 /// Where the answer to `node`'s request number `request` goes.
 pub fn request_inbox(node: u64, request: u64) -> String {
     format!("hub.node.{node:016x}.{request}")
+}
+
+/// Where other nodes send requests for `node`'s users, once they learned
+/// that the users are there.
+pub fn forwards_inbox(node: u64) -> String {
+    format!("hub.node.{node:016x}.forwards")
 }
 
 /// Where other nodes send their [`Answers`] to `node`'s requests.
@@ -222,27 +170,51 @@ mod tests {
             encoded(&login),
             b"login a.b-c 1764700000123456 00000000deadbeef"
         );
-        let body = b"hi #<bob> -> \xff";
         assert_eq!(Payload::parse(&encoded(&login)), Some(login));
-        let mut batch = AnswerBatch::new(7);
-        for (request, taken) in [(3, true), (4, true), (9, false), (12, true)] {
-            batch.add(request, taken);
-        }
-        assert_eq!(encoded(&batch.payload()), b"taken 3 4 offline 9 taken 12");
-        let Some(Payload::Answers(answers)) = Payload::parse(b"taken 3 4 offline 9 taken 12")
-        else {
-            panic!("answers")
-        };
-        let answers: Vec<_> = answers.iter().collect();
-        assert_eq!(answers, [(3, true), (4, true), (9, false), (12, true)]);
+        let body = b"hi #<bob> -> \xff";
         let forward = encoded(&Payload::Forward(chat(body)));
         assert_eq!(forward, b"alice->bob#<xxxxxx><0000000001>hi #<bob> -> \xff");
         let Some(Payload::Forward(back)) = Payload::parse(&forward) else {
             panic!("a forward")
         };
         assert_eq!((back.from, back.to, back.body), ("alice", "bob", &body[..]));
-        assert_eq!(back.msg_id, chat(b"").msg_id);
         assert_eq!(back.token.as_str(), ANY_TOKEN.as_str());
+
+        let mut batch = AnswerBatch::new(0xb2, 7);
+        for (request, verdict) in [
+            (3, Verdict::Taken),
+            (4, Verdict::Taken),
+            (9, Verdict::Gone),
+            (12, Verdict::Offline),
+        ] {
+            batch.add(request, verdict);
+        }
+        let bytes = encoded(&batch.payload());
+        assert_eq!(bytes, b"from 00000000000000b2 taken 3 4 gone 9 offline 12");
+        let Some(Payload::Answers(answers)) = Payload::parse(&bytes) else {
+            panic!("answers")
+        };
+        assert_eq!(answers.from, 0xb2);
+        let answers: Vec<_> = answers.iter().collect();
+        let expected = [
+            (3, Verdict::Taken),
+            (4, Verdict::Taken),
+            (9, Verdict::Gone),
+            (12, Verdict::Offline),
+        ];
+        assert_eq!(answers, expected);
+
+        let mut batch = ForwardBatch::new(0xb2);
+        batch.add(7, &chat(b"one\nline two"));
+        batch.add(8, &chat(b""));
+        let bytes = encoded(&batch.payload());
+        assert_eq!(bytes, &b"forwards\n7 43\nalice->bob#<xxxxxx><0000000001>one\nline two8 31\nalice->bob#<xxxxxx><0000000001>"[..]);
+        assert_eq!(batch.requests, [7, 8]);
+        let Some(Payload::Forwards(forwards)) = Payload::parse(&bytes) else {
+            panic!("forwards")
+        };
+        let forwards: Vec<_> = forwards.iter().map(|(n, chat)| (n, chat.body)).collect();
+        assert_eq!(forwards, [(7, &b"one\nline two"[..]), (8, &b""[..])]);
     }
 
     #[test]
@@ -252,6 +224,7 @@ mod tests {
         assert_eq!(parse_inbox(&request_inbox(7, 42)), Some((7, 42)));
         assert_eq!(parse_inbox(&login_inbox(7)), None);
         assert_eq!(parse_inbox(&answers_inbox(7)), None);
+        assert_eq!(parse_inbox(&forwards_inbox(7)), None);
         assert_eq!(parse_inbox("hub.user.alice"), None);
         assert!(inboxes(7).starts_with("hub.node.0000000000000007."));
     }
@@ -265,10 +238,14 @@ mod tests {
             b"login alice x 12",
             b"login al ice 1 2",
             b"login alice 1 2 3",
-            b"taken!",
-            b"taken 1 x",
-            b"taken 1  2",
-            b"1 2",
+            b"taken 1 2",
+            b"from 00000000000000b2 taken 1 x",
+            b"from 00000000000000b2 taken 1  2",
+            b"from b2 1 2",
+            b"from zz taken 1",
+            b"forwards\n7 44\nalice->bob#<xxxxxx><0000000001>",
+            b"forwards\n7 5\nhello",
+            b"forwards\n7\n",
             b"server->bob#Success<abcdef>",
             b"",
         ] {
@@ -311,6 +288,31 @@ mod tests {
                 return Err(TestCaseError::fail("not a forward"));
             };
             prop_assert_eq!((back.msg_id, back.body), (msg_id, &body[..]));
+        }
+    }
+
+    proptest! {
+        /// Forwards of any bodies a hub accepts (line breaks inside them
+        /// too) come out of a batch as they went in, with their numbers.
+        #[test]
+        fn forward_batches_round_trip(
+            bodies in proptest::collection::vec(proptest::collection::vec(1u8.., 0..200), 1..6)
+        ) {
+            let bodies: Vec<Vec<u8>> = bodies
+                .into_iter()
+                .map(|mut b| { while b.ends_with(b"\r") || b.ends_with(b"\n") { b.pop(); } b })
+                .collect();
+            let mut batch = ForwardBatch::new(1);
+            for (n, body) in bodies.iter().enumerate() {
+                batch.add(n as u64 * 3, &chat(body));
+            }
+            let bytes = encoded(&batch.payload());
+            let Some(Payload::Forwards(forwards)) = Payload::parse(&bytes) else {
+                return Err(TestCaseError::fail("not a batch"));
+            };
+            let back: Vec<(u64, Vec<u8>)> = forwards.iter().map(|(n, c)| (n, c.body.to_vec())).collect();
+            let sent: Vec<(u64, Vec<u8>)> = bodies.into_iter().enumerate().map(|(n, b)| (n as u64 * 3, b)).collect();
+            prop_assert_eq!(back, sent);
         }
     }
 

@@ -128,6 +128,7 @@ impl Net {
                     continue;
                 }
                 let now = node.h.now;
+                node.h.hub.flush_broker();
                 let link = node.h.hub.broker_link().expect("a node");
                 if node.connection.is_none() && self.broker_up && link.wants_connection(now) {
                     node.connection = Some(self.broker.connect());
@@ -586,4 +587,108 @@ fn a_login_is_answered_once_the_broker_holds_the_users_subject() {
     net.start_login(B, "carol", home("carol"));
     let out = net.broker_dies();
     token_in(&out, "carol", home("carol"));
+}
+
+/// How many messages the broker carried on subjects ending in `suffix`.
+fn published(net: &Net, suffix: &str) -> usize {
+    net.broker
+        .published
+        .iter()
+        .filter(|s| s.ends_with(suffix))
+        .count()
+}
+
+#[test]
+fn once_a_users_node_is_known_a_batch_of_messages_goes_to_it_as_one() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tc = net.login(A, "carol", home("carol"));
+    let tb = net.login(B, "bob", home("bob"));
+    // The first message finds bob through his subject.
+    net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "first"));
+    assert_eq!(published(&net, ".forwards"), 0);
+    // Now A knows bob is at B: three messages of one batch, one broker message.
+    let (before_user, before_answers) = (published(&net, "user.bob"), published(&net, ".answers"));
+    for (who, token, msg_id) in [("alice", &ta, M2), ("carol", &tc, M2), ("alice", &ta, M3)] {
+        let out = net.nodes[A]
+            .h
+            .send(home(who), chat(who, "bob", token, msg_id, "batched"));
+        assert_eq!(out, [], "asking");
+    }
+    let out = net.settle();
+    assert_eq!(published(&net, ".forwards"), 1);
+    assert_eq!(published(&net, "user.bob"), before_user);
+    assert_eq!(published(&net, ".answers"), before_answers + 1);
+    assert_sent(
+        &out,
+        &[
+            sent(home("bob"), chat("alice", "bob", &tb, M2, "batched")),
+            sent(home("bob"), chat("carol", "bob", &tb, M2, "batched")),
+            sent(home("bob"), chat("alice", "bob", &tb, M3, "batched")),
+            sent(home("alice"), success("alice", &ta, M2, "batched")),
+            sent(home("carol"), success("carol", &tc, M2, "batched")),
+            sent(home("alice"), success("alice", &ta, M3, "batched")),
+        ],
+    );
+}
+
+#[test]
+fn a_message_sent_to_the_node_a_user_left_finds_the_user_or_says_offline() {
+    let mut net = Net::new(3);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb0 = net.login(B, "bob", home("bob"));
+    net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "learn"));
+    net.send(
+        B,
+        home("bob"),
+        chat("bob", "server", &tb0, M1, "Success: learn"),
+    );
+    // bob moves to C; A still thinks B: B says gone, A asks bob's subject.
+    net.at(secs(10));
+    let tb = net.login(C, "bob", away("bob"));
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M2, "moved"));
+    assert_sent(
+        &out,
+        &[
+            sent(away("bob"), chat("alice", "bob", &tb, M2, "moved")),
+            sent(home("alice"), success("alice", &ta, M2, "moved")),
+        ],
+    );
+    assert_eq!(published(&net, ".forwards"), 1);
+    // Now C is known; bob logs off there: C says gone, and his subject
+    // has no responders: offline.
+    net.send(C, away("bob"), logoff("bob", &tb));
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M3, "gone?"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M3))]);
+    assert_eq!(published(&net, ".forwards"), 2);
+}
+
+#[test]
+fn messages_sent_to_a_node_that_died_go_to_their_users_subjects() {
+    let mut net = Net::new(3);
+    let ta = net.login(A, "alice", home("alice"));
+    net.login(B, "bob", home("bob"));
+    let tc = net.login(B, "carol", home("carol"));
+    net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "learn"));
+    net.send(A, home("alice"), chat("alice", "carol", &ta, M1, "learn"));
+    // B dies; carol logs in again at C, bob nowhere.
+    net.kill(B);
+    net.at(secs(10));
+    let tc2 = net.login(C, "carol", home("carol"));
+    assert_ne!(tc, tc2);
+    net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "bob", &ta, M2, "b?"));
+    net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "carol", &ta, M2, "c?"));
+    let out = net.settle();
+    assert_sent(
+        &out,
+        &[
+            sent(home("alice"), offline("alice", &ta, M2)),
+            sent(home("carol"), chat("alice", "carol", &tc2, M2, "c?")),
+            sent(home("alice"), success("alice", &ta, M2, "c?")),
+        ],
+    );
 }

@@ -1,0 +1,115 @@
+//! A node's answers to another node's requests, in one broker message:
+//! `from NODE taken N N ... gone N ... offline N ...`.
+
+use std::fmt::Write;
+
+/// What became of one request at the node that got it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its destination is online there: the forward is on its way, as a
+    /// forward on one hub is.
+    Taken,
+    /// Sent to the node (not to the user's subject), and the user is not
+    /// there any more: ask the user's subject instead.
+    Gone,
+    /// Sent to the user's subject, whose session at that node ended a
+    /// moment ago.
+    Offline,
+}
+
+impl Verdict {
+    const ALL: [Verdict; 3] = [Verdict::Taken, Verdict::Gone, Verdict::Offline];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Taken => "taken",
+            Verdict::Gone => "gone",
+            Verdict::Offline => "offline",
+        }
+    }
+
+    fn of(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.word() == word)
+    }
+}
+
+/// Answers from node `from`, as they came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answers<'a> {
+    pub from: u64,
+    /// `VERDICT N N ... VERDICT N ...`, checked.
+    list: &'a str,
+}
+
+impl<'a> Answers<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?.strip_prefix("from ")?;
+        let (from, list) = text.split_once(' ')?;
+        let mut words = list.split(' ');
+        Verdict::of(words.next()?)?;
+        if !words.all(|w| Verdict::of(w).is_some() || w.parse::<u64>().is_ok()) {
+            return None;
+        }
+        let from = u64::from_str_radix(from, 16).ok()?;
+        Some(Self { from, list })
+    }
+
+    /// Each request with its verdict.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Verdict)> + 'a {
+        let mut verdict = Verdict::Taken;
+        self.list
+            .split(' ')
+            .filter_map(move |word| match Verdict::of(word) {
+                Some(next) => {
+                    verdict = next;
+                    None
+                }
+                None => Some((word.parse().ok()?, verdict)),
+            })
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut text = String::new();
+        let _ = write!(text, "from {:016x} {}", self.from, self.list);
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// The answers a node owes node `to`, gathered while one read of the
+/// broker is handled.
+pub struct AnswerBatch {
+    from: u64,
+    pub to: u64,
+    list: String,
+    /// The verdict of the last answer added.
+    last: Option<Verdict>,
+}
+
+impl AnswerBatch {
+    pub fn new(from: u64, to: u64) -> Self {
+        Self {
+            from,
+            to,
+            list: String::new(),
+            last: None,
+        }
+    }
+
+    pub fn add(&mut self, request: u64, verdict: Verdict) {
+        if self.last != Some(verdict) {
+            if self.last.is_some() {
+                self.list.push(' ');
+            }
+            self.list.push_str(verdict.word());
+            self.last = Some(verdict);
+        }
+        let _ = write!(self.list, " {request}");
+    }
+
+    pub fn payload(&self) -> super::payload::Payload<'_> {
+        super::payload::Payload::Answers(Answers {
+            from: self.from,
+            list: &self.list,
+        })
+    }
+}
