@@ -402,7 +402,9 @@ fn check_broker_message(text: &str) -> Result<(), String> {
     let subject_ok = match subject.split('.').collect::<Vec<_>>()[..] {
         ["hub", "user", id] => reactor_hub::wire::is_valid_id(&id.replace('~', ".")),
         ["hub", "node", id, inbox] => {
-            node(id) && (inbox == "login" || inbox == "answers" || inbox.parse::<u64>().is_ok())
+            node(id)
+                && (["login", "answers", "forwards"].contains(&inbox)
+                    || inbox.parse::<u64>().is_ok())
         }
         _ => false,
     };
@@ -424,9 +426,12 @@ fn check_broker_message(text: &str) -> Result<(), String> {
         ["login", id, stamp, id_of_node] => {
             reactor_hub::wire::is_valid_id(id) && stamp.parse::<u64>().is_ok() && node(id_of_node)
         }
-        ["taken" | "offline", ..] => words
-            .iter()
-            .all(|w| ["taken", "offline"].contains(w) || w.parse::<u64>().is_ok()),
+        ["from", answering, "taken" | "gone" | "offline", ..] => {
+            node(answering)
+                && words[2..]
+                    .iter()
+                    .all(|w| ["taken", "gone", "offline"].contains(w) || w.parse::<u64>().is_ok())
+        }
         _ => reactor_hub::wire::parse(payload.as_bytes()).is_ok(),
     };
     if ok {
