@@ -1,4 +1,4 @@
-//! The session table: one [`Session`](super::session::Session) per account, at the account's
+//! The session table: one [`Session`] per account, at the account's
 //! [`AccountIndex`], so that finding a session costs one lookup of its id.
 
 use std::ops::{Index, IndexMut};
