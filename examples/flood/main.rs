@@ -9,7 +9,9 @@
 //! and the measured duration, and prints a report: messages accepted,
 //! msgs/s, latency percentiles, errors by kind, and the hub's CPU time per
 //! message as the OS counts it. `--server ADDR --users FILE` floods a running
-//! `reactor-server` instead. The exit status is 1 if anything went wrong
+//! `reactor-server` instead; `--cluster` floods two in-process nodes of a
+//! cluster and a `nats-server` it starts, `--cluster-nodes A,B --users FILE`
+//! two running nodes. The exit status is 1 if anything went wrong
 //! (any error of any kind), so a script or CI can use a short run as a test.
 //!
 //! The modules, one concept each:
@@ -150,15 +152,7 @@ fn run(config: Config) -> Result<Report, String> {
             (hubs, Some(cpu), users, target)
         }
         Target::External { addr, users, pid } => {
-            let path = users;
-            let users = users::read(path)?;
-            if users.len() < needed {
-                return Err(format!(
-                    "{} has {} accounts, this run needs {needed}",
-                    path.display(),
-                    users.len()
-                ));
-            }
+            let users = read_users(users, needed)?;
             let pid = pid.or_else(|| proc_net_udp::find_udp_owner(*addr));
             if pid.is_none() {
                 eprintln!("{PROGRAM}: cannot find the server's process: no CPU figures (try --server-pid)");
@@ -168,6 +162,38 @@ fn run(config: Config) -> Result<Report, String> {
                 None => format!("{addr}"),
             };
             (Hubs::one(*addr), pid.map(CpuSource::Process), users, target)
+        }
+        Target::ExternalCluster {
+            nodes: [a, b],
+            users,
+            broker_pid,
+        } => {
+            // Two more accounts for the probe that waits for the nodes.
+            let users = read_users(users, needed + 2)?;
+            cluster::wait_until_nodes_meet(*a, *b, &users[needed], &users[needed + 1])?;
+            let pids = [*a, *b].map(proc_net_udp::find_udp_owner);
+            let cpu = match (pids, broker_pid) {
+                ([Some(a), Some(b)], Some(broker)) => Some(CpuSource::Sum(
+                    [a, b, *broker].map(CpuSource::Process).to_vec(),
+                )),
+                _ => {
+                    eprintln!("{PROGRAM}: no CPU figures: give --broker-pid, and run the nodes on this machine");
+                    None
+                }
+            };
+            let target = format!(
+                "cluster: senders on {a} (pid {:?}), receivers on {b} (pid {:?}), broker pid {broker_pid:?}",
+                pids[0], pids[1]
+            );
+            (
+                Hubs {
+                    senders: *a,
+                    receivers: *b,
+                },
+                cpu,
+                users,
+                target,
+            )
         }
     };
     let hub_addrs = [hubs.senders, hubs.receivers];
@@ -243,6 +269,19 @@ fn run(config: Config) -> Result<Report, String> {
         idle_sessions: config.idle_sessions,
         hub_resident: clients.hub_resident,
     })
+}
+
+/// The accounts of `path`, which must hold at least `needed`.
+fn read_users(path: &std::path::Path, needed: usize) -> Result<Vec<users::User>, String> {
+    let users = users::read(path)?;
+    if users.len() < needed {
+        return Err(format!(
+            "{} has {} accounts, this run needs {needed}",
+            path.display(),
+            users.len()
+        ));
+    }
+    Ok(users)
 }
 
 /// The sizes of a chat message and of the hub's reply to it, for the floor.

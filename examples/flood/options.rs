@@ -24,6 +24,14 @@ pub enum Target {
     /// the flood starts (`--cluster`): senders on node a, receivers on
     /// node b, or on a too (`--same-node`).
     Cluster { same_node: bool },
+    /// Two running nodes of a cluster (`--cluster-nodes A,B`), with
+    /// accounts both can log in with: senders on A, receivers on B.
+    ExternalCluster {
+        nodes: [SocketAddr; 2],
+        users: PathBuf,
+        /// The broker's process, whose CPU time counts too.
+        broker_pid: Option<u32>,
+    },
     /// A running `reactor-server`, with accounts it can log in with.
     External {
         addr: SocketAddr,
@@ -131,6 +139,18 @@ fn options() -> Options {
         )
         .optopt(
             "",
+            "cluster-nodes",
+            "flood two running nodes of a cluster instead: senders on A, receivers on B (with --users)",
+            "A,B",
+        )
+        .optopt(
+            "",
+            "broker-pid",
+            "with --cluster-nodes: the nats-server's pid, whose CPU counts too",
+            "PID",
+        )
+        .optopt(
+            "",
             "server",
             "flood a running reactor-server at ADDR instead",
             "ADDR",
@@ -185,7 +205,28 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
                 .into(),
             pid: cli::optional_value(&matches, "server-pid")?,
         },
-        None if matches.opt_present("users") => return Err("--users goes with --server".into()),
+        None if matches.opt_present("cluster-nodes") => {
+            let nodes = matches.opt_str("cluster-nodes").unwrap_or_default();
+            let parsed: Vec<SocketAddr> = nodes
+                .split(',')
+                .map(|addr| addr.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|_| format!("--cluster-nodes: {nodes:?} is not two IP:PORT addresses"))?;
+            let nodes: [SocketAddr; 2] = parsed
+                .try_into()
+                .map_err(|_| format!("--cluster-nodes: {nodes:?} is not two IP:PORT addresses"))?;
+            Target::ExternalCluster {
+                nodes,
+                users: matches
+                    .opt_str("users")
+                    .ok_or("--cluster-nodes needs --users FILE (write one with --make-users)")?
+                    .into(),
+                broker_pid: cli::optional_value(&matches, "broker-pid")?,
+            }
+        }
+        None if matches.opt_present("users") => {
+            return Err("--users goes with --server or --cluster-nodes".into())
+        }
         None if matches.opt_present("bare-hub") => Target::Bare,
         None if matches.opt_present("cluster") => Target::Cluster {
             same_node: matches.opt_present("same-node"),
@@ -294,6 +335,33 @@ mod tests {
             assert!(matches!(config.target, Target::Cluster { same_node } if same_node == same));
         }
         assert_refused(&["--same-node"]);
+        let Ok(Some(Command::Run(config))) =
+            parse_words("--cluster-nodes 127.0.0.1:1,127.0.0.1:2 --users u.conf --broker-pid 7")
+        else {
+            panic!("--cluster-nodes not understood");
+        };
+        let Target::ExternalCluster {
+            nodes,
+            users,
+            broker_pid,
+        } = config.target
+        else {
+            panic!("not two external nodes");
+        };
+        assert_eq!(
+            nodes,
+            [
+                "127.0.0.1:1".parse().unwrap(),
+                "127.0.0.1:2".parse().unwrap()
+            ]
+        );
+        assert_eq!((users, broker_pid), (PathBuf::from("u.conf"), Some(7)));
+        assert_refused(&[
+            "--cluster-nodes 127.0.0.1:1,127.0.0.1:2",
+            "--cluster-nodes 127.0.0.1:1 --users u.conf",
+            "--cluster-nodes 127.0.0.1:1,127.0.0.1:2,127.0.0.1:3 --users u.conf",
+            "--cluster-nodes a,b --users u.conf",
+        ]);
     }
 
     #[test]
