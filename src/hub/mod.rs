@@ -7,6 +7,12 @@
 //! time comes in as an argument, a test can move it five minutes in a
 //! microsecond, and the same inputs always give the same outputs.
 //!
+//! A hub that joined a cluster ([`Hub::join_cluster`], `hub/cluster/`) has
+//! one more input and output: the bytes of its broker link
+//! ([`Hub::broker_link`], which the program's edge reads and writes), taken
+//! in with [`Hub::handle_broker`], and the requests for other nodes it
+//! gathers while datagrams are handled, published by [`Hub::flush_broker`].
+//!
 //! Every account has a session in the hub's table (`hub/sessions.rs`),
 //! found by its `AccountIndex`, so memory is bounded by the accounts file
 //! however many datagrams arrive. Each session has at most one live entry
