@@ -456,7 +456,7 @@ impl Hub {
                 answer
             }
             None => {
-                let answer = self.forward(now, index, &chat, reply_addr);
+                let answer = self.forward(now, index, &chat, sent, reply_addr);
                 if let Some(result) = answer.result() {
                     self.counters.message(result);
                 }
@@ -475,12 +475,14 @@ impl Hub {
         self.outbox.push(reply_addr, &reply);
     }
 
-    /// Sends a message on to its destination, here or at another node.
+    /// Sends a message on to its destination, here or at another node
+    /// (`sent` is how the sender's session remembers it).
     fn forward(
         &mut self,
         now: Instant,
         from: AccountIndex,
         chat: &Chat<'_>,
+        sent: Sent,
         reply_addr: SocketAddr,
     ) -> Answer {
         let Some(dest) = self.accounts.find(chat.to) else {
@@ -488,7 +490,7 @@ impl Hub {
         };
         self.expire_if_idle(dest, now);
         if self.sessions[dest].online.is_none() {
-            return self.ask_cluster(now, from, dest, chat, reply_addr);
+            return self.ask_cluster(now, from, dest, chat, sent, reply_addr);
         }
         self.deliver(now, from, dest, chat.msg_id, chat.body);
         Answer::Accepted

@@ -52,13 +52,15 @@ pub(super) struct Asking {
 impl Hub {
     /// Sends `chat` from `sender` towards `dest`, online at no session
     /// here: `Asking` until the node that has `dest` answers, or
-    /// `DestinationOffline` at once if the broker cannot be asked.
+    /// `DestinationOffline` at once if the broker cannot be asked. `sent`
+    /// is how the sender's session remembers the message, for the answer.
     pub(in crate::hub) fn ask_cluster(
         &mut self,
         now: Instant,
         sender: AccountIndex,
         dest: AccountIndex,
         chat: &Chat<'_>,
+        sent: Sent,
         reply_addr: SocketAddr,
     ) -> Answer {
         let Some(cluster) = &mut self.cluster else {
@@ -88,17 +90,19 @@ impl Hub {
             reply_addr,
             token: chat.token,
             msg_id: chat.msg_id,
-            sent: Sent::new(chat.msg_id, chat.to, chat.body),
+            sent,
             body: self.bodies.copy_of(chat.body),
         });
-        let to = match via {
-            Some(node) => format!("node {node:016x}"),
-            None => user_subject(chat.to),
-        };
-        self.trace_broker(format_args!(
-            "request {request} out: msg {} for {} (to {to})",
-            chat.msg_id, chat.to
-        ));
+        if self.config.trace {
+            let to = match via {
+                Some(node) => format!("node {node:016x}"),
+                None => user_subject(chat.to),
+            };
+            self.trace_broker(format_args!(
+                "request {request} out: msg {} for {} (to {to})",
+                chat.msg_id, chat.to
+            ));
+        }
         Answer::Asking
     }
 
