@@ -179,14 +179,12 @@ impl Hub {
             return;
         };
         let from = cluster.node_id;
-        let at = match cluster.answers.iter().position(|batch| batch.to == node) {
-            Some(at) => at,
-            None => {
-                cluster.answers.push(AnswerBatch::new(from, node));
-                cluster.answers.len() - 1
-            }
-        };
-        cluster.answers[at].add(request, verdict);
+        let batch = batch_for(
+            &mut cluster.answers,
+            |b| b.to == node,
+            || AnswerBatch::new(from, node),
+        );
+        batch.add(request, verdict);
     }
 
     /// Sends the answers owed to other nodes' requests, one message per node.
@@ -351,13 +349,7 @@ impl Hub {
     /// Answers the sender of request `request`, if it still waits, with
     /// `answer`, and remembers it for resends.
     pub(super) fn answer_asking(&mut self, request: u64, answer: Answer) {
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
-        let Ok(at) = cluster.asking.binary_search_by_key(&request, |a| a.request) else {
-            return;
-        };
-        let Some(asking) = cluster.asking.remove(at) else {
+        let Some(asking) = self.cluster.as_mut().and_then(|c| c.take(request)) else {
             return;
         };
         if let Some(result) = answer.result() {
@@ -394,23 +386,30 @@ pub(super) enum Requests<'a> {
 impl Cluster {
     /// The request `request`, if it still waits.
     fn find(&mut self, request: u64) -> Option<&mut Asking> {
-        let at = self
-            .asking
-            .binary_search_by_key(&request, |a| a.request)
-            .ok()?;
+        let at = self.position(request)?;
         self.asking.get_mut(at)
+    }
+
+    /// The request `request`, no longer waiting.
+    fn take(&mut self, request: u64) -> Option<Asking> {
+        let at = self.position(request)?;
+        self.asking.remove(at)
+    }
+
+    /// Where request `request` is among those waiting (sorted by number).
+    fn position(&self, request: u64) -> Option<usize> {
+        self.asking
+            .binary_search_by_key(&request, |a| a.request)
+            .ok()
     }
 
     /// The batch of requests for `node`'s users.
     fn batch(&mut self, node: u64) -> &mut ForwardBatch {
-        let at = match self.batches.iter().position(|batch| batch.node == node) {
-            Some(at) => at,
-            None => {
-                self.batches.push(ForwardBatch::new(node));
-                self.batches.len() - 1
-            }
-        };
-        &mut self.batches[at]
+        batch_for(
+            &mut self.batches,
+            |b| b.node == node,
+            || ForwardBatch::new(node),
+        )
     }
 
     fn ask_subject(&mut self, request: u64, chat: &Chat<'_>) -> Result<(), LinkError> {
@@ -428,4 +427,21 @@ impl Cluster {
             self.routes.remove(&dest);
         }
     }
+}
+
+/// The batch among `batches` that `is_for` picks (a node's: there are few),
+/// made with `new` if there is none yet.
+fn batch_for<T>(
+    batches: &mut Vec<T>,
+    is_for: impl Fn(&T) -> bool,
+    new: impl FnOnce() -> T,
+) -> &mut T {
+    let at = match batches.iter().position(is_for) {
+        Some(at) => at,
+        None => {
+            batches.push(new());
+            batches.len() - 1
+        }
+    };
+    &mut batches[at]
 }
