@@ -69,9 +69,9 @@ impl<'a> Answers<'a> {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut text = String::new();
-        let _ = write!(text, "from {:016x} {}", self.from, self.list);
-        out.extend_from_slice(text.as_bytes());
+        // Writing to a Vec cannot fail.
+        let _ =
+            std::io::Write::write_fmt(out, format_args!("from {:016x} {}", self.from, self.list));
     }
 }
 

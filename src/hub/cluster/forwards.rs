@@ -3,10 +3,10 @@
 //! length) and the forward, `SRC->DEST#<xxxxxx><MSGID>BODY`. A body may
 //! hold line breaks: the length, not a separator, says where it ends.
 
-use std::fmt::Write;
+use std::io::Write;
 
-use super::payload::Payload;
-use crate::wire::{self, Chat, Message, ANY_TOKEN};
+use super::payload::{forward_message, Payload};
+use crate::wire::{self, Chat, Message};
 
 const HEAD: &[u8] = b"forwards\n";
 
@@ -78,13 +78,9 @@ impl ForwardBatch {
     }
 
     pub fn add(&mut self, request: u64, chat: &Chat<'_>) {
-        let forward = Message::Chat(Chat {
-            token: ANY_TOKEN,
-            ..*chat
-        });
-        let mut line = String::new();
-        let _ = writeln!(line, "{request} {}", forward.encoded_len());
-        self.entries.extend_from_slice(line.as_bytes());
+        let forward = forward_message(chat);
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(self.entries, "{request} {}", forward.encoded_len());
         forward.encode(&mut self.entries);
         self.requests.push(request);
     }

@@ -11,7 +11,7 @@
 //! | `hub.node.NODE.N` | the broker's "no responders" to request N | |
 //! | `hub.node.NODE.login` | `login ID STAMP NODE`: the session that stays | |
 
-use std::fmt::Write;
+use std::io::Write;
 
 pub use super::answers::{AnswerBatch, Answers, Verdict};
 pub use super::forwards::{ForwardBatch, Forwards};
@@ -70,19 +70,24 @@ impl<'a> Payload<'a> {
         match self {
             Payload::Login { id, stamp } => {
                 out.extend_from_slice(LOGIN);
-                let mut text = String::new();
-                let _ = write!(text, "{id} {} {:016x}", stamp.at, stamp.node);
-                out.extend_from_slice(text.as_bytes());
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{id} {} {:016x}", stamp.at, stamp.node);
             }
-            Payload::Forward(chat) => Message::Chat(Chat {
-                token: ANY_TOKEN,
-                ..*chat
-            })
-            .encode(out),
+            Payload::Forward(chat) => forward_message(chat).encode(out),
             Payload::Forwards(forwards) => forwards.encode(out),
             Payload::Answers(answers) => answers.encode(out),
         }
     }
+}
+
+/// `chat` as the nodes pass it on: the datagram its destination will get,
+/// with [`ANY_TOKEN`] where the destination's node writes the
+/// destination's token.
+pub fn forward_message<'a>(chat: &Chat<'a>) -> Message<'a> {
+    Message::Chat(Chat {
+        token: ANY_TOKEN,
+        ..*chat
+    })
 }
 
 fn parse_login(fields: &[u8]) -> Option<Payload<'_>> {
