@@ -145,23 +145,17 @@ impl Server {
         Ok(())
     }
 
-    /// Makes the hub node `node` of the cluster whose broker is at `broker`:
+    /// Makes the hub a node of the cluster whose broker is at `broker`:
     /// the connection is one more source on this Reactor, opened at once
     /// and again whenever it is lost.
-    pub fn join_cluster(
-        &mut self,
-        reactor: &Reactor,
-        broker: SocketAddr,
-        node: String,
-    ) -> io::Result<()> {
+    pub fn join_cluster(&mut self, reactor: &Reactor, broker: SocketAddr) -> io::Result<()> {
         self.broker = Some(BrokerLink::new(broker, reactor.registry(), BROKER)?);
         // Login stamps are ordered by the wall clock across nodes.
         let now = Instant::now();
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_micros() as u64);
-        self.hub
-            .join_cluster(ClusterConfig::new(node, now, wall), now);
+        self.hub.join_cluster(ClusterConfig::new(now, wall), now);
         Ok(())
     }
 

@@ -34,20 +34,19 @@ impl HubThread {
     }
 
     /// Starts a hub that joins the cluster of the broker at `broker`, if
-    /// one is given, as node `name`.
+    /// one is given.
     pub fn start_node(
         accounts: Accounts,
         config: HubConfig,
-        cluster: Option<(SocketAddr, &str)>,
+        broker: Option<SocketAddr>,
     ) -> io::Result<Self> {
         let (cpu_tx, cpu_rx) = mpsc::channel();
-        let cluster = cluster.map(|(broker, name)| (broker, name.to_owned()));
         let server = OnThread::start("hub", move |reactor| {
             // On the hub's thread: its clock is the one to read.
             let _ = cpu_tx.send(CpuSource::current_thread()?);
             let mut server = Server::bind(reactor, ([127, 0, 0, 1], 0).into(), accounts, config)?;
-            if let Some((broker, name)) = cluster {
-                server.join_cluster(reactor, broker, name)?;
+            if let Some(broker) = broker {
+                server.join_cluster(reactor, broker)?;
             }
             Ok(server)
         })?;

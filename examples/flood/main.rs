@@ -122,9 +122,8 @@ fn run(config: Config) -> Result<Report, String> {
             let nats = cluster::Broker::start()?;
             for name in ["a", "b"] {
                 let accounts = users::to_accounts(&users);
-                let node =
-                    HubThread::start_node(accounts, HubConfig::default(), Some((nats.addr, name)))
-                        .map_err(|err| format!("cannot start node {name}: {err}"))?;
+                let node = HubThread::start_node(accounts, HubConfig::default(), Some(nats.addr))
+                    .map_err(|err| format!("cannot start node {name}: {err}"))?;
                 threads.push(node);
             }
             let (a, b) = (threads[0].addr, threads[1].addr);

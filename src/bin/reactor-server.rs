@@ -182,7 +182,7 @@ fn run(config: Config) -> Result<(), String> {
             false => addr.to_string(),
         });
         server
-            .join_cluster(&reactor, broker, node.clone())
+            .join_cluster(&reactor, broker)
             .map_err(|err| format!("cannot join the cluster: {err}"))?;
         log::info!("node {node} of the cluster of nats://{broker}");
     }

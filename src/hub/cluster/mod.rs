@@ -46,8 +46,6 @@ use requests::{Asking, Requests};
 /// How a node takes part in a cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
-    /// The node's name in the log.
-    pub node: String,
     pub link: LinkConfig,
     /// How long a message to another node's user waits for that node's
     /// answer before it is answered `destination offline!`.
@@ -58,10 +56,9 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// A node named `node` whose wall clock read `wall_micros` at `now`.
-    pub fn new(node: String, now: Instant, wall_micros: u64) -> Self {
+    /// A node whose wall clock read `wall_micros` at `now`.
+    pub fn new(now: Instant, wall_micros: u64) -> Self {
         Self {
-            node,
             link: LinkConfig::default(),
             request_timeout: Duration::from_secs(1),
             wall_clock: (now, wall_micros),

@@ -47,7 +47,7 @@ impl Net {
                 let mut h = Harness::seeded(HubConfig::default(), 100 + n as u64);
                 // Node n's wall clock reads n ms ahead: clocks disagree.
                 let wall = 1_764_700_000_000_000 + 1_000 * n as u64;
-                let mut config = ClusterConfig::new(format!("node{n}"), h.now, wall);
+                let mut config = ClusterConfig::new(h.now, wall);
                 tune(&mut config);
                 h.hub.join_cluster(config, h.now);
                 Node {
