@@ -16,7 +16,7 @@ use mio::Token;
 
 use crate::accounts::Accounts;
 use crate::hub::{ClusterConfig, Hub, HubConfig, HubEvent};
-use crate::nats::BrokerLink;
+use crate::nats::{BrokerLink, Link};
 use crate::reactor::hangup::Hangup;
 use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
@@ -259,15 +259,21 @@ impl Server {
             }
         }
         self.hub.flush_broker();
-        if let (Some(broker), Some(link)) = (&mut self.broker, self.hub.broker_link()) {
+        if let Some((broker, link)) = self.broker() {
             broker.flush(link, now);
         }
         self.udp.send_all(self.hub.outbox())
     }
 
+    /// In a cluster, the connection to the broker and the hub's link whose
+    /// bytes it moves: one is never there without the other.
+    fn broker(&mut self) -> Option<(&mut BrokerLink, &mut Link)> {
+        Some((self.broker.as_mut()?, self.hub.broker_link()?))
+    }
+
     /// The broker link read or lost something: the hub takes it in.
     fn on_broker(&mut self, event: &Event, now: Instant) -> io::Result<()> {
-        if let (Some(broker), Some(link)) = (&mut self.broker, self.hub.broker_link()) {
+        if let Some((broker, link)) = self.broker() {
             broker.on_ready(link, event, now);
         }
         self.hub.handle_broker(now);
@@ -347,7 +353,7 @@ impl TimerHandler for Server {
         if let Some(metrics) = &mut self.metrics {
             metrics.on_deadline(now);
         }
-        if let (Some(broker), Some(link)) = (&mut self.broker, self.hub.broker_link()) {
+        if let Some((broker, link)) = self.broker() {
             broker.on_deadline(link, now);
             self.hub.handle_broker(now);
         }
