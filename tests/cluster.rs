@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::broker::{free_addr, Broker};
+use common::broker::{free_addr, nats_installed, start_broker};
 use common::peer::Peer;
 use common::Server;
 
@@ -56,7 +56,7 @@ const M3: &str = "0000000003";
 
 #[test]
 fn users_of_two_nodes_chat_as_on_one_hub() {
-    let Some(broker) = Broker::start(free_addr()) else {
+    let Some(broker) = start_broker(free_addr()) else {
         return;
     };
     let a = node("a", broker.addr, true);
@@ -89,7 +89,7 @@ fn users_of_two_nodes_chat_as_on_one_hub() {
 
 #[test]
 fn a_resend_to_another_nodes_user_is_not_forwarded_twice() {
-    let Some(broker) = Broker::start(free_addr()) else {
+    let Some(broker) = start_broker(free_addr()) else {
         return;
     };
     let a = node("a", broker.addr, true);
@@ -115,7 +115,7 @@ fn a_resend_to_another_nodes_user_is_not_forwarded_twice() {
 
 #[test]
 fn a_login_at_another_node_ends_the_session_at_the_first() {
-    let Some(broker) = Broker::start(free_addr()) else {
+    let Some(broker) = start_broker(free_addr()) else {
         return;
     };
     let a = node("a", broker.addr, true);
@@ -143,7 +143,7 @@ fn a_login_at_another_node_ends_the_session_at_the_first() {
 
 #[test]
 fn logoff_and_a_killed_node_make_users_offline_everywhere() {
-    let Some(broker) = Broker::start(free_addr()) else {
+    let Some(broker) = start_broker(free_addr()) else {
         return;
     };
     let a = node("a", broker.addr, true);
@@ -183,7 +183,7 @@ fn logoff_and_a_killed_node_make_users_offline_everywhere() {
 #[test]
 fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
     let broker_addr = free_addr();
-    if !Broker::installed() {
+    if !nats_installed() {
         return;
     }
     // The nodes start before the broker: they start anyway and keep trying.
@@ -198,7 +198,7 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
     alice.send(&format!("alice->bob#<{ta}><{M1}>x"));
     assert_eq!(alice.recv(), offline("alice", &ta, M1), "never silence");
 
-    let broker = Broker::start(broker_addr).expect("installed");
+    let broker = start_broker(broker_addr).expect("installed");
     a.log.expect("broker link up");
     b.log.expect("broker link up");
     alice.send(&format!("alice->bob#<{ta}><{M2}>now"));
@@ -221,7 +221,7 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
     );
 
     // It comes back: cross-node chat with the sessions that outlived it.
-    let _broker = Broker::start(broker_addr).expect("installed");
+    let _broker = start_broker(broker_addr).expect("installed");
     let back = Instant::now();
     a.log.expect("broker link up");
     b.log.expect("broker link up");
@@ -240,7 +240,7 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
 
 #[test]
 fn trace_shows_the_link_beside_the_datagrams() {
-    let Some(broker) = Broker::start(free_addr()) else {
+    let Some(broker) = start_broker(free_addr()) else {
         return;
     };
     let a = node_with("a", broker.addr, false, &["--trace"]);
@@ -271,7 +271,7 @@ fn trace_shows_the_link_beside_the_datagrams() {
 
 #[test]
 fn nodes_on_one_machine_share_one_address() {
-    let Some(broker) = Broker::start(free_addr()) else {
+    let Some(broker) = start_broker(free_addr()) else {
         return;
     };
     let shared = common::udp_socket().local_addr().unwrap().to_string();

@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use reactor_hub::nats::{BrokerLink, Link, LinkConfig, LinkEvent};
 use reactor_hub::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 
-use common::broker::{free_addr, Broker};
+use common::broker::{free_addr, start_broker};
 use common::PATIENCE;
 
 /// A node's link on a Reactor, publishing `hello N` on each `Up`.
@@ -137,7 +137,7 @@ fn the_link_chats_with_a_real_broker_and_outlives_its_restarts() {
     reactor.run(&mut probe).unwrap();
     assert_eq!(probe.ups, 0, "no broker, no link");
 
-    let Some(broker) = Broker::start(addr) else {
+    let Some(broker) = start_broker(addr) else {
         return;
     };
     probe.run_until(&mut reactor, |p| hellos(p) == 1 && no_responders(p) == 1);
@@ -159,7 +159,7 @@ fn the_link_chats_with_a_real_broker_and_outlives_its_restarts() {
 
     drop(broker);
     probe.run_until(&mut reactor, |p| p.downs == 1);
-    let _broker = Broker::start(addr).expect("it was there a moment ago");
+    let _broker = start_broker(addr).expect("it was there a moment ago");
     probe.run_until(&mut reactor, |p| hellos(p) == 2);
     assert_eq!(probe.ups, 2, "up again, subscriptions and all");
 }

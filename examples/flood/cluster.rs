@@ -1,53 +1,19 @@
 //! What a `--cluster` run adds: a `nats-server` on a free loopback port
-//! (its CPU time read from `/proc` like a node's, killed at the end), and a
-//! probe that waits until the two nodes reach each other through it.
+//! (`examples/common/nats_server.rs`; its CPU time read from `/proc` like a
+//! node's), and a probe that waits until the two nodes reach each other
+//! through it.
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use super::nats_server::{free_addr, NatsServer};
 use super::users::User;
 
-/// A running `nats-server`.
-pub struct Broker {
-    child: Child,
-    pub addr: SocketAddr,
-}
-
-impl Broker {
-    pub fn start() -> Result<Self, String> {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|err| format!("no free port for nats-server: {err}"))?;
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &addr.port().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|err| {
-                format!("cannot start nats-server: {err} (apt-get install nats-server)")
-            })?;
-        let broker = Self { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            if Instant::now() > deadline {
-                return Err("nats-server did not listen within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(broker)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The broker of a run, on a free loopback port.
+pub fn start_broker() -> Result<NatsServer, String> {
+    let addr = free_addr().map_err(|err| format!("no free port for nats-server: {err}"))?;
+    NatsServer::start(addr)
+        .map_err(|err| format!("cannot start nats-server: {err} (apt-get install nats-server)"))
 }
 
 /// Waits until a message from `sender` at node `a` reaches `receiver` at

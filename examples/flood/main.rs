@@ -31,6 +31,8 @@ mod clients;
 mod cluster;
 mod floor;
 mod hub_thread;
+#[path = "../common/nats_server.rs"]
+mod nats_server;
 mod options;
 mod os;
 #[path = "../common/proc_net_udp.rs"]
@@ -119,7 +121,7 @@ fn run(config: Config) -> Result<Report, String> {
         Target::Cluster { same_node } => {
             // Two more accounts for the probe that waits for the nodes.
             let users = users::generate(needed + 2);
-            let nats = cluster::Broker::start()?;
+            let nats = cluster::start_broker()?;
             for name in ["a", "b"] {
                 let accounts = users::to_accounts(&users);
                 let node = HubThread::start_node(accounts, HubConfig::default(), Some(nats.addr))
