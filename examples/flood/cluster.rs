@@ -6,6 +6,11 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use reactor_hub::wire::{
+    self, Chat, Login, Logoff, Message, MsgId, Outcome, Receipt, Reply, ReplyTo, SessionToken,
+    Success,
+};
+
 use super::nats_server::{free_addr, NatsServer};
 use super::users::User;
 
@@ -28,20 +33,29 @@ pub fn wait_until_nodes_meet(
     let deadline = Instant::now() + Duration::from_secs(10);
     let sender = ProbeClient::log_in(a, sender, deadline)?;
     let receiver = ProbeClient::log_in(b, receiver, deadline)?;
-    for n in 0u64.. {
-        let text = format!(
-            "{}->{}#<{}><{n:010}>probe",
-            sender.id, receiver.id, sender.token
-        );
-        if sender.ask(&text, deadline)?.contains("Success") {
+    loop {
+        let msg_id = MsgId::random(&mut rand::rng());
+        let chat = Message::Chat(Chat {
+            from: &sender.id,
+            to: &receiver.id,
+            token: sender.token,
+            msg_id,
+            body: b"probe",
+        });
+        let reply = sender.ask(&chat, deadline)?;
+        if let Ok(Message::Reply(Reply {
+            outcome: Outcome::Accepted(_),
+            ..
+        })) = wire::parse(&reply)
+        {
             // The forward waits for the receiver: receipt it.
-            let forward = receiver.read(deadline)?;
-            let msg_id = format!("<{n:010}>");
-            if forward.contains(&msg_id) {
-                receiver.send(&format!(
-                    "{}->server#<{}>{msg_id}Success: probe",
-                    receiver.id, receiver.token
-                ))?;
+            if let Ok(Message::Chat(forward)) = wire::parse(&receiver.read(deadline)?) {
+                receiver.send(&Message::Receipt(Receipt {
+                    from: &receiver.id,
+                    token: receiver.token,
+                    msg_id: forward.msg_id,
+                    body: b"Success: probe",
+                }))?;
             }
             break;
         }
@@ -56,7 +70,7 @@ struct ProbeClient {
     socket: UdpSocket,
     hub: SocketAddr,
     id: String,
-    token: String,
+    token: SessionToken,
 }
 
 impl ProbeClient {
@@ -65,36 +79,38 @@ impl ProbeClient {
         socket
             .set_read_timeout(Some(Duration::from_millis(200)))
             .map_err(probe_error)?;
+        let login = Message::Login(Login {
+            from: &user.id,
+            password: user.password.as_bytes(),
+            reply_to: ReplyTo::Source,
+        });
         let mut client = Self {
             socket,
             hub,
             id: user.id.clone(),
-            token: String::new(),
+            token: wire::ANY_TOKEN,
         };
-        let reply = client.ask(
-            &format!("{}->server#login<{}>", user.id, user.password),
-            deadline,
-        )?;
-        client.token = reply
-            .strip_prefix(&format!("server->{}#Success<", user.id))
-            .and_then(|rest| rest.strip_suffix('>'))
-            .ok_or(format!("cluster probe: login answered {reply:?}"))?
-            .to_owned();
+        let reply = client.ask(&login, deadline)?;
+        let Ok(Message::Success(Success { token, .. })) = wire::parse(&reply) else {
+            let reply = String::from_utf8_lossy(&reply);
+            return Err(format!("cluster probe: login answered {reply:?}"));
+        };
+        client.token = token;
         Ok(client)
     }
 
     fn log_off(&self, deadline: Instant) -> Result<(), String> {
-        self.ask(
-            &format!("{}->server#logoff<{}>", self.id, self.token),
-            deadline,
-        )
-        .map(drop)
+        let logoff = Message::Logoff(Logoff {
+            from: &self.id,
+            token: self.token,
+        });
+        self.ask(&logoff, deadline).map(drop)
     }
 
-    /// Sends `text` until a reply comes.
-    fn ask(&self, text: &str, deadline: Instant) -> Result<String, String> {
+    /// Sends `message` until a reply comes.
+    fn ask(&self, message: &Message<'_>, deadline: Instant) -> Result<Vec<u8>, String> {
         loop {
-            self.send(text)?;
+            self.send(message)?;
             match self.read(deadline) {
                 Err(err) if Instant::now() < deadline => drop(err),
                 other => return other,
@@ -102,21 +118,21 @@ impl ProbeClient {
         }
     }
 
-    fn send(&self, text: &str) -> Result<(), String> {
+    fn send(&self, message: &Message<'_>) -> Result<(), String> {
         self.socket
-            .send_to(text.as_bytes(), self.hub)
+            .send_to(&message.to_bytes(), self.hub)
             .map(drop)
             .map_err(probe_error)
     }
 
     /// The next datagram, within one read timeout.
-    fn read(&self, deadline: Instant) -> Result<String, String> {
+    fn read(&self, deadline: Instant) -> Result<Vec<u8>, String> {
         if Instant::now() > deadline {
             return Err("the cluster's nodes did not reach each other within 10 s".into());
         }
         let mut buf = [0; 2048];
         let len = self.socket.recv(&mut buf).map_err(probe_error)?;
-        Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
+        Ok(buf[..len].to_vec())
     }
 }
 
