@@ -180,18 +180,11 @@ impl Harness {
     /// checks the one reply and returns the token it carries.
     #[track_caller]
     fn login_via(&mut self, id: &str, source: SocketAddr, receive_at: SocketAddr) -> String {
-        let (ip, port) = (receive_at.ip(), receive_at.port());
-        let out = self.send(
-            source,
-            format!("{id}->server#login<{}><{ip}><{port}>", password(id)),
-        );
+        let out = self.send(source, login(id, receive_at));
         let token = match out.as_slice() {
-            [reply] => match wire::parse(&reply.payload) {
-                Ok(Message::Success(Success { to, token })) if to == id => {
-                    token.as_str().to_owned()
-                }
-                other => panic!("login of {id} answered {other:?}"),
-            },
+            [reply] => {
+                token_of(id, reply).unwrap_or_else(|| panic!("login of {id} answered {out:?}"))
+            }
             _ => panic!("login of {id} answered {out:?}"),
         };
         assert_eq!(
@@ -199,6 +192,20 @@ impl Harness {
             [sent(receive_at, format!("server->{id}#Success<{token}>"))]
         );
         token
+    }
+}
+
+/// The login of `id` with its password, naming `receive_at` for replies.
+fn login(id: &str, receive_at: SocketAddr) -> String {
+    let (ip, port) = (receive_at.ip(), receive_at.port());
+    format!("{id}->server#login<{}><{ip}><{port}>", password(id))
+}
+
+/// The token of `sent`, if it is a login's `Success` for `id`.
+fn token_of(id: &str, sent: &Sent) -> Option<String> {
+    match wire::parse(&sent.payload) {
+        Ok(Message::Success(Success { to, token })) if to == id => Some(token.as_str().to_owned()),
+        _ => None,
     }
 }
 

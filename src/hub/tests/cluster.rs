@@ -97,9 +97,7 @@ impl Net {
     /// confirmation of the subscription (see [`settle`](Self::settle)).
     #[track_caller]
     fn start_login(&mut self, node: usize, id: &str, addr: SocketAddr) -> Vec<Sent> {
-        let (ip, port) = (addr.ip(), addr.port());
-        let login = format!("{id}->server#login<{}><{ip}><{port}>", password(id));
-        let out = self.nodes[node].h.send(addr, login);
+        let out = self.nodes[node].h.send(addr, login(id, addr));
         if self.broker_up && self.nodes[node].connection.is_some() {
             assert_eq!(out, [], "held until the broker holds the subject");
         }
@@ -209,13 +207,9 @@ impl Net {
 /// The token of the login `Success` to `id` at `addr` among `out`.
 #[track_caller]
 fn token_in(out: &[Sent], id: &str, addr: SocketAddr) -> String {
-    let prefix = format!("server->{id}#Success<");
     out.iter()
         .filter(|s| s.to == addr)
-        .find_map(|s| {
-            let text = std::str::from_utf8(&s.payload).ok()?;
-            Some(text.strip_prefix(&prefix)?.strip_suffix('>')?.to_owned())
-        })
+        .find_map(|s| token_of(id, s))
         .unwrap_or_else(|| panic!("no login reply to {id} at {addr} in {out:?}"))
 }
 
