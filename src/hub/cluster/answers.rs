@@ -45,9 +45,8 @@ impl<'a> Answers<'a> {
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?.strip_prefix("from ")?;
         let (from, list) = text.split_once(' ')?;
-        let mut words = list.split(' ');
-        Verdict::of(words.next()?)?;
-        if !words.all(|w| Verdict::of(w).is_some() || w.parse::<u64>().is_ok()) {
+        let mut words = list.split(' ').map(Word::of);
+        if !matches!(words.next()?, Some(Word::Verdict(_))) || words.any(|w| w.is_none()) {
             return None;
         }
         let from = u64::from_str_radix(from, 16).ok()?;
@@ -59,12 +58,12 @@ impl<'a> Answers<'a> {
         let mut verdict = Verdict::Taken;
         self.list
             .split(' ')
-            .filter_map(move |word| match Verdict::of(word) {
-                Some(next) => {
+            .filter_map(move |word| match Word::of(word)? {
+                Word::Verdict(next) => {
                     verdict = next;
                     None
                 }
-                None => Some((word.parse().ok()?, verdict)),
+                Word::Request(request) => Some((request, verdict)),
             })
     }
 
@@ -72,6 +71,22 @@ impl<'a> Answers<'a> {
         // Writing to a Vec cannot fail.
         let _ =
             std::io::Write::write_fmt(out, format_args!("from {:016x} {}", self.from, self.list));
+    }
+}
+
+/// One word of the list.
+enum Word {
+    Verdict(Verdict),
+    Request(u64),
+}
+
+impl Word {
+    /// Numbers first: there are many of them and few verdicts.
+    fn of(word: &str) -> Option<Self> {
+        match word.parse() {
+            Ok(request) => Some(Word::Request(request)),
+            Err(_) => Verdict::of(word).map(Word::Verdict),
+        }
     }
 }
 

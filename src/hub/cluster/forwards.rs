@@ -5,58 +5,70 @@
 
 use std::io::Write;
 
-use super::payload::{forward_message, Payload};
+use super::payload::forward_message;
 use crate::wire::{self, Chat, Message};
 
 const HEAD: &[u8] = b"forwards\n";
 
-/// Requests as they came, checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Forwards<'a>(&'a [u8]);
+/// Requests as they came, checked: each read once, as the batch is parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forwards<'a> {
+    /// The entries' bytes, to write the batch again.
+    entries: &'a [u8],
+    requests: Vec<(u64, Chat<'a>)>,
+}
 
 impl<'a> Forwards<'a> {
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let entries = bytes.strip_prefix(HEAD)?;
+        let mut requests = Vec::new();
         let mut rest = entries;
         while !rest.is_empty() {
-            let (_, _, after) = entry(rest)?;
+            let (request, chat, after) = entry(rest)?;
+            requests.push((request, chat));
             rest = after;
         }
-        Some(Self(entries))
+        Some(Self { entries, requests })
     }
 
     /// Each request's number and forward.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, Chat<'a>)> + 'a {
-        let mut rest = self.0;
-        std::iter::from_fn(move || {
-            let (request, chat, after) = entry(rest)?;
-            rest = after;
-            Some((request, chat))
-        })
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Chat<'a>)> + '_ {
+        self.requests.iter().copied()
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(HEAD);
-        out.extend_from_slice(self.0);
+        out.extend_from_slice(self.entries);
     }
 }
 
 /// One entry at the start of `bytes`, and what follows it.
 fn entry(bytes: &[u8]) -> Option<(u64, Chat<'_>, &[u8])> {
-    let line_end = bytes.iter().position(|&b| b == b'\n')?;
-    let line = std::str::from_utf8(&bytes[..line_end]).ok()?;
-    let (request, len) = line.split_once(' ')?;
-    let (request, len): (u64, usize) = (request.parse().ok()?, len.parse().ok()?);
-    let start = line_end + 1;
-    let forward = bytes.get(start..start.checked_add(len)?)?;
+    let (request, rest) = number(bytes, b' ')?;
+    let (len, rest) = number(rest, b'\n')?;
+    let len = usize::try_from(len).ok()?;
+    let forward = rest.get(..len)?;
     match wire::parse(forward).ok()? {
         // A forward that framing would cut (a NUL, a line break at its
         // end) is not one a node writes.
         Message::Chat(chat) if Message::Chat(chat).encoded_len() == len => {
-            Some((request, chat, &bytes[start + len..]))
+            Some((request, chat, &rest[len..]))
         }
         _ => None,
     }
+}
+
+/// The decimal number at the start of `bytes`, ended by `end`, and what
+/// follows the end.
+fn number(bytes: &[u8], end: u8) -> Option<(u64, &[u8])> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || bytes.get(digits) != Some(&end) {
+        return None;
+    }
+    let value = bytes[..digits].iter().try_fold(0u64, |value, &digit| {
+        value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })?;
+    Some((value, &bytes[digits + 1..]))
 }
 
 /// The requests a node has for node `node`'s users, gathered while one
@@ -65,7 +77,8 @@ pub struct ForwardBatch {
     pub node: u64,
     /// The requests in the batch, in order.
     pub requests: Vec<u64>,
-    entries: Vec<u8>,
+    /// `forwards\n` and the entries so far.
+    payload: Vec<u8>,
 }
 
 impl ForwardBatch {
@@ -73,19 +86,20 @@ impl ForwardBatch {
         Self {
             node,
             requests: Vec::new(),
-            entries: Vec::new(),
+            payload: HEAD.to_vec(),
         }
     }
 
     pub fn add(&mut self, request: u64, chat: &Chat<'_>) {
         let forward = forward_message(chat);
         // Writing to a Vec cannot fail.
-        let _ = writeln!(self.entries, "{request} {}", forward.encoded_len());
-        forward.encode(&mut self.entries);
+        let _ = writeln!(self.payload, "{request} {}", forward.encoded_len());
+        forward.encode(&mut self.payload);
         self.requests.push(request);
     }
 
-    pub fn payload(&self) -> Payload<'_> {
-        Payload::Forwards(Forwards(&self.entries))
+    /// The batch as a `forwards` payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
     }
 }

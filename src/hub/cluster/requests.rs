@@ -118,7 +118,10 @@ impl Hub {
             // "No responders" on the first request's inbox if the node is gone.
             let inbox = request_inbox(cluster.node_id, batch.requests[0]);
             let subject = forwards_inbox(batch.node);
-            if let Err(error) = cluster.publish(&subject, Some(&inbox), batch.payload()) {
+            if let Err(error) = cluster
+                .link
+                .publish(&subject, Some(&inbox), batch.payload())
+            {
                 refused.extend(batch.requests.iter().map(|&request| (request, error)));
             }
         }
@@ -398,6 +401,10 @@ impl Cluster {
 
     /// Where request `request` is among those waiting (sorted by number).
     fn position(&self, request: u64) -> Option<usize> {
+        // Answers come mostly in the order asked: to the oldest first.
+        if self.asking.front()?.request == request {
+            return Some(0);
+        }
         self.asking
             .binary_search_by_key(&request, |a| a.request)
             .ok()
