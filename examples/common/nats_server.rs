@@ -18,10 +18,15 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// Starts one on `addr` and waits until it listens. The error of a
-    /// missing program is `NotFound`.
-    pub fn start(addr: SocketAddr) -> io::Result<Self> {
-        let child = Command::new("nats-server")
+    /// Starts one on `addr` and waits until it listens. `cores` bounds how
+    /// many threads run its Go code at once (`GOMAXPROCS`); `None` lets Go
+    /// take every core. The error of a missing program is `NotFound`.
+    pub fn start(addr: SocketAddr, cores: Option<usize>) -> io::Result<Self> {
+        let mut command = Command::new("nats-server");
+        if let Some(cores) = cores {
+            command.env("GOMAXPROCS", cores.to_string());
+        }
+        let child = command
             .args(["-a", &addr.ip().to_string(), "-p", &addr.port().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

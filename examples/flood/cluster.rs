@@ -14,10 +14,11 @@ use reactor_hub::wire::{
 use super::nats_server::{free_addr, NatsServer};
 use super::users::User;
 
-/// The broker of a run, on a free loopback port.
-pub fn start_broker() -> Result<NatsServer, String> {
+/// The broker of a run, on a free loopback port, on at most `cores` cores
+/// at once (`None`: every core).
+pub fn start_broker(cores: Option<usize>) -> Result<NatsServer, String> {
     let addr = free_addr().map_err(|err| format!("no free port for nats-server: {err}"))?;
-    NatsServer::start(addr)
+    NatsServer::start(addr, cores)
         .map_err(|err| format!("cannot start nats-server: {err} (apt-get install nats-server)"))
 }
 

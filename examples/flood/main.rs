@@ -118,10 +118,13 @@ fn run(config: Config) -> Result<Report, String> {
                 "in-process (thread)".to_string(),
             )
         }
-        Target::Cluster { same_node } => {
+        Target::Cluster {
+            same_node,
+            broker_cores,
+        } => {
             // Two more accounts for the probe that waits for the nodes.
             let users = users::generate(needed + 2);
-            let nats = cluster::start_broker()?;
+            let nats = cluster::start_broker(*broker_cores)?;
             for name in ["a", "b"] {
                 let accounts = users::to_accounts(&users);
                 let node = HubThread::start_node(accounts, HubConfig::default(), Some(nats.addr))
@@ -145,8 +148,12 @@ fn run(config: Config) -> Result<Report, String> {
                     "b",
                 ),
             };
+            let cores = match broker_cores {
+                Some(cores) => format!("GOMAXPROCS={cores}"),
+                None => "every core".to_string(),
+            };
             let target = format!(
-                "cluster (nodes a and b on threads, nats-server pid {}; CPU of all three): senders on a, receivers on {receivers}",
+                "cluster (nodes a and b on threads, nats-server pid {} on {cores}; CPU of all three): senders on a, receivers on {receivers}",
                 nats.pid()
             );
             broker = Some(nats);

@@ -23,7 +23,12 @@ pub enum Target {
     /// Two in-process hubs joined into a cluster through a `nats-server`
     /// the flood starts (`--cluster`): senders on node a, receivers on
     /// node b, or on a too (`--same-node`).
-    Cluster { same_node: bool },
+    Cluster {
+        same_node: bool,
+        /// How many cores the broker's Go runtime may use at once
+        /// (`GOMAXPROCS`), `None` for every core (`--broker-cores 0`).
+        broker_cores: Option<usize>,
+    },
     /// Two running nodes of a cluster (`--cluster-nodes A,B`), with
     /// accounts both can log in with: senders on A, receivers on B.
     ExternalCluster {
@@ -139,6 +144,12 @@ fn options() -> Options {
         )
         .optopt(
             "",
+            "broker-cores",
+            "with --cluster: how many cores the nats-server may use at once (its GOMAXPROCS; default 1, 0 for all)",
+            "N",
+        )
+        .optopt(
+            "",
             "cluster-nodes",
             "flood two running nodes of a cluster instead: senders on A, receivers on B (with --users)",
             "A,B",
@@ -230,9 +241,16 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
         None if matches.opt_present("bare-hub") => Target::Bare,
         None if matches.opt_present("cluster") => Target::Cluster {
             same_node: matches.opt_present("same-node"),
+            broker_cores: match cli::value(&matches, "broker-cores", 1)? {
+                0 => None,
+                cores => Some(cores),
+            },
         },
         None if matches.opt_present("same-node") => {
             return Err("--same-node goes with --cluster".into())
+        }
+        None if matches.opt_present("broker-cores") => {
+            return Err("--broker-cores goes with --cluster".into())
         }
         None => Target::InProcess,
     };
@@ -328,13 +346,29 @@ mod tests {
 
     #[test]
     fn a_cluster_run_puts_receivers_on_the_other_node_unless_asked() {
-        for (line, same) in [("--cluster", false), ("--cluster --same-node", true)] {
+        for (line, same, cores) in [
+            ("--cluster", false, Some(1)),
+            ("--cluster --same-node", true, Some(1)),
+            ("--cluster --broker-cores 0", false, None),
+            ("--cluster --broker-cores 2", false, Some(2)),
+        ] {
             let Ok(Some(Command::Run(config))) = parse_words(line) else {
                 panic!("{line} not understood");
             };
-            assert!(matches!(config.target, Target::Cluster { same_node } if same_node == same));
+            let Target::Cluster {
+                same_node,
+                broker_cores,
+            } = config.target
+            else {
+                panic!("{line}: not a cluster");
+            };
+            assert_eq!((same_node, broker_cores), (same, cores), "{line}");
         }
-        assert_refused(&["--same-node"]);
+        assert_refused(&[
+            "--same-node",
+            "--broker-cores 1",
+            "--cluster --broker-cores x",
+        ]);
         let Ok(Some(Command::Run(config))) =
             parse_words("--cluster-nodes 127.0.0.1:1,127.0.0.1:2 --users u.conf --broker-pid 7")
         else {

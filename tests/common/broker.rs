@@ -32,7 +32,7 @@ pub fn nats_installed() -> bool {
 /// A broker on `addr`, listening; `None` (after saying so) if
 /// `nats-server` is not installed.
 pub fn start_broker(addr: SocketAddr) -> Option<NatsServer> {
-    nats_installed().then(|| NatsServer::start(addr).expect("nats-server starts and listens"))
+    nats_installed().then(|| NatsServer::start(addr, None).expect("nats-server starts and listens"))
 }
 
 /// A TCP address on loopback that nobody listens on (as of now).
