@@ -3,6 +3,7 @@
 //! datagram and state transition.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 /// The log targets that `--trace` turns on: the Reactor's events, every
 /// datagram in and out, state transitions, the broker link of a cluster
@@ -19,11 +20,29 @@ pub fn init(program: &'static str, trace: bool) {
         }
     }
     builder.format(move |out, record| {
-        if record.level() == log::Level::Trace {
-            writeln!(out, "[{}] {}", record.target(), record.args())
-        } else {
-            writeln!(out, "{program}: {}: {}", record.level(), record.args())
+        let trace = record.level() == log::Level::Trace;
+        match NODE.get() {
+            Some(node) if trace => {
+                writeln!(out, "[{node}] [{}] {}", record.target(), record.args())
+            }
+            Some(node) => writeln!(
+                out,
+                "{program}[{node}]: {}: {}",
+                record.level(),
+                record.args()
+            ),
+            None if trace => writeln!(out, "[{}] {}", record.target(), record.args()),
+            None => writeln!(out, "{program}: {}: {}", record.level(), record.args()),
         }
     });
     builder.init();
+}
+
+/// The name of the cluster node this process is, once it has one.
+static NODE: OnceLock<String> = OnceLock::new();
+
+/// From now on every line names `node`: `reactor-server[a]: INFO: ...`,
+/// `[a] [nats] ...`. A cluster's nodes often share one terminal or journal.
+pub fn name_node(node: String) {
+    let _ = NODE.set(node);
 }

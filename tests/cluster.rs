@@ -244,8 +244,9 @@ fn trace_shows_the_link_beside_the_datagrams() {
         return;
     };
     let a = node_with("a", broker.addr, false, &["--trace"]);
-    a.log.expect("[nats] connecting to");
-    a.log.expect("broker link up");
+    // Every line names the node: nodes often share a terminal.
+    a.log.expect("[a] [nats] connecting to");
+    a.log.expect("reactor-server[a]: INFO: broker link up");
     let b = node("b", broker.addr, true);
     let alice = Peer::new(a.addr);
     let bob = Peer::new(b.addr);
@@ -303,6 +304,19 @@ fn nodes_on_one_machine_share_one_address() {
     // Both nodes took logins (all 16 on one would be a 1 in 32,768 hash).
     a.log.expect("logged in, replies to");
     b.log.expect("logged in, replies to");
+}
+
+#[test]
+fn a_node_without_a_name_is_named_by_its_address() {
+    let Some(broker) = start_broker(free_addr()) else {
+        return;
+    };
+    let nats = broker.addr.to_string();
+    let node = Server::start("unnamed-node", &["--nats", &nats]);
+    node.log.expect(&format!(
+        "reactor-server[{}]: INFO: broker link up",
+        node.addr
+    ));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use getopts::Options;
 use reactor_hub::accounts::Accounts;
 use reactor_hub::cli;
 use reactor_hub::hub::HubConfig;
+use reactor_hub::logging;
 use reactor_hub::reactor::Reactor;
 use reactor_hub::server::Server;
 
@@ -165,6 +166,15 @@ fn run(config: Config) -> Result<(), String> {
         Server::bind(&reactor, bind, accounts, config.hub)
     };
     let mut server = bound.map_err(|err| format!("cannot listen on {bind}: {err}"))?;
+    let addr = server.local_addr().map_err(|err| err.to_string())?;
+    if config.nats.is_some() {
+        // Nodes that share an address are told apart by their process id.
+        let node = config.node.unwrap_or_else(|| match config.reuse_port {
+            true => format!("{addr}/{}", std::process::id()),
+            false => addr.to_string(),
+        });
+        logging::name_node(node);
+    }
     server
         .reload_accounts_on_hangup(&reactor, config.users.clone())
         .map_err(|err| format!("cannot catch SIGHUP: {err}"))?;
@@ -174,17 +184,11 @@ fn run(config: Config) -> Result<(), String> {
             .map_err(|err| format!("cannot serve metrics on {metrics}: {err}"))?;
         log::info!("metrics on http://{addr}/metrics");
     }
-    let addr = server.local_addr().map_err(|err| err.to_string())?;
     if let Some(broker) = config.nats {
-        // Nodes that share an address are told apart by their process id.
-        let node = config.node.unwrap_or_else(|| match config.reuse_port {
-            true => format!("{addr}/{}", std::process::id()),
-            false => addr.to_string(),
-        });
         server
             .join_cluster(&reactor, broker)
             .map_err(|err| format!("cannot join the cluster: {err}"))?;
-        log::info!("node {node} of the cluster of nats://{broker}");
+        log::info!("joining the cluster at nats://{broker}");
     }
     let count = server.hub().accounts().len();
     let accounts = if count == 1 { "account" } else { "accounts" };
@@ -198,7 +202,7 @@ fn run(config: Config) -> Result<(), String> {
 
 fn main() -> ExitCode {
     cli::main(PROGRAM, parse_args, |config| {
-        reactor_hub::logging::init(PROGRAM, config.hub.trace);
+        logging::init(PROGRAM, config.hub.trace);
         run(config)
     })
 }
