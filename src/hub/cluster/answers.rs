@@ -1,7 +1,7 @@
 //! A node's answers to another node's requests, in one broker message:
 //! `from NODE taken N N ... gone N ... offline N ...`.
 
-use std::fmt::Write;
+use std::io::Write;
 
 /// What became of one request at the node that got it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,8 +69,7 @@ impl<'a> Answers<'a> {
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         // Writing to a Vec cannot fail.
-        let _ =
-            std::io::Write::write_fmt(out, format_args!("from {:016x} {}", self.from, self.list));
+        let _ = write!(out, "from {:016x} {}", self.from, self.list);
     }
 }
 
@@ -93,9 +92,9 @@ impl Word {
 /// The answers a node owes node `to`, gathered while one read of the
 /// broker is handled.
 pub struct AnswerBatch {
-    from: u64,
     pub to: u64,
-    list: String,
+    /// `from NODE` and the answers so far.
+    payload: Vec<u8>,
     /// The verdict of the last answer added.
     last: Option<Verdict>,
 }
@@ -103,28 +102,24 @@ pub struct AnswerBatch {
 impl AnswerBatch {
     pub fn new(from: u64, to: u64) -> Self {
         Self {
-            from,
             to,
-            list: String::new(),
+            payload: format!("from {from:016x}").into_bytes(),
             last: None,
         }
     }
 
     pub fn add(&mut self, request: u64, verdict: Verdict) {
         if self.last != Some(verdict) {
-            if self.last.is_some() {
-                self.list.push(' ');
-            }
-            self.list.push_str(verdict.word());
+            self.payload.push(b' ');
+            self.payload.extend_from_slice(verdict.word().as_bytes());
             self.last = Some(verdict);
         }
-        let _ = write!(self.list, " {request}");
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.payload, " {request}");
     }
 
-    pub fn payload(&self) -> super::payload::Payload<'_> {
-        super::payload::Payload::Answers(Answers {
-            from: self.from,
-            list: &self.list,
-        })
+    /// The batch as an answers payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
     }
 }

@@ -194,11 +194,12 @@ mod tests {
         ] {
             batch.add(request, verdict);
         }
-        let bytes = encoded(&batch.payload());
+        let bytes = batch.payload().to_vec();
         assert_eq!(bytes, b"from 00000000000000b2 taken 3 4 gone 9 offline 12");
         let Some(Payload::Answers(answers)) = Payload::parse(&bytes) else {
             panic!("answers")
         };
+        assert_eq!(encoded(&Payload::Answers(answers)), bytes);
         assert_eq!(answers.from, 0xb2);
         let answers: Vec<_> = answers.iter().collect();
         let expected = [

@@ -196,7 +196,9 @@ impl Hub {
             return;
         };
         for batch in std::mem::take(&mut cluster.answers) {
-            let _ = cluster.publish(&answers_inbox(batch.to), None, batch.payload());
+            let _ = cluster
+                .link
+                .publish(&answers_inbox(batch.to), None, batch.payload());
         }
     }
 
