@@ -282,6 +282,35 @@ fn a_user_online_nowhere_is_offline_without_waiting() {
 }
 
 #[test]
+fn a_user_a_node_does_not_know_is_offline_to_it() {
+    let mut net = Net::new(2);
+    // B's accounts file lacks alice: it was reloaded at A only.
+    let without_alice = reload::reloaded(|lines| lines.retain(|(id, _)| *id != "alice"));
+    net.nodes[B].h.hub.reload(&without_alice);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    // B takes no message from a sender it does not know.
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "hi"));
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    // Nor does B ask for a destination it does not know.
+    let out = net.nodes[B]
+        .h
+        .send(home("bob"), chat("bob", "alice", &tb, M1, "hi"));
+    assert_eq!(out, [sent(home("bob"), offline("bob", &tb, M1))]);
+    assert_eq!(net.nodes[B].h.hub.stats().asking, 0);
+    // Once B has the same accounts, they chat.
+    net.nodes[B].h.hub.reload(&reload::reloaded(|_| {}));
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M2, "hi"));
+    assert_sent(
+        &out,
+        &[
+            sent(home("bob"), chat("alice", "bob", &tb, M2, "hi")),
+            sent(home("alice"), success("alice", &ta, M2, "hi")),
+        ],
+    );
+}
+
+#[test]
 fn a_resend_while_the_other_node_is_asked_is_not_forwarded_twice() {
     let mut net = Net::new(2);
     let ta = net.login(A, "alice", home("alice"));

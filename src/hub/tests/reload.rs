@@ -3,7 +3,7 @@
 use super::*;
 
 /// The test accounts as a reloaded file would give them, changed by `edit`.
-fn reloaded(edit: impl FnOnce(&mut Vec<(&'static str, &'static str)>)) -> Accounts {
+pub(super) fn reloaded(edit: impl FnOnce(&mut Vec<(&'static str, &'static str)>)) -> Accounts {
     let mut lines = ACCOUNTS.to_vec();
     edit(&mut lines);
     let mut accounts = Accounts::default();
