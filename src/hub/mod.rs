@@ -466,13 +466,9 @@ impl Hub {
                 answer
             }
         };
-        let reply = match answer {
-            Answer::Accepted => Message::accepted(from, token, msg_id, body),
-            Answer::DestinationOffline => reply(Outcome::DestinationOffline),
-            // The other node's answer will be the reply.
-            Answer::Asking => return,
-        };
-        self.outbox.push(reply_addr, &reply);
+        if let Some(reply) = answer.reply(from, token, msg_id, body) {
+            self.outbox.push(reply_addr, &reply);
+        }
     }
 
     /// Sends a message on to its destination, here or at another node

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::cluster::Stamp;
 use crate::accounts::AccountIndex;
-use crate::wire::{MsgId, SessionToken};
+use crate::wire::{Message, MsgId, Outcome, Reply, SessionToken};
 
 /// The states of a session on the server, as docs/protocol.md draws them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,31 @@ pub enum Answer {
     /// Sent to another node, whose answer has not come yet: a resend now
     /// is dropped, as the answer will come.
     Asking,
+}
+
+impl Answer {
+    /// The reply that tells `to` the answer to its message `msg_id` (whose
+    /// body `Success` echoes); none while another node is asked, whose
+    /// answer will be the reply.
+    pub fn reply<'a>(
+        self,
+        to: &'a str,
+        token: SessionToken,
+        msg_id: MsgId,
+        body: &'a [u8],
+    ) -> Option<Message<'a>> {
+        let outcome = match self {
+            Answer::Accepted => return Some(Message::accepted(to, token, msg_id, body)),
+            Answer::DestinationOffline => Outcome::DestinationOffline,
+            Answer::Asking => return None,
+        };
+        Some(Message::Reply(Reply {
+            to,
+            token,
+            msg_id,
+            outcome,
+        }))
+    }
 }
 
 /// A message a client sent, as the hub remembers it to know a resend: its

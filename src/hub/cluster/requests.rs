@@ -30,7 +30,7 @@ use crate::accounts::AccountIndex;
 use crate::hub::session::{Answer, Sent};
 use crate::hub::{Hub, HubEvent};
 use crate::nats::LinkError;
-use crate::wire::{Chat, Message, MsgId, Outcome, Reply, SessionToken, ANY_TOKEN};
+use crate::wire::{Chat, MsgId, SessionToken, ANY_TOKEN};
 
 /// A message sent to another node's user, awaiting that node's answer.
 pub(super) struct Asking {
@@ -366,16 +366,9 @@ impl Hub {
             }
         }
         let to = self.accounts.id(asking.sender);
-        let reply = match answer {
-            Answer::Accepted => Message::accepted(to, asking.token, asking.msg_id, &asking.body),
-            _ => Message::Reply(Reply {
-                to,
-                token: asking.token,
-                msg_id: asking.msg_id,
-                outcome: Outcome::DestinationOffline,
-            }),
-        };
-        self.outbox.push(asking.reply_addr, &reply);
+        if let Some(reply) = answer.reply(to, asking.token, asking.msg_id, &asking.body) {
+            self.outbox.push(asking.reply_addr, &reply);
+        }
         self.bodies.give_back(asking.body);
     }
 }
