@@ -218,14 +218,14 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
         },
         None if matches.opt_present("cluster-nodes") => {
             let nodes = matches.opt_str("cluster-nodes").unwrap_or_default();
-            let parsed: Vec<SocketAddr> = nodes
+            let two_addresses = nodes
                 .split(',')
-                .map(|addr| addr.parse())
-                .collect::<Result<_, _>>()
-                .map_err(|_| format!("--cluster-nodes: {nodes:?} is not two IP:PORT addresses"))?;
-            let nodes: [SocketAddr; 2] = parsed
-                .try_into()
-                .map_err(|_| format!("--cluster-nodes: {nodes:?} is not two IP:PORT addresses"))?;
+                .map(|addr| addr.parse().ok())
+                .collect::<Option<Vec<SocketAddr>>>()
+                .and_then(|addrs| <[SocketAddr; 2]>::try_from(addrs).ok());
+            let nodes = two_addresses.ok_or_else(|| {
+                format!("--cluster-nodes: {nodes:?} is not two IP:PORT addresses")
+            })?;
             Target::ExternalCluster {
                 nodes,
                 users: matches
