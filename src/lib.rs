@@ -10,6 +10,7 @@
 //! | accounts file | [`accounts`] | reads one file at start |
 //! | server session state machine | [`hub`] | no: `(now, from, datagram)` in, datagrams and a deadline out |
 //! | client session state machine | [`client`] | no: typed lines, datagrams and `now` in; datagrams, a deadline and notices out |
+//! | a hub's part in a cluster | [`cluster`] | no: the broker's bytes and `now` in; bytes to write, a deadline and events for the hub out |
 //! | the Reactor | [`reactor`] | yes: the event loop, the sockets, stdin and signals; it knows no message format |
 //! | the programs on the Reactor | [`server`], [`terminal`] | yes: wire a state machine to its sources (mio tokens, the clock in a long drain) |
 //! | a link to a NATS broker | [`nats`] | a sans-IO state machine ([`nats::Link`]) and its TCP edge on the Reactor |
@@ -19,6 +20,7 @@
 pub mod accounts;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod hub;
 pub mod logging;
 pub mod nats;

@@ -15,8 +15,9 @@ use mio::event::Event;
 use mio::Token;
 
 use crate::accounts::Accounts;
+use crate::cluster::Note;
 use crate::hub::{ClusterConfig, Hub, HubConfig, HubEvent};
-use crate::nats::{BrokerLink, Link};
+use crate::nats::BrokerLink;
 use crate::reactor::hangup::Hangup;
 use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
@@ -213,7 +214,7 @@ impl Server {
     fn reload_accounts(&mut self, path: &Path, now: Instant) -> io::Result<()> {
         match Accounts::load(path) {
             Ok(accounts) => {
-                let update = self.hub.reload(&accounts);
+                let update = self.hub.reload(now, &accounts);
                 let count = self.hub.accounts().len();
                 log::info!("accounts reloaded: {update} ({count} now)");
                 self.flush(now)
@@ -225,58 +226,51 @@ impl Server {
         }
     }
 
-    /// Logs what the hub reported and sends what it queued: datagrams to
-    /// the socket, and what the turn gave the broker link in one write.
+    /// Logs what the hub reported and sends what it queued: what the turn
+    /// gave the broker connection, in one write, and the datagrams. Each
+    /// line is logged before what it caused is sent.
     fn flush(&mut self, now: Instant) -> io::Result<()> {
+        self.log_events(now);
+        if let Some(broker) = &mut self.broker {
+            broker.flush(&mut self.hub, now);
+            // Publishing may have settled requests (a refusal).
+            self.log_events(now);
+        }
+        self.udp.send_all(self.hub.outbox())
+    }
+
+    fn log_events(&mut self, now: Instant) {
         while let Some(event) = self.hub.poll_event() {
-            let level = match event {
+            let level = match &event {
                 // Asked for with --trace: every one is the point.
                 HubEvent::Transition { .. } => {
                     log::trace!(target: "hub", "{event}");
                     continue;
                 }
-                HubEvent::Broker(_) => {
+                HubEvent::Cluster(note) if note.level() == log::Level::Trace => {
                     log::trace!(target: "nats", "{event}");
                     continue;
                 }
                 // Rare by nature, and what an operator most needs to see.
-                HubEvent::BrokerUp => {
-                    log::info!("{event}");
+                HubEvent::Cluster(note @ (Note::LinkUp | Note::LinkDown { .. })) => {
+                    log::log!(note.level(), "{event}");
                     continue;
                 }
-                HubEvent::BrokerDown { .. } => {
-                    log::warn!("{event}");
-                    continue;
-                }
-                HubEvent::Dropped { .. }
-                | HubEvent::GaveUp { .. }
-                | HubEvent::BrokerRefused { .. }
-                | HubEvent::BrokerGarbage { .. } => log::Level::Warn,
+                HubEvent::Cluster(note) => note.level(),
+                HubEvent::Dropped { .. } | HubEvent::GaveUp { .. } => log::Level::Warn,
                 _ => log::Level::Info,
             };
             if log::log_enabled!(level) && self.log_limit.allow(now) {
                 log::log!(level, "{event}");
             }
         }
-        self.hub.flush_broker();
-        if let Some((broker, link)) = self.broker() {
-            broker.flush(link, now);
-        }
-        self.udp.send_all(self.hub.outbox())
     }
 
-    /// In a cluster, the connection to the broker and the hub's link whose
-    /// bytes it moves: one is never there without the other.
-    fn broker(&mut self) -> Option<(&mut BrokerLink, &mut Link)> {
-        Some((self.broker.as_mut()?, self.hub.broker_link()?))
-    }
-
-    /// The broker link read or lost something: the hub takes it in.
+    /// The broker connection read or lost something: the hub took it in.
     fn on_broker(&mut self, event: &Event, now: Instant) -> io::Result<()> {
-        if let Some((broker, link)) = self.broker() {
-            broker.on_ready(link, event, now);
+        if let Some(broker) = &mut self.broker {
+            broker.on_ready(&mut self.hub, event, now);
         }
-        self.hub.handle_broker(now);
         self.flush(now)
     }
 }
@@ -298,6 +292,7 @@ impl ReadyHandler for Server {
                     let snapshot = Snapshot {
                         stats: hub.stats(),
                         counters: hub.counters(),
+                        cluster: hub.cluster_counters().unwrap_or_default(),
                         udp: udp.stats(),
                         accounts: hub.accounts().len(),
                     };
@@ -338,14 +333,13 @@ impl ReadyHandler for Server {
 }
 
 impl TimerHandler for Server {
-    /// The hub's next deadline, the broker link's (keep-alive or
-    /// reconnection), or a metrics request's time limit.
+    /// The hub's next deadline (its cluster's among them), or a metrics
+    /// request's time limit.
     fn next_deadline(&self) -> Option<Instant> {
-        let others = [self.metrics_deadline(), self.hub.broker_link_deadline()];
         self.hub
             .poll_timeout()
             .into_iter()
-            .chain(others.into_iter().flatten())
+            .chain(self.metrics_deadline())
             .min()
     }
 
@@ -353,11 +347,11 @@ impl TimerHandler for Server {
         if let Some(metrics) = &mut self.metrics {
             metrics.on_deadline(now);
         }
-        if let Some((broker, link)) = self.broker() {
-            broker.on_deadline(link, now);
-            self.hub.handle_broker(now);
-        }
         self.hub.handle_timeout(now);
+        // A reconnection the cluster's link wants is the edge's to open.
+        if let Some(broker) = &mut self.broker {
+            broker.on_deadline(&mut self.hub, now);
+        }
         self.flush(now)
     }
 
@@ -366,8 +360,6 @@ impl TimerHandler for Server {
         let earlier = |at: Option<Instant>| at.is_some_and(|at| hub.is_none_or(|hub| at < hub));
         if earlier(self.metrics_deadline()) {
             "a metrics request's time limit".into()
-        } else if earlier(self.hub.broker_link_deadline()) {
-            "the broker link's keep-alive or reconnection".into()
         } else {
             self.hub.describe_timeout()
         }

@@ -252,18 +252,21 @@ fn trace_shows_the_link_beside_the_datagrams() {
     let bob = Peer::new(b.addr);
     let ta = alice.login("alice", "wonderland");
     let tb = bob.login("bob", "builder");
-    a.log.expect("[nats] subscribed to hub.user.alice");
-    a.log.expect("[nats] announced the login of alice");
+    a.log.expect(
+        "[nats] alice logged in here: subscribed to hub.user.alice and hub.login.alice, login announced",
+    );
     alice.send(&format!("alice->bob#<{ta}><{M1}>traced"));
     forwarded(&bob, format!("alice->bob#<{tb}><{M1}>traced"));
     alice.recv();
     a.log.expect("[udp] in ");
     a.log
         .expect(&format!("[nats] request 0 out: msg {M1} for bob"));
-    a.log.expect("[nats] answer to request 0 in: taken");
+    a.log.expect("[nats] verdict on ask 0: taken");
+    a.log.expect("[nats] request 0 resolved: taken");
     a.log.expect("[udp] out ");
     alice.send(&format!("alice->server#logoff<{ta}>"));
-    a.log.expect("[nats] unsubscribed from hub.user.alice");
+    a.log
+        .expect("[nats] alice's login ended here: unsubscribed from hub.user.alice");
     drop(broker);
     a.log.expect("[nats] connection to");
     a.log.expect("broker link down");

@@ -3,12 +3,16 @@
 //! nobody holds a subject, notices the broker's death, and comes back by
 //! itself when the broker does, subscriptions and all.
 //!
-//! Without `nats-server` installed the tests say `skipped:` and pass, unless
-//! `REACTOR_HUB_REQUIRE_NATS` is set (CI installs it and sets it).
+//! Without `nats-server` installed the tests that need it say `skipped:` and
+//! pass, unless `REACTOR_HUB_REQUIRE_NATS` is set (CI installs it and sets
+//! it). A broker that accepts and never speaks needs no `nats-server`.
 
 mod common;
 
-use std::io;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -33,6 +37,18 @@ struct Probe {
 }
 
 impl Probe {
+    fn new(link: Link, broker: SocketAddr, reactor: &Reactor) -> Self {
+        Self {
+            link,
+            edge: BrokerLink::new(broker, reactor.registry(), Token(0)).unwrap(),
+            ups: 0,
+            downs: 0,
+            got: Vec::new(),
+            until: |_| false,
+            deadline: Instant::now(),
+        }
+    }
+
     fn take_events(&mut self, now: Instant) {
         while let Some(event) = self.link.poll_event() {
             match event {
@@ -84,6 +100,7 @@ impl TimerHandler for Probe {
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
+        self.link.handle_timeout(now);
         self.edge.on_deadline(&mut self.link, now);
         self.take_events(now);
         Ok(())
@@ -124,15 +141,7 @@ fn the_link_chats_with_a_real_broker_and_outlives_its_restarts() {
     );
     link.subscribe("probe.>").unwrap();
     link.subscribe("inbox.probe").unwrap();
-    let mut probe = Probe {
-        link,
-        edge: BrokerLink::new(addr, reactor.registry(), Token(0)).unwrap(),
-        ups: 0,
-        downs: 0,
-        got: Vec::new(),
-        until: |_| false,
-        deadline: Instant::now(),
-    };
+    let mut probe = Probe::new(link, addr, &reactor);
     probe.deadline = Instant::now() + Duration::from_millis(300);
     reactor.run(&mut probe).unwrap();
     assert_eq!(probe.ups, 0, "no broker, no link");
@@ -162,4 +171,41 @@ fn the_link_chats_with_a_real_broker_and_outlives_its_restarts() {
     let _broker = start_broker(addr).expect("it was there a moment ago");
     probe.run_until(&mut reactor, |p| hellos(p) == 2);
     assert_eq!(probe.ups, 2, "up again, subscriptions and all");
+}
+
+/// What `nats-server` says first, and the `PONG` to the handshake's `PING`.
+const INFO_AND_PONG: &[u8] = b"INFO {\"server_id\":\"x\",\"server_name\":\"x\",\"version\":\"2.9.10\",\"go\":\"go\",\"host\":\"127.0.0.1\",\"port\":4222,\"headers\":true,\"max_payload\":1024,\"proto\":1}\r\nPONG\r\n";
+
+#[test]
+fn a_broker_that_never_speaks_is_dropped_at_the_handshake_timeout_and_tried_again() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The broker accepts and stays silent; it reports how that connection
+    // ended, then answers the next one as `nats-server` would.
+    let (report, reported) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut silent, _) = listener.accept().unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let ended = silent.read(&mut [0; 256]).map_err(|err| err.kind());
+        let (mut next, _) = listener.accept().unwrap();
+        next.write_all(INFO_AND_PONG).unwrap();
+        report.send((ended, next)).unwrap();
+    });
+
+    let mut reactor = Reactor::new().unwrap();
+    let config = LinkConfig {
+        handshake_timeout: Duration::from_millis(300),
+        ..LinkConfig::default()
+    };
+    let link = Link::new(config, Instant::now(), Box::new(StdRng::seed_from_u64(1)));
+    let mut probe = Probe::new(link, addr, &reactor);
+    probe.run_until(&mut reactor, |p| p.ups == 1);
+
+    let (ended, _next) = reported.recv_timeout(PATIENCE).unwrap();
+    assert!(
+        matches!(ended, Ok(0) | Err(io::ErrorKind::ConnectionReset)),
+        "the silent connection should be closed, with nothing written: {ended:?}"
+    );
 }

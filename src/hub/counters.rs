@@ -27,6 +27,9 @@ pub enum MessageResult {
     LogInAgain,
     /// A resend of a message already answered: answered again, not forwarded.
     Resend,
+    /// To another node's user, and whether that node took it could not be
+    /// learned (the broker link dropped its verdict): not answered.
+    Unconfirmed,
 }
 
 impl LoginResult {
@@ -49,12 +52,13 @@ impl LoginResult {
 }
 
 impl MessageResult {
-    pub const ALL: [MessageResult; 5] = [
+    pub const ALL: [MessageResult; 6] = [
         MessageResult::Forwarded,
         MessageResult::Offline,
         MessageResult::TokenError,
         MessageResult::LogInAgain,
         MessageResult::Resend,
+        MessageResult::Unconfirmed,
     ];
 
     /// The label value of the metric.
@@ -65,6 +69,7 @@ impl MessageResult {
             MessageResult::TokenError => "token_error",
             MessageResult::LogInAgain => "log_in_again",
             MessageResult::Resend => "resend",
+            MessageResult::Unconfirmed => "unconfirmed",
         }
     }
 }
@@ -76,9 +81,6 @@ pub struct HubCounters {
     messages: [u64; MessageResult::ALL.len()],
     pub forwards_resent: u64,
     pub forwards_given_up: u64,
-    /// Messages to another node's user that the broker link refused (too
-    /// much waiting to be written, or too large): answered offline.
-    pub broker_refusals: u64,
     dropped: [u64; DropReason::LABELS.len()],
 }
 
@@ -115,6 +117,7 @@ impl Answer {
         match self {
             Answer::Accepted => Some(MessageResult::Forwarded),
             Answer::DestinationOffline => Some(MessageResult::Offline),
+            Answer::Unconfirmed => Some(MessageResult::Unconfirmed),
             Answer::Asking => None,
         }
     }

@@ -13,6 +13,15 @@ impl Hub {
     /// for: a session's expiry, a resend of a forward, or an entry made
     /// stale by activity since it was queued.
     pub fn describe_timeout(&self) -> String {
+        if let Some(cluster) = &self.cluster {
+            let sessions = self.timers.next_deadline();
+            if cluster
+                .poll_timeout()
+                .is_some_and(|at| sessions.is_none_or(|s| at < s))
+            {
+                return format!("the cluster: {}", cluster.describe_timeout());
+            }
+        }
         let Some((at, &index)) = self.timers.peek() else {
             return "nothing".into();
         };

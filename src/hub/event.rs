@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::SessionState;
-use crate::nats::LinkError;
+use crate::cluster::Note;
 use crate::wire::{MsgId, ParseError};
 
 /// Something worth a line in the server's log.
@@ -51,30 +51,15 @@ pub enum HubEvent {
         source: SocketAddr,
         reason: DropReason,
     },
-    /// The broker link is up: other nodes' users are reachable.
-    BrokerUp,
-    /// The broker link is down (it reconnects by itself): other nodes'
-    /// users are offline meanwhile.
-    BrokerDown {
-        why: String,
-    },
-    /// A message to another node's user that the link would not take.
-    BrokerRefused {
-        to: String,
-        msg_id: MsgId,
-        why: LinkError,
-    },
-    /// Something on a subject of ours that no node of ours sends.
-    BrokerGarbage {
-        subject: String,
-    },
-    /// The session of `id` ended here: it logged in at another node.
+    /// What the node's part of a cluster did (its link, its requests, its
+    /// records of logins); steps only with [`HubConfig::trace`](super::HubConfig).
+    Cluster(Note),
+    /// The session of `id` ended here: a later login at another node
+    /// replaced it (`online_there`), or that login ended too.
     MovedAway {
         id: String,
+        online_there: bool,
     },
-    /// What the node and the broker said to each other (only with
-    /// [`HubConfig::trace`](super::HubConfig)).
-    Broker(String),
     /// A session changed state (only with [`HubConfig::trace`](super::HubConfig)).
     Transition {
         id: String,
@@ -182,21 +167,17 @@ impl fmt::Display for HubEvent {
             HubEvent::Dropped { source, reason } => {
                 write!(f, "dropped datagram from {source}: {reason}")
             }
-            HubEvent::BrokerUp => f.write_str("broker link up: other nodes' users are reachable"),
-            HubEvent::BrokerDown { why } => write!(
-                f,
-                "broker link down ({why}): other nodes' users are offline until it is back"
-            ),
-            HubEvent::BrokerRefused { to, msg_id, why } => {
-                write!(f, "msg {msg_id} for {to} not sent to the broker: {why}")
+            HubEvent::Cluster(note) => write!(f, "{note}"),
+            HubEvent::MovedAway { id, online_there } => {
+                if *online_there {
+                    write!(f, "{id} logged in at another node: its session here ended")
+                } else {
+                    write!(
+                        f,
+                        "{id} logged in at another node and that login ended: its session here ended"
+                    )
+                }
             }
-            HubEvent::BrokerGarbage { subject } => {
-                write!(f, "ignored a message on {subject} that no node sends")
-            }
-            HubEvent::MovedAway { id } => {
-                write!(f, "{id} logged in at another node: its session here ended")
-            }
-            HubEvent::Broker(what) => f.write_str(what),
             HubEvent::Transition {
                 id,
                 from,

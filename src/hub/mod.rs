@@ -7,28 +7,29 @@
 //! time comes in as an argument, a test can move it five minutes in a
 //! microsecond, and the same inputs always give the same outputs.
 //!
-//! A hub that joined a cluster ([`Hub::join_cluster`], `hub/cluster/`) has
-//! one more input and output: the bytes of its broker link
-//! ([`Hub::broker_link`], which the program's edge reads and writes), taken
-//! in with [`Hub::handle_broker`], and the requests for other nodes it
-//! gathers while datagrams are handled, published by [`Hub::flush_broker`].
+//! A hub that joined a cluster ([`Hub::join_cluster`]) holds a
+//! [`Cluster`], and has one more input and output: the bytes of the broker
+//! connection, which the program's edge moves through the hub's
+//! [`Endpoint`](crate::nats::Endpoint) (`hub/in_cluster.rs`: what the hub
+//! tells its cluster, and what it does with the cluster's events).
 //!
 //! Every account has a session in the hub's table (`hub/sessions.rs`),
 //! found by its `AccountIndex`, so memory is bounded by the accounts file
 //! however many datagrams arrive. Each session has at most one live entry
 //! in the [`TimerQueue`]: the earlier of its expiry and its next resend.
 
-mod cluster;
 mod counters;
 mod describe;
 mod event;
 mod expiry_map;
+mod in_cluster;
 mod pool;
 mod session;
 mod sessions;
 mod throttle;
 mod token_guard;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,7 @@ use rand::rngs::OsRng;
 use rand::{RngCore, TryRngCore};
 
 use crate::accounts::{AccountIndex, Accounts, Update};
+use crate::cluster::{Cluster, RequestId};
 use crate::outbox::{Outbox, Transmit};
 use crate::timers::TimerQueue;
 use crate::wire::{
@@ -43,13 +45,13 @@ use crate::wire::{
     Reply, SessionToken, Success,
 };
 
-use cluster::Cluster;
-pub use cluster::ClusterConfig;
+pub use crate::cluster::ClusterConfig;
 pub use counters::{HubCounters, LoginResult, MessageResult};
 pub use event::{DropReason, HubEvent};
+use in_cluster::Origin;
 use pool::BufferPool;
 pub use session::SessionState;
-use session::{Answer, Online, Pending, Sent};
+use session::{Answer, MessageKey, Online, Pending};
 use sessions::Sessions;
 use throttle::LoginThrottle;
 pub use throttle::ThrottleConfig;
@@ -114,10 +116,12 @@ pub struct HubStats {
     pub throttled_pairs: usize,
     /// Source addresses the token guard remembers.
     pub token_sources: usize,
-    /// Messages to other nodes' users awaiting those nodes' answers.
+    /// Messages to other nodes' users awaiting those nodes' verdicts.
     pub asking: usize,
     /// Whether the link to the cluster's broker is up (false alone).
     pub broker_up: bool,
+    /// Logins that ended here, remembered by the cluster.
+    pub ended_logins: usize,
 }
 
 /// What [`Hub::check_token`] found.
@@ -147,6 +151,8 @@ pub struct Hub {
     rng: Box<dyn RngCore + Send>,
     /// The node's part of a cluster, once it joined one.
     cluster: Option<Cluster>,
+    /// What each of the cluster's requests is for, by id (in order).
+    requests: VecDeque<(RequestId, Origin)>,
 }
 
 impl Hub {
@@ -171,6 +177,7 @@ impl Hub {
             token_guard: TokenGuard::default(),
             rng,
             cluster: None,
+            requests: VecDeque::new(),
         }
     }
 
@@ -183,11 +190,11 @@ impl Hub {
     /// new account can log in at once; a removed one's session ends (its
     /// next datagram is told to log in again); a changed password applies
     /// to the next login and leaves the running session alone.
-    pub fn reload(&mut self, accounts: &Accounts) -> Update {
+    pub fn reload(&mut self, now: Instant, accounts: &Accounts) -> Update {
         let update = self.accounts.update(accounts);
         self.sessions.grow(self.accounts.indexes());
         for &index in &update.removed {
-            self.end_session(index, "account removed");
+            self.end_session(now, index, "account removed");
             self.report(index, "account removed");
         }
         update
@@ -214,7 +221,7 @@ impl Hub {
     /// Time has come to `now`: expire idle sessions and resend unreceipted
     /// forwards whose deadlines passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.expire_requests(now);
+        self.handle_cluster_timeout(now);
         while let Some(index) = self.timers.pop_due(now) {
             let session = &mut self.sessions[index];
             match session.wake_at {
@@ -242,8 +249,8 @@ impl Hub {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let request = self.request_deadline();
-        self.timers.next_deadline().into_iter().chain(request).min()
+        let cluster = self.cluster.as_ref().and_then(Cluster::poll_timeout);
+        self.timers.next_deadline().into_iter().chain(cluster).min()
     }
 
     /// The next thing worth logging.
@@ -263,13 +270,15 @@ impl Hub {
 
     /// What the hub holds now.
     pub fn stats(&self) -> HubStats {
+        let cluster = self.cluster.as_ref().map(Cluster::stats);
         let mut stats = HubStats {
             timers: self.timers.len(),
             throttled_ips: self.throttle.tracked_ips(),
             throttled_pairs: self.throttle.tracked_pairs(),
             token_sources: self.token_guard.tracked(),
-            asking: self.asking(),
-            broker_up: self.broker_up(),
+            asking: cluster.map_or(0, |c| c.requests),
+            broker_up: cluster.is_some_and(|c| c.link_up),
+            ended_logins: cluster.map_or(0, |c| c.ended),
             ..HubStats::default()
         };
         for online in self.sessions.iter().filter_map(|(_, s)| s.online.as_ref()) {
@@ -334,7 +343,7 @@ impl Hub {
             }
         };
         if !repeat {
-            self.joined_here(index, now);
+            self.joined_cluster(now, index);
         }
         self.accept_login(index, reply_addr, token);
         self.report(index, "password matches");
@@ -388,7 +397,7 @@ impl Hub {
         let resent = session.logged_off_token.is_some_and(|t| t.matches(&token));
         match token_check {
             Some(TokenCheck::Matches) => {
-                self.end_session(index, "logoff");
+                self.end_session(now, index, "logoff");
                 self.sessions[index].logged_off_token = Some(token);
                 self.outbox
                     .push(reply_addr, &Message::Success(Success { to: from, token }));
@@ -449,19 +458,19 @@ impl Hub {
         online.last_seen = now;
         // A resend is the same id with the same destination and body; the
         // same id with anything else is a new message.
-        let sent = Sent::new(msg_id, to, body);
-        let answer = match online.recall(&sent) {
+        let key = MessageKey::new(msg_id, to, body);
+        let answer = match online.recall(&key) {
             Some(answer) => {
                 self.counters.message(MessageResult::Resend);
                 answer
             }
             None => {
-                let answer = self.forward(now, index, &chat, sent, reply_addr);
+                let answer = self.forward(now, index, &chat, key, reply_addr);
                 if let Some(result) = answer.result() {
                     self.counters.message(result);
                 }
                 if let Some(online) = &mut self.sessions[index].online {
-                    online.remember(sent, answer, self.config.remembered_ids);
+                    online.remember(key, answer, self.config.remembered_ids);
                 }
                 answer
             }
@@ -472,13 +481,13 @@ impl Hub {
     }
 
     /// Sends a message on to its destination, here or at another node
-    /// (`sent` is how the sender's session remembers it).
+    /// (`key` is how the sender's session remembers it).
     fn forward(
         &mut self,
         now: Instant,
         from: AccountIndex,
         chat: &Chat<'_>,
-        sent: Sent,
+        key: MessageKey,
         reply_addr: SocketAddr,
     ) -> Answer {
         let Some(dest) = self.accounts.find(chat.to) else {
@@ -486,7 +495,7 @@ impl Hub {
         };
         self.expire_if_idle(dest, now);
         if self.sessions[dest].online.is_none() {
-            return self.ask_cluster(now, from, dest, chat, sent, reply_addr);
+            return self.ask_cluster(now, from, chat, key, reply_addr);
         }
         self.deliver(now, from, dest, chat.msg_id, chat.body);
         Answer::Accepted
@@ -622,17 +631,20 @@ impl Hub {
         if online.expiry(timeout).is_none_or(|expiry| now < expiry) {
             return;
         }
-        self.end_session(index, "session expired");
+        self.end_session(now, index, "session expired");
         self.report(index, "expired");
         self.event(HubEvent::Expired {
             id: self.accounts.id(index).into(),
         });
     }
 
-    /// Takes a session offline, giving up on what was still owed to it.
-    fn end_session(&mut self, index: AccountIndex, why: &'static str) {
+    /// Takes a session offline here, giving up on what was still owed to
+    /// it; in a cluster, the node remembers the login ended.
+    fn end_session(&mut self, now: Instant, index: AccountIndex, why: &'static str) {
         if let Some(online) = self.sessions[index].online.take() {
-            self.left_here(index);
+            if let Some(cluster) = &mut self.cluster {
+                cluster.ended(now, self.accounts.id(index));
+            }
             for pending in online.pending {
                 self.give_up(index, pending, why);
             }

@@ -7,7 +7,6 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::cluster::Stamp;
 use crate::accounts::AccountIndex;
 use crate::wire::{Message, MsgId, Outcome, Reply, SessionToken};
 
@@ -57,12 +56,16 @@ pub enum Answer {
     /// Sent to another node, whose answer has not come yet: a resend now
     /// is dropped, as the answer will come.
     Asking,
+    /// Sent to another node, and whether it took the message could not be
+    /// learned: nothing is said, now or to a resend (the client tells its
+    /// user the message was not confirmed).
+    Unconfirmed,
 }
 
 impl Answer {
     /// The reply that tells `to` the answer to its message `msg_id` (whose
     /// body `Success` echoes); none while another node is asked, whose
-    /// answer will be the reply.
+    /// answer will be the reply, or when there is nothing true to say.
     pub fn reply<'a>(
         self,
         to: &'a str,
@@ -73,7 +76,7 @@ impl Answer {
         let outcome = match self {
             Answer::Accepted => return Some(Message::accepted(to, token, msg_id, body)),
             Answer::DestinationOffline => Outcome::DestinationOffline,
-            Answer::Asking => return None,
+            Answer::Asking | Answer::Unconfirmed => return None,
         };
         Some(Message::Reply(Reply {
             to,
@@ -84,19 +87,20 @@ impl Answer {
     }
 }
 
-/// A message a client sent, as the hub remembers it to know a resend: its
-/// id, and a fingerprint of its destination and body (a resend has all
-/// three the same). 8 bytes of fingerprint instead of up to a kilobyte of
+/// A message a client sent, as the hub remembers it to know a resend (and,
+/// at the destination's node in a cluster, an ask made again): its id, and
+/// a fingerprint of its destination and body (a resend has all three the
+/// same). 8 bytes of fingerprint instead of up to a kilobyte of
 /// body keep 64 remembered messages per session small. Two different
 /// messages with one id and one fingerprint would take a deliberate
 /// collision, and only the client that sent both would lose by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sent {
+pub struct MessageKey {
     pub msg_id: MsgId,
     fingerprint: u64,
 }
 
-impl Sent {
+impl MessageKey {
     pub fn new(msg_id: MsgId, to: &str, body: &[u8]) -> Self {
         let mut hasher = DefaultHasher::new();
         to.hash(&mut hasher);
@@ -131,14 +135,15 @@ pub struct Online {
     /// The same messages with the answer each got, sorted by id. Nearly
     /// every message is new, and a binary search says so in 6 comparisons
     /// where a scan of `recent` takes 64.
-    answers: Vec<(Sent, Answer)>,
+    answers: Vec<(MessageKey, Answer)>,
     /// Forwards to this client awaiting receipts, oldest first.
     pub pending: VecDeque<Pending>,
     /// Datagrams that claimed this session with a wrong token.
     pub wrong_tokens: u64,
-    /// When and where the login happened, in a cluster: of two sessions of
-    /// one user on two nodes, the later stays.
-    pub stamp: Stamp,
+    /// In a cluster, messages other nodes asked this node to deliver here
+    /// lately, by sender, oldest first: an ask made again (its verdict was
+    /// lost) is taken without a second delivery.
+    taken: VecDeque<(AccountIndex, MessageKey)>,
 }
 
 impl Online {
@@ -150,13 +155,13 @@ impl Online {
             answers: Vec::new(),
             pending: VecDeque::new(),
             wrong_tokens: 0,
-            stamp: Stamp::default(),
+            taken: VecDeque::new(),
         }
     }
 
     /// The answer given to `sent`, if it was seen lately: the same id, to
     /// the same destination, with the same body.
-    pub fn recall(&self, sent: &Sent) -> Option<Answer> {
+    pub fn recall(&self, sent: &MessageKey) -> Option<Answer> {
         let at = self.find_answer(sent.msg_id).ok()?;
         let (remembered, answer) = self.answers[at];
         (remembered == *sent).then_some(answer)
@@ -164,7 +169,7 @@ impl Online {
 
     /// Remembers an answer, forgetting the oldest beyond `capacity`. A
     /// message with the id of a remembered one takes its place.
-    pub fn remember(&mut self, sent: Sent, answer: Answer, capacity: usize) {
+    pub fn remember(&mut self, sent: MessageKey, answer: Answer, capacity: usize) {
         if let Ok(at) = self.find_answer(sent.msg_id) {
             self.answers[at] = (sent, answer);
             return;
@@ -186,6 +191,19 @@ impl Online {
     fn find_answer(&self, msg_id: MsgId) -> Result<usize, usize> {
         self.answers
             .binary_search_by_key(&msg_id, |(sent, _)| sent.msg_id)
+    }
+
+    /// Whether another node's ask for this message from `from` was taken
+    /// here lately; if not, it is remembered as taken now.
+    pub fn take_once(&mut self, from: AccountIndex, key: MessageKey, capacity: usize) -> bool {
+        if self.taken.contains(&(from, key)) {
+            return false;
+        }
+        if self.taken.len() >= capacity {
+            self.taken.pop_front();
+        }
+        self.taken.push_back((from, key));
+        true
     }
 
     /// Takes the pending forward with this id, if any.

@@ -4,6 +4,9 @@
 //! request nobody holds), delivering in the order it reads.
 
 use std::collections::HashMap;
+use std::time::Instant;
+
+use super::Endpoint;
 
 /// One client's connection.
 #[derive(Default)]
@@ -48,6 +51,33 @@ impl FakeBroker {
             .as_mut()
             .map(|c| std::mem::take(&mut c.out))
             .unwrap_or_default()
+    }
+
+    /// Moves bytes both ways between `connection` and its client
+    /// `endpoint` at `now`: what the endpoint wants written, then what the
+    /// broker has for it. Returns whether any byte moved.
+    pub fn exchange(
+        &mut self,
+        connection: usize,
+        endpoint: &mut impl Endpoint,
+        now: Instant,
+    ) -> bool {
+        let mut moved = false;
+        loop {
+            let bytes = endpoint.pending_write(now).to_vec();
+            if bytes.is_empty() {
+                break;
+            }
+            endpoint.written(bytes.len());
+            self.read(connection, &bytes);
+            moved = true;
+        }
+        let bytes = self.take_output(connection);
+        if !bytes.is_empty() {
+            endpoint.handle_bytes(now, &bytes);
+            moved = true;
+        }
+        moved
     }
 
     /// Bytes `connection` wrote.

@@ -5,7 +5,8 @@
 //! The wire is NATS Core's text protocol, parsed and written by
 //! `watermelon-proto`, a maintained sans-IO codec (its stream decoder and
 //! encoder). The link adds what a long-lived client needs:
-//! - the handshake: the broker's `INFO` first, then our `CONNECT` (with
+//! - the handshake: the broker's `INFO` first, within
+//!   [`LinkConfig::handshake_timeout`], then our `CONNECT` (with
 //!   `headers` and `no_responders`, so that a request to a subject nobody
 //!   holds is answered at once), every subscription again, and a `PING`
 //!   whose `PONG` says the link is up;
@@ -30,6 +31,9 @@ use watermelon_proto::{Connect, MessageBase, NonStandardConnect, StatusCode, Sub
 /// How the link behaves; the defaults suit a broker on the same network.
 #[derive(Clone, Copy, Debug)]
 pub struct LinkConfig {
+    /// How long the broker has to send its `INFO` once the edge connects:
+    /// a TCP connect that never completes counts against it too.
+    pub handshake_timeout: Duration,
     pub ping_interval: Duration,
     /// Unanswered `PING`s after which the broker is taken for lost.
     pub max_pings_out: u32,
@@ -43,6 +47,8 @@ pub struct LinkConfig {
 impl Default for LinkConfig {
     fn default() -> Self {
         Self {
+            // As NATS clients wait.
+            handshake_timeout: Duration::from_secs(2),
             ping_interval: Duration::from_secs(1),
             max_pings_out: 2,
             reconnect_after: Duration::from_millis(100),
@@ -96,8 +102,8 @@ impl fmt::Display for LinkError {
 enum State {
     /// No connection; the edge opens one at `retry_at`.
     Down { retry_at: Instant },
-    /// Connected, waiting for the broker's `INFO`.
-    Handshake,
+    /// Connected, waiting for the broker's `INFO` until `deadline`.
+    Handshake { deadline: Instant },
     /// `CONNECT` sent; `announced` once the first `PONG` came back.
     Up {
         pings_out: u32,
@@ -168,11 +174,13 @@ impl Link {
     }
 
     /// The edge opened a connection: the broker speaks first.
-    pub fn handle_connected(&mut self) {
+    pub fn handle_connected(&mut self, now: Instant) {
         self.decoder = StreamDecoder::new();
         self.encoder = StreamEncoder::new();
         self.pings.clear();
-        self.state = State::Handshake;
+        self.state = State::Handshake {
+            deadline: now + self.config.handshake_timeout,
+        };
     }
 
     /// Asks the broker to confirm that it has read everything written so
@@ -230,8 +238,19 @@ impl Link {
         }
     }
 
-    /// Time has come to `now`: a keep-alive `PING`, or a broker taken for lost.
+    /// Time has come to `now`: a keep-alive `PING`, or a broker taken for
+    /// lost (silent since our `PING`s, or since the connection opened).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let State::Handshake { deadline } = self.state {
+            if now >= deadline {
+                let why = format!(
+                    "no INFO from the broker within {:?}",
+                    self.config.handshake_timeout
+                );
+                self.handle_lost(now, &why);
+            }
+            return;
+        }
         let State::Up {
             pings_out,
             next_ping,
@@ -255,8 +274,8 @@ impl Link {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Down { retry_at, .. } => Some(retry_at),
+            State::Handshake { deadline } => Some(deadline),
             State::Up { next_ping, .. } => Some(next_ping),
-            State::Handshake => None,
         }
     }
 
@@ -348,7 +367,7 @@ impl Link {
     fn on_op(&mut self, now: Instant, op: ServerOp) {
         match op {
             ServerOp::Info { info } => {
-                if !matches!(self.state, State::Handshake) {
+                if !matches!(self.state, State::Handshake { .. }) {
                     return; // a later INFO: cluster news we do not use
                 }
                 self.max_payload = info.max_payload.get() as usize;
@@ -478,7 +497,7 @@ mod tests {
         let mut l = link(now);
         l.subscribe("news.>").unwrap();
         assert!(l.wants_connection(now));
-        l.handle_connected();
+        l.handle_connected(now);
         l.handle_bytes(now, INFO);
         let out = written(&mut l);
         assert!(out.starts_with("CONNECT {"), "{out}");
@@ -568,7 +587,7 @@ mod tests {
             waits.push(retry_at - now);
             now = retry_at;
             assert!(l.wants_connection(now));
-            l.handle_connected();
+            l.handle_connected(now);
             l.handle_lost(now, "refused");
         }
         assert!(waits.windows(2).take(3).all(|w| w[1] > w[0]), "{waits:?}");
@@ -597,7 +616,7 @@ mod tests {
         l.subscribe("hub.user.carol").unwrap();
         assert_eq!(written(&mut l), "");
         let later = l.poll_timeout().unwrap();
-        l.handle_connected();
+        l.handle_connected(later);
         l.handle_bytes(later, INFO);
         let out = written(&mut l);
         assert!(
@@ -627,7 +646,7 @@ mod tests {
         // A PONG the broker owed on a lost connection confirms nothing later.
         let third = l.confirm().unwrap();
         l.handle_lost(now, "gone");
-        l.handle_connected();
+        l.handle_connected(now);
         l.handle_bytes(now, INFO);
         l.handle_bytes(now, b"PONG\r\n");
         let events = events(&mut l);
@@ -636,6 +655,36 @@ mod tests {
             "{events:?}"
         );
         assert_ne!(l.confirm(), Some(third));
+    }
+
+    #[test]
+    fn a_broker_that_sends_no_info_is_lost_at_the_handshake_timeout() {
+        let t0 = Instant::now();
+        let config = LinkConfig::default();
+        let mut l = link(t0);
+        l.handle_connected(t0);
+        let deadline = t0 + config.handshake_timeout;
+        assert_eq!(l.poll_timeout(), Some(deadline));
+        l.handle_timeout(deadline - Duration::from_millis(1));
+        assert!(!l.is_down(), "still handshaking");
+        assert_eq!(l.poll_timeout(), Some(deadline));
+        l.handle_timeout(deadline);
+        assert!(l.is_down());
+        assert!(events(&mut l).is_empty(), "never up: no Down to report");
+        // It retries after the first backoff (+ jitter), then a longer one.
+        let first = l.poll_timeout().unwrap() - deadline;
+        let backoff = config.reconnect_after;
+        assert!(
+            backoff <= first && first <= backoff + backoff / 4,
+            "{first:?}"
+        );
+        let retry_at = deadline + first;
+        assert!(!l.wants_connection(retry_at - Duration::from_millis(1)));
+        assert!(l.wants_connection(retry_at));
+        l.handle_connected(retry_at);
+        l.handle_timeout(retry_at + config.handshake_timeout);
+        let second = l.poll_timeout().unwrap() - (retry_at + config.handshake_timeout);
+        assert!(second >= 2 * backoff, "{second:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::cluster::ClusterCounters;
 use crate::hub::{HubCounters, HubStats, LoginResult, MessageResult};
 use crate::reactor::udp::UdpStats;
 
@@ -49,6 +50,8 @@ impl Format {
 pub struct Snapshot<'a> {
     pub stats: HubStats,
     pub counters: &'a HubCounters,
+    /// All zero for a hub alone.
+    pub cluster: ClusterCounters,
     pub udp: UdpStats,
     pub accounts: usize,
 }
@@ -62,6 +65,7 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
     let Snapshot {
         stats,
         counters,
+        cluster,
         udp,
         accounts,
     } = snapshot;
@@ -93,8 +97,13 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
     );
     gauge(
         "reactor_hub_cluster_requests_waiting",
-        "Messages to other nodes' users awaiting those nodes' answers now",
+        "Messages to other nodes' users awaiting those nodes' verdicts now",
         stats.asking,
+    );
+    gauge(
+        "reactor_hub_cluster_ended_logins_remembered",
+        "Logins that ended here, remembered so that no older session elsewhere comes back",
+        stats.ended_logins,
     );
 
     let logins = LoginResult::ALL.map(|r| ("result", r.label(), counters.logins(r)));
@@ -118,6 +127,25 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "Datagrams dropped unanswered, by reason",
         counted(drops),
     );
+    let requests = [
+        ("outcome", "taken", cluster.taken),
+        ("outcome", "offline", cluster.offline),
+        ("outcome", "unresolved", cluster.unresolved),
+    ];
+    registry.register(
+        "reactor_hub_cluster_requests",
+        "Messages to other nodes' users, by outcome (unresolved: not answered)",
+        counted(requests),
+    );
+    let refused = [
+        ("what", "verdicts", cluster.refused_verdicts),
+        ("what", "records", cluster.refused_records),
+    ];
+    registry.register(
+        "reactor_hub_cluster_publishes_refused",
+        "Verdicts and login records the broker link would not take (sent again later)",
+        counted(refused),
+    );
 
     let mut counter = |name: &str, help: &str, total: u64| {
         let counter: Counter = Counter::default();
@@ -136,8 +164,28 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
     );
     counter(
         "reactor_hub_cluster_sends_refused",
-        "Messages to other nodes' users the broker link would not take (answered offline)",
-        counters.broker_refusals,
+        "Asks for other nodes' users the broker link would not take (never sent)",
+        cluster.refused_asks,
+    );
+    counter(
+        "reactor_hub_cluster_asks",
+        "Asks published for other nodes' users (a message is asked again when its verdict is slow or lost)",
+        cluster.asks,
+    );
+    counter(
+        "reactor_hub_cluster_late_asks_refused",
+        "Other nodes' asks that came after their deadline: refused, never delivered",
+        cluster.late_refused,
+    );
+    counter(
+        "reactor_hub_cluster_stale_logins_refused",
+        "Announcements of logins older than one this node knows of, refused with the later one",
+        cluster.stale_refused,
+    );
+    counter(
+        "reactor_hub_cluster_sessions_superseded",
+        "Sessions here ended by a later login at another node",
+        cluster.superseded,
     );
     counter(
         "reactor_hub_datagrams_received",

@@ -17,7 +17,9 @@ pub(super) fn reloaded(edit: impl FnOnce(&mut Vec<(&'static str, &'static str)>)
 fn a_new_account_logs_in_at_once_and_can_be_reached() {
     let mut h = Harness::new();
     let alice = h.login("alice");
-    let update = h.hub.reload(&reloaded(|lines| lines.push(("erin", "e"))));
+    let update = h
+        .hub
+        .reload(h.now, &reloaded(|lines| lines.push(("erin", "e"))));
     assert_eq!(
         update.to_string(),
         "1 added, 0 removed, 0 passwords changed"
@@ -35,9 +37,10 @@ fn a_removed_account_loses_its_session_and_is_told_to_log_in_again() {
     let bob = h.login("bob");
     let alice = h.login("alice");
     h.events();
-    let update = h
-        .hub
-        .reload(&reloaded(|lines| lines.retain(|(id, _)| *id != "bob")));
+    let update = h.hub.reload(
+        h.now,
+        &reloaded(|lines| lines.retain(|(id, _)| *id != "bob")),
+    );
     assert_eq!(update.removed.len(), 1);
     assert_eq!(h.hub.state_of("bob"), None, "no such account any more");
     let out = h.send(home("bob"), chat("bob", "alice", &bob, M1, "still here?"));
@@ -78,8 +81,10 @@ fn forwards_owed_to_a_removed_account_are_given_up() {
         chat("alice", "bob", &alice, M1, "unreceipted"),
     );
     h.events();
-    h.hub
-        .reload(&reloaded(|lines| lines.retain(|(id, _)| *id != "bob")));
+    h.hub.reload(
+        h.now,
+        &reloaded(|lines| lines.retain(|(id, _)| *id != "bob")),
+    );
     let events = h.events();
     assert!(
         events.iter().any(|e| is_gave_up(e, ("alice", "bob", M1))),
@@ -93,7 +98,9 @@ fn a_changed_password_applies_to_the_next_login_and_leaves_the_session_alone() {
     let mut h = Harness::new();
     let alice = h.login("alice");
     h.login("bob");
-    let update = h.hub.reload(&reloaded(|lines| lines[0].1 = "new words"));
+    let update = h
+        .hub
+        .reload(h.now, &reloaded(|lines| lines[0].1 = "new words"));
     assert_eq!(update.passwords_changed, 1);
     assert_eq!(h.state("alice"), SessionState::Online);
     let out = h.send(
@@ -120,7 +127,7 @@ fn a_changed_password_applies_to_the_next_login_and_leaves_the_session_alone() {
 fn reloading_the_same_accounts_changes_nothing() {
     let mut h = Harness::new();
     let alice = h.login("alice");
-    let update = h.hub.reload(&reloaded(|_| {}));
+    let update = h.hub.reload(h.now, &reloaded(|_| {}));
     assert_eq!(
         update.to_string(),
         "0 added, 0 removed, 0 passwords changed"

@@ -1,13 +1,13 @@
-//! A node's answers to another node's requests, in one broker message:
-//! `from NODE taken N N ... gone N ... offline N ...`.
+//! A node's verdicts on another node's asks, in one broker message:
+//! `from NODE taken N N ... gone N ... offline N ... late N ...`.
 
 use std::io::Write;
 
-/// What became of one request at the node that got it.
+/// What became of one ask at the node that got it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Its destination is online there: the forward is on its way, as a
-    /// forward on one hub is.
+    /// Its destination is online there: the forward is on its way (or went
+    /// on an earlier ask of the same message), as a forward on one hub is.
     Taken,
     /// Sent to the node (not to the user's subject), and the user is not
     /// there any more: ask the user's subject instead.
@@ -15,16 +15,24 @@ pub enum Verdict {
     /// Sent to the user's subject, whose session at that node ended a
     /// moment ago.
     Offline,
+    /// It came after its deadline: refused unread, and never delivered.
+    Late,
 }
 
 impl Verdict {
-    const ALL: [Verdict; 3] = [Verdict::Taken, Verdict::Gone, Verdict::Offline];
+    const ALL: [Verdict; 4] = [
+        Verdict::Taken,
+        Verdict::Gone,
+        Verdict::Offline,
+        Verdict::Late,
+    ];
 
     pub fn word(self) -> &'static str {
         match self {
             Verdict::Taken => "taken",
             Verdict::Gone => "gone",
             Verdict::Offline => "offline",
+            Verdict::Late => "late",
         }
     }
 
@@ -33,15 +41,15 @@ impl Verdict {
     }
 }
 
-/// Answers from node `from`, as they came.
+/// Verdicts from node `from`, as they came.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Answers<'a> {
+pub struct Verdicts<'a> {
     pub from: u64,
     /// `VERDICT N N ... VERDICT N ...`, checked.
     list: &'a str,
 }
 
-impl<'a> Answers<'a> {
+impl<'a> Verdicts<'a> {
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?.strip_prefix("from ")?;
         let (from, list) = text.split_once(' ')?;
@@ -53,7 +61,7 @@ impl<'a> Answers<'a> {
         Some(Self { from, list })
     }
 
-    /// Each request with its verdict.
+    /// Each ask's number with its verdict.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Verdict)> + 'a {
         let mut verdict = Verdict::Taken;
         self.list
@@ -63,10 +71,11 @@ impl<'a> Answers<'a> {
                     verdict = next;
                     None
                 }
-                Word::Request(request) => Some((request, verdict)),
+                Word::Ask(number) => Some((number, verdict)),
             })
     }
 
+    #[cfg(test)]
     pub fn encode(&self, out: &mut Vec<u8>) {
         // Writing to a Vec cannot fail.
         let _ = write!(out, "from {:016x} {}", self.from, self.list);
@@ -76,30 +85,31 @@ impl<'a> Answers<'a> {
 /// One word of the list.
 enum Word {
     Verdict(Verdict),
-    Request(u64),
+    Ask(u64),
 }
 
 impl Word {
     /// Numbers first: there are many of them and few verdicts.
     fn of(word: &str) -> Option<Self> {
         match word.parse() {
-            Ok(request) => Some(Word::Request(request)),
+            Ok(number) => Some(Word::Ask(number)),
             Err(_) => Verdict::of(word).map(Word::Verdict),
         }
     }
 }
 
-/// The answers a node owes node `to`, gathered while one read of the
+/// The verdicts a node owes node `to`, gathered while one read of the
 /// broker is handled.
-pub struct AnswerBatch {
+#[derive(Debug)]
+pub struct VerdictBatch {
     pub to: u64,
-    /// `from NODE` and the answers so far.
+    /// `from NODE` and the verdicts so far.
     payload: Vec<u8>,
-    /// The verdict of the last answer added.
+    /// The last verdict added.
     last: Option<Verdict>,
 }
 
-impl AnswerBatch {
+impl VerdictBatch {
     pub fn new(from: u64, to: u64) -> Self {
         Self {
             to,
@@ -108,17 +118,16 @@ impl AnswerBatch {
         }
     }
 
-    pub fn add(&mut self, request: u64, verdict: Verdict) {
+    pub fn add(&mut self, ask: u64, verdict: Verdict) {
         if self.last != Some(verdict) {
             self.payload.push(b' ');
             self.payload.extend_from_slice(verdict.word().as_bytes());
             self.last = Some(verdict);
         }
         // Writing to a Vec cannot fail.
-        let _ = write!(self.payload, " {request}");
+        let _ = write!(self.payload, " {ask}");
     }
 
-    /// The batch as an answers payload.
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }

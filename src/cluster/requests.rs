@@ -1,0 +1,396 @@
+//! Messages to users of other nodes, as the node that sends them sees
+//! them. Each is a *request*, with an outcome the sender is told; a
+//! request goes out as one or more *asks*, each published in a batch
+//! ([`super::asks`]) and each answered by a *verdict* or by the broker's
+//! "no responders".
+//!
+//! The rule that keeps answers right: a request is `Offline` only when
+//! every ask of it is known not to have been delivered (no responders,
+//! or a verdict other than `taken`), never because an answer is slow. An
+//! ask whose answer may have been lost (the link dropped while it waited)
+//! makes the request *uncertain*: it is asked again when the link is back,
+//! and the destination's node, which remembers what it took, says
+//! `taken` again if it took it; but it is never `Offline` any more. A
+//! request still uncertain when it expires is `Unresolved`: the sender
+//! is told nothing, and its client says the message was not confirmed.
+//!
+//! Every ask carries the request's deadline, and its receiver refuses it
+//! (`late`) after that, so no ask is delivered long after its sender gave
+//! up. Unanswered asks are asked again every
+//! [`ask_again_after`](super::ClusterConfig::ask_again_after), to the
+//! user's subject: the user may have moved.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::asks::AskBatch;
+use super::subject;
+use super::verdicts::Verdict;
+use crate::nats::{Link, LinkError};
+
+/// A request, as its sender's node names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// What became of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The destination's node took it: it is on its way, as on one hub.
+    Taken,
+    /// No node took it, and none will.
+    Offline,
+    /// An ask may have been delivered and its answer lost, and it was not
+    /// learned before the request expired: nothing can be said.
+    Unresolved,
+}
+
+impl Outcome {
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Taken => "taken",
+            Outcome::Offline => "offline",
+            Outcome::Unresolved => "unresolved",
+        }
+    }
+}
+
+/// An ask that has no verdict yet.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    number: u64,
+    /// Once published: the first ask of its batch (whose inbox hears "no
+    /// responders"), and the node it was sent to, if not the user's subject.
+    sent: Option<(u64, Option<u64>)>,
+}
+
+/// One message to another node's user.
+#[derive(Debug)]
+struct Request {
+    id: RequestId,
+    dest: String,
+    /// `SRC->DEST#<xxxxxx><MSGID>BODY`.
+    forward: Vec<u8>,
+    /// Wall-clock microseconds after which no ask of it may be delivered.
+    deadline: u64,
+    /// The same on this node's clock: no ask after it, and no wait for
+    /// verdicts after it plus `ask_again_after`.
+    expires: Instant,
+    waiting: Vec<Waiting>,
+    /// An ask went out and its verdict was lost with the link.
+    uncertain: bool,
+    ask_again_at: Instant,
+}
+
+/// Where an ask goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// To the node known to hold the user.
+    Known,
+    /// To the user's subject, whoever holds it.
+    User,
+}
+
+/// The node's requests and their asks.
+#[derive(Debug)]
+pub struct Requests {
+    node: u64,
+    ask_again_after: Duration,
+    /// By id, which is also the order of their deadlines.
+    requests: VecDeque<Request>,
+    /// The request of every ask without a verdict.
+    asks: HashMap<u64, RequestId>,
+    /// Asks gathered for publishing, one batch per subject.
+    batches: Vec<AskBatch>,
+    /// The node that last took a message for each user (of those we know).
+    routes: HashMap<String, u64>,
+    next_request: u64,
+    next_ask: u64,
+    /// When [`sweep`](Self::sweep) may have something to do.
+    next_sweep: Option<Instant>,
+    resolved: VecDeque<(RequestId, Outcome)>,
+    /// How many asks went out (for metrics).
+    pub asks_sent: u64,
+}
+
+impl Requests {
+    pub fn new(node: u64, ask_again_after: Duration) -> Self {
+        Self {
+            node,
+            ask_again_after,
+            requests: VecDeque::new(),
+            asks: HashMap::new(),
+            batches: Vec::new(),
+            routes: HashMap::new(),
+            next_request: 0,
+            next_ask: 0,
+            next_sweep: None,
+            resolved: VecDeque::new(),
+            asks_sent: 0,
+        }
+    }
+
+    /// A new request for `dest`, asked at the next [`publish`](Self::publish).
+    pub fn add(
+        &mut self,
+        now: Instant,
+        dest: &str,
+        forward: Vec<u8>,
+        (deadline, expires): (u64, Instant),
+    ) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        self.requests.push_back(Request {
+            id,
+            dest: dest.to_owned(),
+            forward,
+            deadline,
+            expires,
+            waiting: Vec::new(),
+            uncertain: false,
+            ask_again_at: now,
+        });
+        self.ask(now, self.requests.len() - 1, Route::Known);
+        id
+    }
+
+    /// Publishes the asks gathered since the last call, one message per
+    /// subject. An ask the link refuses was never sent: it is not
+    /// delivered, and the refusal is returned with the number it cost.
+    pub fn publish(&mut self, link: &mut Link) -> Vec<(LinkError, usize)> {
+        let mut refusals = Vec::new();
+        for batch in std::mem::take(&mut self.batches) {
+            let first = batch.numbers[0];
+            let inbox = subject::inbox(self.node, first);
+            match link.publish(&batch.subject, Some(&inbox), batch.payload()) {
+                Ok(()) => {
+                    self.asks_sent += batch.numbers.len() as u64;
+                    for &number in &batch.numbers {
+                        if let Some(waiting) = self.waiting_mut(number) {
+                            waiting.sent = Some((first, batch.node));
+                        }
+                    }
+                }
+                Err(why) => {
+                    refusals.push((why, batch.numbers.len()));
+                    for &number in &batch.numbers {
+                        self.not_delivered(number);
+                    }
+                }
+            }
+        }
+        refusals
+    }
+
+    /// Node `from` gave ask `number` its verdict.
+    pub fn on_verdict(&mut self, now: Instant, from: u64, number: u64, verdict: Verdict) {
+        let Some(at) = self.take_ask(number) else {
+            return; // a second verdict, or one for a request settled already
+        };
+        let dest = &self.requests[at].dest;
+        match verdict {
+            Verdict::Taken => {
+                // Next time, straight to that node, with the others.
+                if self.routes.get(dest) != Some(&from) {
+                    self.routes.insert(dest.clone(), from);
+                }
+                self.resolve(at, Outcome::Taken);
+            }
+            Verdict::Gone => {
+                self.forget_route(at, from);
+                self.ask(now, at, Route::User);
+            }
+            Verdict::Offline | Verdict::Late => {
+                self.forget_route(at, from);
+                self.settle(at);
+            }
+        }
+    }
+
+    /// Nobody held the subject the batch whose first ask is `first` went
+    /// to: none of its asks was delivered. Those sent to a node (gone
+    /// altogether) are asked again of their users' subjects.
+    pub fn on_no_responders(&mut self, now: Instant, first: u64) {
+        let mut hit = Vec::new();
+        for request in &self.requests {
+            for waiting in &request.waiting {
+                if let Some((batch, node)) = waiting.sent {
+                    if batch == first {
+                        hit.push((waiting.number, node));
+                    }
+                }
+            }
+        }
+        for (number, node) in hit {
+            let Some(at) = self.take_ask(number) else {
+                continue;
+            };
+            match node {
+                Some(node) => {
+                    self.routes.retain(|_, held_by| *held_by != node);
+                    self.ask(now, at, Route::User);
+                }
+                None => self.settle(at),
+            }
+        }
+    }
+
+    /// The link went down: asks not yet published never will be, and
+    /// those published may have been delivered with their verdicts lost.
+    pub fn on_link_down(&mut self) {
+        for batch in std::mem::take(&mut self.batches) {
+            for number in batch.numbers {
+                self.not_delivered(number);
+            }
+        }
+        for request in &mut self.requests {
+            for waiting in request.waiting.drain(..) {
+                self.asks.remove(&waiting.number);
+                request.uncertain = true;
+            }
+        }
+        self.routes.clear();
+    }
+
+    /// The link is up again: the requests whose asks were lost ask again.
+    pub fn on_link_up(&mut self, now: Instant) {
+        for at in 0..self.requests.len() {
+            let request = &self.requests[at];
+            if request.waiting.is_empty() && now < request.expires {
+                self.ask(now, at, Route::User);
+            }
+        }
+    }
+
+    /// Asks again what waits too long; settles what expired.
+    pub fn sweep(&mut self, now: Instant, link_up: bool) {
+        if self.next_sweep.is_none_or(|at| at > now) {
+            return;
+        }
+        let mut at = 0;
+        while at < self.requests.len() {
+            let request = &self.requests[at];
+            if now >= request.expires + self.ask_again_after {
+                self.resolve(at, Outcome::Unresolved);
+                continue;
+            }
+            if link_up && now >= request.ask_again_at && now < request.expires {
+                self.ask(now, at, Route::User);
+            }
+            at += 1;
+        }
+        self.next_sweep = self.requests.iter().map(|r| self.check_at(r)).min();
+    }
+
+    /// When [`sweep`](Self::sweep) should run next.
+    pub fn next_sweep(&self) -> Option<Instant> {
+        self.next_sweep
+    }
+
+    pub fn poll_resolved(&mut self) -> Option<(RequestId, Outcome)> {
+        self.resolved.pop_front()
+    }
+
+    /// Requests without an outcome.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Queues an ask of the request at `at`.
+    fn ask(&mut self, now: Instant, at: usize, route: Route) {
+        let number = self.next_ask;
+        self.next_ask += 1;
+        let request = &mut self.requests[at];
+        let node = match route {
+            Route::Known => self.routes.get(&request.dest).copied(),
+            Route::User => None,
+        };
+        let batch = match self.batches.iter().position(|b| {
+            b.node == node && (node.is_some() || subject::is_user(&b.subject, &request.dest))
+        }) {
+            Some(position) => &mut self.batches[position],
+            None => {
+                let subject = match node {
+                    Some(node) => subject::node_asks(node),
+                    None => subject::user(&request.dest),
+                };
+                self.batches.push(AskBatch::new(subject, node));
+                self.batches.last_mut().expect("just pushed")
+            }
+        };
+        batch.add(number, request.deadline, &request.forward);
+        request.waiting.push(Waiting { number, sent: None });
+        request.ask_again_at = now + self.ask_again_after;
+        self.asks.insert(number, request.id);
+        let check = self.check_at(&self.requests[at]);
+        self.next_sweep = Some(self.next_sweep.map_or(check, |at| at.min(check)));
+    }
+
+    /// When the request needs looking at: to ask again, or to give up.
+    fn check_at(&self, request: &Request) -> Instant {
+        if request.ask_again_at < request.expires {
+            request.ask_again_at
+        } else {
+            request.expires + self.ask_again_after
+        }
+    }
+
+    /// Ask `number` was not delivered, and will not be.
+    fn not_delivered(&mut self, number: u64) {
+        if let Some(at) = self.take_ask(number) {
+            self.settle(at);
+        }
+    }
+
+    /// `Offline` once no ask waits and none may have been delivered.
+    fn settle(&mut self, at: usize) {
+        let request = &self.requests[at];
+        if request.waiting.is_empty() && !request.uncertain {
+            self.resolve(at, Outcome::Offline);
+        }
+    }
+
+    fn resolve(&mut self, at: usize, outcome: Outcome) {
+        let Some(request) = self.requests.remove(at) else {
+            return;
+        };
+        for waiting in &request.waiting {
+            self.asks.remove(&waiting.number);
+        }
+        self.resolved.push_back((request.id, outcome));
+    }
+
+    /// Takes ask `number` off its request's waiting list; returns where
+    /// the request is.
+    fn take_ask(&mut self, number: u64) -> Option<usize> {
+        let id = self.asks.remove(&number)?;
+        let at = self.position(id)?;
+        self.requests[at].waiting.retain(|w| w.number != number);
+        Some(at)
+    }
+
+    fn waiting_mut(&mut self, number: u64) -> Option<&mut Waiting> {
+        let at = self.position(*self.asks.get(&number)?)?;
+        self.requests[at]
+            .waiting
+            .iter_mut()
+            .find(|w| w.number == number)
+    }
+
+    /// Where request `id` is (they are sorted by id).
+    fn position(&self, id: RequestId) -> Option<usize> {
+        // Verdicts come mostly in the order asked: for the oldest first.
+        if self.requests.front()?.id == id {
+            return Some(0);
+        }
+        self.requests.binary_search_by_key(&id, |r| r.id).ok()
+    }
+
+    /// Forgets that `node` holds the destination of the request at `at`,
+    /// if that is what we thought.
+    fn forget_route(&mut self, at: usize, node: u64) {
+        let dest = &self.requests[at].dest;
+        if self.routes.get(dest) == Some(&node) {
+            self.routes.remove(dest);
+        }
+    }
+}
