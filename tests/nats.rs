@@ -154,6 +154,7 @@ fn the_link_chats_with_a_real_broker_and_outlives_its_restarts() {
     assert!(
         got.contains(&LinkEvent::Message {
             subject: "probe.hello".into(),
+            subscription: 1,
             reply: None,
             payload: "hello 1".into(),
         }),

@@ -90,6 +90,21 @@ pub struct Asker {
     to_node: bool,
 }
 
+/// What the hub did with a delivery another node asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Took {
+    /// Its destination is not online here.
+    NotHere,
+    /// Its destination is online here, and the message cannot be taken
+    /// (its sender is no account here).
+    Refused,
+    /// It took it on an earlier ask (the asker asked again).
+    Earlier,
+    /// It took it now, and holds the forward (numbered so) until the
+    /// broker confirms the `taken` verdict: [`ClusterEvent::Release`].
+    Now(u64),
+}
+
 /// A login's `Success`, held until the broker confirms the subscriptions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldLogin {
@@ -103,8 +118,14 @@ pub struct HeldLogin {
 pub enum ClusterEvent {
     /// Another node asks that `forward` (a chat, with the placeholder
     /// token: [`parse_forward`]) be delivered to its destination here, if
-    /// it is online here; say whether it was with [`Cluster::answer`].
+    /// it is online here; say what was done with [`Cluster::answer`].
     Deliver { asker: Asker, forward: Bytes },
+    /// The broker has the `taken` verdicts of these held forwards: they
+    /// may go to their destinations now.
+    Release(Vec<u64>),
+    /// The link dropped these held forwards' `taken` verdicts: their
+    /// askers will ask again. Never sent, they are as if never taken.
+    Revoke(Vec<u64>),
     /// One of this node's requests has its outcome.
     Resolved {
         request: RequestId,
@@ -262,10 +283,13 @@ pub struct Cluster {
     node: u64,
     presence: Presence,
     requests: Requests,
-    /// Verdicts owed to other nodes' asks, one batch per node.
-    owed: Vec<VerdictBatch>,
-    /// Login replies by confirmation number.
-    held: VecDeque<(u64, HeldLogin)>,
+    /// Verdicts owed to other nodes' asks, one batch per node, with the
+    /// held forwards whose `taken` each carries.
+    owed: Vec<(VerdictBatch, Vec<u64>)>,
+    /// Held forwards by the confirmation that releases them.
+    forwards: VecDeque<(u64, Vec<u64>)>,
+    /// Login replies by the confirmation that releases them.
+    logins: VecDeque<(u64, HeldLogin)>,
     events: VecDeque<ClusterEvent>,
     counters: ClusterCounters,
 }
@@ -288,7 +312,8 @@ impl Cluster {
             link,
             node,
             owed: Vec::new(),
-            held: VecDeque::new(),
+            forwards: VecDeque::new(),
+            logins: VecDeque::new(),
             events: VecDeque::new(),
             counters: ClusterCounters::default(),
         }
@@ -318,17 +343,24 @@ impl Cluster {
         Some(id)
     }
 
-    /// Says whether the delivery `asker` asked for was made.
-    pub fn answer(&mut self, asker: Asker, delivered: bool) {
-        let verdict = match (delivered, asker.to_node) {
-            (true, _) => Verdict::Taken,
-            (false, true) => Verdict::Gone,
-            (false, false) => Verdict::Offline,
+    /// Says what became of the delivery `asker` asked for. A forward
+    /// taken now waits ([`Took::Now`]) until the broker has the `taken`
+    /// verdict: an asker that hears nothing before nobody holds the user
+    /// may say `destination offline!`, and then it must be true.
+    pub fn answer(&mut self, asker: Asker, took: Took) {
+        let verdict = match (took, asker.to_node) {
+            (Took::Now(_) | Took::Earlier, _) => Verdict::Taken,
+            (Took::Refused, _) => Verdict::Refused,
+            (Took::NotHere, true) => Verdict::Gone,
+            (Took::NotHere, false) => Verdict::Offline,
         };
-        self.owe(asker.node, asker.number, verdict);
+        let batch = self.owe(asker.node, asker.number, verdict);
+        if let Took::Now(forward) = took {
+            batch.push(forward);
+        }
     }
 
-    /// A user's session began here (not a repeated login).
+    /// A user logged in here (a repeated login too: it is the latest).
     pub fn joined(&mut self, now: Instant, id: &str) {
         if let Err(why) = self.presence.joined(now, &mut self.link, id) {
             self.refused(Published::Records, 1, why);
@@ -361,7 +393,7 @@ impl Cluster {
     pub fn hold_login(&mut self, login: HeldLogin) -> Option<HeldLogin> {
         match self.link.confirm() {
             Some(number) => {
-                self.held.push_back((number, login));
+                self.logins.push_back((number, login));
                 None
             }
             None => Some(login),
@@ -440,24 +472,45 @@ impl Cluster {
                 }
                 LinkEvent::Down { why } => {
                     self.note(Note::LinkDown { why });
-                    // Nothing will be confirmed: the logins are answered now.
-                    for (_, login) in std::mem::take(&mut self.held) {
+                    // Nothing will be confirmed: the logins are answered
+                    // now, and the forwards whose verdicts may be lost
+                    // never go (their askers ask again).
+                    for (_, login) in std::mem::take(&mut self.logins) {
                         self.events.push_back(ClusterEvent::LoginConfirmed(login));
                     }
+                    let unconfirmed = std::mem::take(&mut self.forwards)
+                        .into_iter()
+                        .map(|(_, f)| f);
+                    let unsent = std::mem::take(&mut self.owed).into_iter().map(|(_, f)| f);
+                    let revoked: Vec<u64> = unconfirmed.chain(unsent).flatten().collect();
+                    if !revoked.is_empty() {
+                        self.events.push_back(ClusterEvent::Revoke(revoked));
+                    }
                     self.requests.on_link_down();
-                    // Their asks are asked again, and answered from memory.
-                    self.owed.clear();
                 }
                 LinkEvent::Message {
                     subject,
+                    subscription,
                     reply,
                     payload,
-                } => self.on_message(now, &subject, reply.as_deref(), payload),
+                } => {
+                    let current = self.link.subscription(&subject) == Some(subscription);
+                    self.on_message(now, &subject, current, reply.as_deref(), payload)
+                }
                 LinkEvent::Confirmed(number) => {
-                    while self.held.front().is_some_and(|(n, _)| *n <= number) {
-                        if let Some((_, login)) = self.held.pop_front() {
+                    while self.logins.front().is_some_and(|(n, _)| *n <= number) {
+                        if let Some((_, login)) = self.logins.pop_front() {
                             self.events.push_back(ClusterEvent::LoginConfirmed(login));
                         }
+                    }
+                    let mut released = Vec::new();
+                    while self.forwards.front().is_some_and(|(n, _)| *n <= number) {
+                        if let Some((_, forwards)) = self.forwards.pop_front() {
+                            released.extend(forwards);
+                        }
+                    }
+                    if !released.is_empty() {
+                        self.events.push_back(ClusterEvent::Release(released));
                     }
                 }
                 LinkEvent::NoResponders { subject } => match Inbound::of(&subject, self.node) {
@@ -473,10 +526,22 @@ impl Cluster {
     }
 
     /// A message on one of our subjects: its subject says what it is.
-    fn on_message(&mut self, now: Instant, subject: &str, reply: Option<&str>, payload: Bytes) {
+    /// `current`: it came under the subscription the subject has now.
+    fn on_message(
+        &mut self,
+        now: Instant,
+        subject: &str,
+        current: bool,
+        reply: Option<&str>,
+        payload: Bytes,
+    ) {
         let understood = match Inbound::of(subject, self.node) {
-            Some(Inbound::AsksForUser(_)) => self.on_asks(now, reply, payload, false),
-            Some(Inbound::AsksForNode) => self.on_asks(now, reply, payload, true),
+            // Routed to a session of the user that has ended since: a new
+            // session here must not take what its sender may have been
+            // told is undeliverable.
+            Some(Inbound::AsksForUser(_)) if !current => self.on_asks(now, reply, payload, None),
+            Some(Inbound::AsksForUser(_)) => self.on_asks(now, reply, payload, Some(false)),
+            Some(Inbound::AsksForNode) => self.on_asks(now, reply, payload, Some(true)),
             Some(Inbound::Verdicts) => self.on_verdicts(now, &payload),
             Some(Inbound::Announcement | Inbound::LoginAnswer) => self.on_record(&payload, reply),
             Some(Inbound::Inbox(_)) | None => false,
@@ -488,12 +553,14 @@ impl Cluster {
         }
     }
 
+    /// Asks from another node; `to_node`: sent to this node's subject, not
+    /// the user's; `None`: to a subscription of the user's ended since.
     fn on_asks(
         &mut self,
         now: Instant,
         reply: Option<&str>,
         payload: Bytes,
-        to_node: bool,
+        to_node: Option<bool>,
     ) -> bool {
         let (Some((node, _)), Some(entries)) =
             (reply.and_then(subject::parse_inbox), parse_asks(&payload))
@@ -502,6 +569,10 @@ impl Cluster {
         };
         let wall = self.presence.wall(now);
         for entry in entries {
+            let Some(to_node) = to_node else {
+                self.owe(node, entry.number, Verdict::Offline);
+                continue;
+            };
             let asker = Asker {
                 node,
                 number: entry.number,
@@ -560,15 +631,20 @@ impl Cluster {
         true
     }
 
-    fn owe(&mut self, node: u64, number: u64, verdict: Verdict) {
-        let at = match self.owed.iter().position(|b| b.to == node) {
+    /// Adds a verdict to the batch for `node`; returns the batch's held
+    /// forwards.
+    fn owe(&mut self, node: u64, number: u64, verdict: Verdict) -> &mut Vec<u64> {
+        let at = match self.owed.iter().position(|(b, _)| b.to == node) {
             Some(at) => at,
             None => {
-                self.owed.push(VerdictBatch::new(self.node, node));
+                self.owed
+                    .push((VerdictBatch::new(self.node, node), Vec::new()));
                 self.owed.len() - 1
             }
         };
-        self.owed[at].add(number, verdict);
+        let (batch, forwards) = &mut self.owed[at];
+        batch.add(number, verdict);
+        forwards
     }
 
     /// Publishes what was gathered: asks, and verdicts owed. A refusal
@@ -577,11 +653,26 @@ impl Cluster {
         for (why, count) in self.requests.publish(&mut self.link) {
             self.refused(Published::Asks, count, why);
         }
-        for batch in std::mem::take(&mut self.owed) {
+        let mut published = Vec::new();
+        let mut revoked = Vec::new();
+        for (batch, forwards) in std::mem::take(&mut self.owed) {
             let subject = subject::node_verdicts(batch.to);
-            if let Err(why) = self.link.publish(&subject, None, batch.payload()) {
-                self.refused(Published::Verdicts, 1, why);
+            match self.link.publish(&subject, None, batch.payload()) {
+                Ok(()) => published.extend(forwards),
+                Err(why) => {
+                    self.refused(Published::Verdicts, 1, why);
+                    revoked.extend(forwards);
+                }
             }
+        }
+        if !published.is_empty() {
+            match self.link.confirm() {
+                Some(number) => self.forwards.push_back((number, published)),
+                None => revoked.extend(published),
+            }
+        }
+        if !revoked.is_empty() {
+            self.events.push_back(ClusterEvent::Revoke(revoked));
         }
         self.take_resolved();
     }

@@ -4,21 +4,33 @@
 //! ([`super::asks`]) and each answered by a *verdict* or by the broker's
 //! "no responders".
 //!
-//! The rule that keeps answers right: a request is `Offline` only when
-//! every ask of it is known not to have been delivered (no responders,
-//! or a verdict other than `taken`), never because an answer is slow. An
-//! ask whose answer may have been lost (the link dropped while it waited)
-//! makes the request *uncertain*: it is asked again when the link is back,
-//! and the destination's node, which remembers what it took, says
-//! `taken` again if it took it; but it is never `Offline` any more. A
-//! request still uncertain when it expires is `Unresolved`: the sender
-//! is told nothing, and its client says the message was not confirmed.
+//! The rule that keeps answers right: a request is `Offline` only when its
+//! latest ask found nobody holding the user's subject (the broker's "no
+//! responders"), and the link never dropped since its first ask. That is
+//! proof, because a node sends on a forward it took only once the broker
+//! confirmed its `taken` verdict (`Cluster::answer`): a node that took an
+//! earlier ask and let go of the user since published `taken` before it
+//! let go, and the broker passed it on before it found nobody for the
+//! latest ask, on the same connection, in order. So:
+//! - `taken` on any ask: `Taken`;
+//! - `gone` and `offline` say only that one node has no session of the
+//!   user (a second node may hold the user's subject for a moment while a
+//!   login moves): the request is asked again, of the user's subject, at
+//!   once; `refused` (the node does not know the sender) and `late` (past
+//!   the deadline) say that node never will;
+//! - a verdict may be slow (a node or the broker stalled): nothing is said
+//!   meanwhile, and the request is asked again every
+//!   [`ask_again_after`](super::ClusterConfig::ask_again_after);
+//! - a link that drops may take a `taken` with it: the request becomes
+//!   *uncertain*, is asked again when the link is back (the destination's
+//!   node remembers what it took, and says `taken` again), and is never
+//!   `Offline`. Still uncertain when it expires, it is `Unresolved`: the
+//!   sender is told nothing, and its client says the message was not
+//!   confirmed.
 //!
 //! Every ask carries the request's deadline, and its receiver refuses it
 //! (`late`) after that, so no ask is delivered long after its sender gave
-//! up. Unanswered asks are asked again every
-//! [`ask_again_after`](super::ClusterConfig::ask_again_after), to the
-//! user's subject: the user may have moved.
+//! up.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -27,6 +39,10 @@ use super::asks::AskBatch;
 use super::subject;
 use super::verdicts::Verdict;
 use crate::nats::{Link, LinkError};
+
+/// How many times a request is asked again at once, after a node said it
+/// has no session of the user; after that, on the timer.
+const MAX_AT_ONCE: u32 = 3;
 
 /// A request, as its sender's node names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,6 +92,15 @@ struct Request {
     /// verdicts after it plus `ask_again_after`.
     expires: Instant,
     waiting: Vec<Waiting>,
+    /// The number of its latest ask.
+    latest: u64,
+    /// Asks made at once after a node said it has no session of the user.
+    asked_at_once: u32,
+    /// Its latest ask found nobody holding the user's subject (or a node
+    /// that will never take it).
+    nobody_holds: bool,
+    /// Whether any ask of it reached the link.
+    published: bool,
     /// An ask went out and its verdict was lost with the link.
     uncertain: bool,
     ask_again_at: Instant,
@@ -146,6 +171,10 @@ impl Requests {
             deadline,
             expires,
             waiting: Vec::new(),
+            latest: 0,
+            asked_at_once: 0,
+            nobody_holds: false,
+            published: false,
             uncertain: false,
             ask_again_at: now,
         });
@@ -154,8 +183,9 @@ impl Requests {
     }
 
     /// Publishes the asks gathered since the last call, one message per
-    /// subject. An ask the link refuses was never sent: it is not
-    /// delivered, and the refusal is returned with the number it cost.
+    /// subject. An ask the link refuses was never sent; a request none of
+    /// whose asks was ever sent is `Offline`. Returns each refusal with the
+    /// number of asks it cost.
     pub fn publish(&mut self, link: &mut Link) -> Vec<(LinkError, usize)> {
         let mut refusals = Vec::new();
         for batch in std::mem::take(&mut self.batches) {
@@ -165,7 +195,15 @@ impl Requests {
                 Ok(()) => {
                     self.asks_sent += batch.numbers.len() as u64;
                     for &number in &batch.numbers {
-                        if let Some(waiting) = self.waiting_mut(number) {
+                        let Some(at) = self.asks.get(&number).and_then(|&id| self.position(id))
+                        else {
+                            continue;
+                        };
+                        let request = &mut self.requests[at];
+                        request.published = true;
+                        if let Some(waiting) =
+                            request.waiting.iter_mut().find(|w| w.number == number)
+                        {
                             waiting.sent = Some((first, batch.node));
                         }
                     }
@@ -186,29 +224,61 @@ impl Requests {
         let Some(at) = self.take_ask(number) else {
             return; // a second verdict, or one for a request settled already
         };
+        let id = self.requests[at].id;
         let dest = &self.requests[at].dest;
+        if verdict == Verdict::Taken {
+            // Next time, straight to that node, with the others.
+            if self.routes.get(dest) != Some(&from) {
+                self.routes.insert(dest.clone(), from);
+            }
+            return self.resolve(at, Outcome::Taken);
+        }
+        self.forget_route(at, from);
+        let request = &mut self.requests[at];
         match verdict {
-            Verdict::Taken => {
-                // Next time, straight to that node, with the others.
-                if self.routes.get(dest) != Some(&from) {
-                    self.routes.insert(dest.clone(), from);
+            Verdict::Taken => {}
+            // That node has no session of the user; whether another has,
+            // the user's subject says (at once, a few times, then on the
+            // timer: a node letting go of the subject can take a moment).
+            Verdict::Gone | Verdict::Offline => {
+                if now < request.expires && request.asked_at_once < MAX_AT_ONCE {
+                    request.asked_at_once += 1;
+                    self.ask(now, at, Route::User);
                 }
-                self.resolve(at, Outcome::Taken);
             }
-            Verdict::Gone => {
-                self.forget_route(at, from);
-                self.ask(now, at, Route::User);
+            // The destination's node will not take it, ever: as good as
+            // "no responders" (docs/cluster.md: nodes' accounts must agree).
+            Verdict::Refused => {
+                if number == request.latest {
+                    request.nobody_holds = true;
+                }
             }
-            Verdict::Offline | Verdict::Late => {
-                self.forget_route(at, from);
-                self.settle(at);
-            }
+            // Past its deadline: never delivered; the request expires.
+            Verdict::Late => {}
+        }
+        if self.requests.get(at).is_some_and(|r| r.id == id) {
+            self.settle(at);
+        }
+    }
+
+    /// `Offline` once proven: the latest ask found nobody who would take
+    /// it, no ask to a node waits (that node may take it yet, for a
+    /// session begun since), and no verdict may have been lost.
+    fn settle(&mut self, at: usize) {
+        let request = &self.requests[at];
+        let node_waits = request
+            .waiting
+            .iter()
+            .any(|w| matches!(w.sent, Some((_, Some(_)))));
+        if request.nobody_holds && !node_waits && !request.uncertain {
+            self.resolve(at, Outcome::Offline);
         }
     }
 
     /// Nobody held the subject the batch whose first ask is `first` went
-    /// to: none of its asks was delivered. Those sent to a node (gone
-    /// altogether) are asked again of their users' subjects.
+    /// to. Asks sent to a node (gone altogether) are asked again of their
+    /// users' subjects; a request whose latest ask went to its user's
+    /// subject is `Offline`, unless the link dropped since its first.
     pub fn on_no_responders(&mut self, now: Instant, first: u64) {
         let mut hit = Vec::new();
         for request in &self.requests {
@@ -229,7 +299,13 @@ impl Requests {
                     self.routes.retain(|_, held_by| *held_by != node);
                     self.ask(now, at, Route::User);
                 }
-                None => self.settle(at),
+                None => {
+                    let request = &mut self.requests[at];
+                    if number == request.latest {
+                        request.nobody_holds = true;
+                        self.settle(at);
+                    }
+                }
             }
         }
     }
@@ -273,8 +349,13 @@ impl Requests {
                 self.resolve(at, Outcome::Unresolved);
                 continue;
             }
-            if link_up && now >= request.ask_again_at && now < request.expires {
-                self.ask(now, at, Route::User);
+            if now >= request.ask_again_at {
+                if link_up && now < request.expires {
+                    self.ask(now, at, Route::User);
+                } else {
+                    // Asked again when the link is back, if it is in time.
+                    self.requests[at].ask_again_at = request.expires;
+                }
             }
             at += 1;
         }
@@ -319,6 +400,8 @@ impl Requests {
         };
         batch.add(number, request.deadline, &request.forward);
         request.waiting.push(Waiting { number, sent: None });
+        request.latest = number;
+        request.nobody_holds = false;
         request.ask_again_at = now + self.ask_again_after;
         self.asks.insert(number, request.id);
         let check = self.check_at(&self.requests[at]);
@@ -334,17 +417,15 @@ impl Requests {
         }
     }
 
-    /// Ask `number` was not delivered, and will not be.
+    /// Ask `number` never left: if it was the request's first, the
+    /// request was never sent, and is `Offline`; if not, it waits for the
+    /// next ask (or its expiry).
     fn not_delivered(&mut self, number: u64) {
-        if let Some(at) = self.take_ask(number) {
-            self.settle(at);
-        }
-    }
-
-    /// `Offline` once no ask waits and none may have been delivered.
-    fn settle(&mut self, at: usize) {
+        let Some(at) = self.take_ask(number) else {
+            return;
+        };
         let request = &self.requests[at];
-        if request.waiting.is_empty() && !request.uncertain {
+        if !request.published && request.waiting.is_empty() {
             self.resolve(at, Outcome::Offline);
         }
     }
@@ -366,14 +447,6 @@ impl Requests {
         let at = self.position(id)?;
         self.requests[at].waiting.retain(|w| w.number != number);
         Some(at)
-    }
-
-    fn waiting_mut(&mut self, number: u64) -> Option<&mut Waiting> {
-        let at = self.position(*self.asks.get(&number)?)?;
-        self.requests[at]
-            .waiting
-            .iter_mut()
-            .find(|w| w.number == number)
     }
 
     /// Where request `id` is (they are sorted by id).

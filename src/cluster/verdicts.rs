@@ -13,18 +13,22 @@ pub enum Verdict {
     /// there any more: ask the user's subject instead.
     Gone,
     /// Sent to the user's subject, whose session at that node ended a
-    /// moment ago.
+    /// moment ago (the node still held the subject).
     Offline,
     /// It came after its deadline: refused unread, and never delivered.
     Late,
+    /// Its destination is online there, and that node will not take it
+    /// (it does not know the sender: the nodes' accounts differ).
+    Refused,
 }
 
 impl Verdict {
-    const ALL: [Verdict; 4] = [
+    const ALL: [Verdict; 5] = [
         Verdict::Taken,
         Verdict::Gone,
         Verdict::Offline,
         Verdict::Late,
+        Verdict::Refused,
     ];
 
     pub fn word(self) -> &'static str {
@@ -33,6 +37,7 @@ impl Verdict {
             Verdict::Gone => "gone",
             Verdict::Offline => "offline",
             Verdict::Late => "late",
+            Verdict::Refused => "refused",
         }
     }
 

@@ -41,7 +41,7 @@ impl Hub {
         let due = online
             .pending
             .iter()
-            .filter(|pending| pending.due <= at)
+            .filter(|pending| pending.due <= at && pending.held.is_none())
             .min_by_key(|pending| pending.due);
         match due {
             Some(pending) => format!(

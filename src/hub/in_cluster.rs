@@ -15,7 +15,7 @@ use super::{Answer, Hub, HubEvent, MessageKey};
 use crate::accounts::AccountIndex;
 use crate::cluster::{
     parse_forward, Cluster, ClusterConfig, ClusterCounters, ClusterEvent, HeldLogin, Outcome,
-    RequestId,
+    RequestId, Took,
 };
 use crate::nats::Endpoint;
 use crate::wire::{Chat, Message, MsgId, SessionToken, Success, ANY_TOKEN};
@@ -56,7 +56,7 @@ impl Hub {
         self.cluster.as_ref().map(Cluster::counters)
     }
 
-    /// A user's session began here (not a repeated login).
+    /// A user logged in here (a repeated login too: it is the latest).
     pub(super) fn joined_cluster(&mut self, now: Instant, index: AccountIndex) {
         if let Some(cluster) = &mut self.cluster {
             cluster.joined(now, self.accounts.id(index));
@@ -132,9 +132,19 @@ impl Hub {
         while let Some(event) = self.cluster.as_mut().and_then(Cluster::poll_event) {
             match event {
                 ClusterEvent::Deliver { asker, forward } => {
-                    let delivered = self.deliver_asked(now, &forward);
+                    let took = self.deliver_asked(now, &forward);
                     if let Some(cluster) = &mut self.cluster {
-                        cluster.answer(asker, delivered);
+                        cluster.answer(asker, took);
+                    }
+                }
+                ClusterEvent::Release(forwards) => {
+                    for forward in forwards {
+                        self.release(now, forward);
+                    }
+                }
+                ClusterEvent::Revoke(forwards) => {
+                    for forward in forwards {
+                        self.revoke(forward);
                     }
                 }
                 ClusterEvent::Resolved { request, outcome } => self.resolved(request, outcome),
@@ -147,27 +157,83 @@ impl Hub {
         }
     }
 
-    /// Another node asks for `forward` to be delivered here: it is, if its
-    /// destination is online here and it was not delivered on an earlier
-    /// ask. Returns whether its destination has it.
-    fn deliver_asked(&mut self, now: Instant, forward: &[u8]) -> bool {
+    /// Another node asks for `forward` to be delivered here: it is taken
+    /// if its destination is online here and was not taken on an earlier
+    /// ask, and held until the cluster releases it.
+    fn deliver_asked(&mut self, now: Instant, forward: &[u8]) -> Took {
         let Some(chat) = parse_forward(forward) else {
-            return false;
+            return Took::Refused;
         };
-        let (Some(from), Some(dest)) = (self.accounts.find(chat.from), self.accounts.find(chat.to))
-        else {
-            return false; // an account this node does not know: offline here
+        let Some(dest) = self.accounts.find(chat.to) else {
+            return Took::NotHere; // an account this node does not know
         };
         self.expire_if_idle(dest, now);
+        if self.sessions[dest].online.is_none() {
+            return Took::NotHere;
+        }
+        let Some(from) = self.accounts.find(chat.from) else {
+            return Took::Refused; // a sender this node does not know
+        };
         let key = MessageKey::new(chat.msg_id, chat.to, chat.body);
         let capacity = self.config.remembered_ids;
         let Some(online) = &mut self.sessions[dest].online else {
-            return false;
+            return Took::NotHere;
         };
-        if online.take_once(from, key, capacity) {
-            self.deliver(now, from, dest, chat.msg_id, chat.body);
+        if !online.take_once(from, key, capacity) {
+            return Took::Earlier;
         }
-        true
+        let held = self.next_held;
+        self.next_held += 1;
+        self.held.push((held, dest));
+        self.deliver(now, from, dest, (chat.msg_id, chat.body), Some(held));
+        Took::Now(held)
+    }
+
+    /// The broker has the verdict: the held forward goes.
+    fn release(&mut self, now: Instant, held: u64) {
+        let Some((dest, position)) = self.find_held(held) else {
+            return; // its session ended meanwhile
+        };
+        let Some(online) = &mut self.sessions[dest].online else {
+            return;
+        };
+        let due = now + self.config.resend_wait(0);
+        let pending = &mut online.pending[position];
+        pending.held = None;
+        pending.due = due;
+        self.send_forward(dest, position);
+        self.wake_at(dest, due);
+    }
+
+    /// The verdict may be lost: the held forward never goes, and its
+    /// message is as if never taken (it will be asked again).
+    fn revoke(&mut self, held: u64) {
+        let Some((dest, position)) = self.find_held(held) else {
+            return;
+        };
+        let to = self.accounts.id(dest);
+        let Some(online) = &mut self.sessions[dest].online else {
+            return;
+        };
+        let Some(pending) = online.pending.remove(position) else {
+            return;
+        };
+        online.forget_taken(
+            pending.from,
+            MessageKey::new(pending.msg_id, to, &pending.body),
+        );
+        self.bodies.give_back(pending.body);
+        self.report(dest, "a forward never sent: its verdict was lost");
+    }
+
+    /// The session and position of the held forward `held`, if it is still
+    /// there; forgets it either way.
+    fn find_held(&mut self, held: u64) -> Option<(AccountIndex, usize)> {
+        let at = self.held.iter().position(|(h, _)| *h == held)?;
+        let (_, dest) = self.held.swap_remove(at);
+        let online = self.sessions[dest].online.as_ref()?;
+        let position = online.pending.iter().position(|p| p.held == Some(held))?;
+        Some((dest, position))
     }
 
     /// Tells the origin of `request` its outcome.

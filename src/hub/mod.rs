@@ -153,6 +153,10 @@ pub struct Hub {
     cluster: Option<Cluster>,
     /// What each of the cluster's requests is for, by id (in order).
     requests: VecDeque<(RequestId, Origin)>,
+    /// Forwards taken for other nodes, held until the cluster releases
+    /// them, with their destinations; and the number of the next.
+    held: Vec<(u64, AccountIndex)>,
+    next_held: u64,
 }
 
 impl Hub {
@@ -178,6 +182,8 @@ impl Hub {
             rng,
             cluster: None,
             requests: VecDeque::new(),
+            held: Vec::new(),
+            next_held: 0,
         }
     }
 
@@ -342,9 +348,10 @@ impl Hub {
                 token
             }
         };
-        if !repeat {
-            self.joined_cluster(now, index);
-        }
+        // A repeat is a login too: in a cluster it is stamped again, so
+        // that it is later than one made elsewhere while the nodes could
+        // not hear each other.
+        self.joined_cluster(now, index);
         self.accept_login(index, reply_addr, token);
         self.report(index, "password matches");
         let result = if repeat {
@@ -497,18 +504,19 @@ impl Hub {
         if self.sessions[dest].online.is_none() {
             return self.ask_cluster(now, from, chat, key, reply_addr);
         }
-        self.deliver(now, from, dest, chat.msg_id, chat.body);
+        self.deliver(now, from, dest, (chat.msg_id, chat.body), None);
         Answer::Accepted
     }
 
-    /// Sends a message to `dest`, online here, and keeps it until receipted.
+    /// Sends a message to `dest`, online here, and keeps it until
+    /// receipted; `held`: keeps it unsent until the cluster releases it.
     fn deliver(
         &mut self,
         now: Instant,
         from: AccountIndex,
         dest: AccountIndex,
-        msg_id: MsgId,
-        body: &[u8],
+        (msg_id, body): (MsgId, &[u8]),
+        held: Option<u64>,
     ) {
         let Some(online) = &mut self.sessions[dest].online else {
             return;
@@ -527,10 +535,13 @@ impl Hub {
             body: self.bodies.copy_of(body),
             resends: 0,
             due: now + self.config.resend_wait(0),
+            held,
         });
-        let position = online.pending.len() - 1;
-        self.send_forward(dest, position);
-        self.wake_at(dest, now + self.config.resend_wait(0));
+        if held.is_none() {
+            let position = online.pending.len() - 1;
+            self.send_forward(dest, position);
+            self.wake_at(dest, now + self.config.resend_wait(0));
+        }
         if self.config.trace {
             let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
             self.report(dest, &cause);
@@ -672,7 +683,7 @@ impl Hub {
         };
         let mut due = Vec::new();
         for (position, pending) in online.pending.iter_mut().enumerate() {
-            if pending.due <= now {
+            if pending.due <= now && pending.held.is_none() {
                 pending.resends = pending.resends.saturating_add(1);
                 pending.due = now + self.config.resend_wait(pending.resends);
                 due.push(position);

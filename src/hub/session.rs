@@ -120,8 +120,11 @@ pub struct Pending {
     pub body: Vec<u8>,
     /// How many times it was sent again.
     pub resends: u32,
-    /// When to send it again, or give up.
+    /// When to send it again.
     pub due: Instant,
+    /// Taken for another node, and not sent until the broker confirms the
+    /// `taken` verdict: the number the cluster releases it by.
+    pub held: Option<u64>,
 }
 
 /// The part of a session that exists only while it is online.
@@ -218,9 +221,19 @@ impl Online {
         self.last_seen.checked_add(timeout)
     }
 
-    /// The earliest resend deadline.
+    /// The earliest resend deadline (of the forwards sent).
     pub fn next_resend(&self) -> Option<Instant> {
-        self.pending.iter().map(|p| p.due).min()
+        self.pending
+            .iter()
+            .filter(|p| p.held.is_none())
+            .map(|p| p.due)
+            .min()
+    }
+
+    /// Forgets that a message was taken for another node (its verdict was
+    /// lost): asked again, it is taken again.
+    pub fn forget_taken(&mut self, from: AccountIndex, key: MessageKey) {
+        self.taken.retain(|taken| *taken != (from, key));
     }
 }
 

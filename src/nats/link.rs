@@ -63,9 +63,11 @@ impl Default for LinkConfig {
 pub enum LinkEvent {
     /// The handshake is done: publishing works, subscriptions hold.
     Up,
-    /// A message on a subscribed subject.
+    /// A message on a subscribed subject, delivered under subscription
+    /// `subscription` (a subject subscribed again gets a new one).
     Message {
         subject: String,
+        subscription: u64,
         reply: Option<String>,
         payload: Bytes,
     },
@@ -308,6 +310,11 @@ impl Link {
         }
     }
 
+    /// The id of the subscription to `subject`, while there is one.
+    pub fn subscription(&self, subject: &str) -> Option<u64> {
+        self.subscriptions.get(subject).map(|(id, _)| *id)
+    }
+
     /// How many subjects the link holds.
     pub fn subscriptions(&self) -> usize {
         self.subscriptions.len()
@@ -417,6 +424,7 @@ impl Link {
                 }
                 self.events.push_back(LinkEvent::Message {
                     subject,
+                    subscription: message.subscription_id.into(),
                     reply: message.base.reply_subject.map(|r| r.as_str().to_owned()),
                     payload: message.base.payload,
                 });
@@ -528,6 +536,7 @@ mod tests {
             events(&mut l),
             [LinkEvent::Message {
                 subject: "news.a".into(),
+                subscription: 1,
                 reply: Some("inbox.1".into()),
                 payload: Bytes::from_static(b"hello"),
             }]
