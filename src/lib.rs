@@ -28,6 +28,9 @@ pub mod outbox;
 pub mod reactor;
 pub mod relay;
 pub mod server;
+/// A seeded simulation of a cluster: nodes, broker and people in memory.
+#[cfg(test)]
+mod simulation;
 pub mod terminal;
 pub mod timers;
 pub mod wire;

@@ -3,7 +3,7 @@
 //! what `nats-server` would (`INFO`, `PONG`, `MSG`, and a 503 status for a
 //! request nobody holds), delivering in the order it reads.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::Endpoint;
@@ -15,7 +15,8 @@ struct Connection {
     unread: Vec<u8>,
     /// Bytes for the client.
     out: Vec<u8>,
-    subscriptions: HashMap<String, String>,
+    /// By subscription id, in order: a run replays the same each time.
+    subscriptions: BTreeMap<String, String>,
 }
 
 /// The broker: connections by number; a closed one is `None`.
