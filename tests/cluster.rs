@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::broker::{free_addr, nats_installed, start_broker};
 use common::peer::Peer;
-use common::Server;
+use common::{Server, PATIENCE};
 
 /// A node of the cluster whose broker is at `broker`, once its link is up
 /// (or at once, if the broker is not expected to be there).
@@ -40,7 +40,12 @@ fn node_with(name: &str, broker: SocketAddr, wait_for_link: bool, flags: &[&str]
 #[track_caller]
 fn forwarded(peer: &Peer, expected: String) {
     assert_eq!(peer.recv(), expected);
-    let (header, rest) = expected.split_once('#').expect("a forward");
+    receipt(peer, &expected);
+}
+
+/// Receipts the forward `forward` from `peer`, as its client does.
+fn receipt(peer: &Peer, forward: &str) {
+    let (header, rest) = forward.split_once('#').expect("a forward");
     let dest = header.split_once("->").expect("a forward").1;
     let (token_and_id, body) = rest.split_at(20);
     peer.send(&format!("{dest}->server#{token_and_id}Success: {body}"));
@@ -48,6 +53,29 @@ fn forwarded(peer: &Peer, expected: String) {
 
 fn offline(id: &str, token: &str, msg_id: &str) -> String {
     format!("server->{id}#<{token}><{msg_id}>Error: destination offline!")
+}
+
+/// How often a client resends a message that has no answer yet.
+const RESEND_EVERY: Duration = Duration::from_millis(500);
+
+/// The first datagram `sender` gets before `until`, sending `message`
+/// now and again every [`RESEND_EVERY`] meanwhile (same id), as the
+/// client does; `None` if nothing came.
+fn resending(sender: &Peer, message: &str, until: Instant) -> Option<String> {
+    let mut next_send = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return None;
+        }
+        if now >= next_send {
+            sender.send(message);
+            next_send = now + RESEND_EVERY;
+        }
+        if let Some(answer) = sender.recv_within(next_send.min(until) - now) {
+            return Some(answer);
+        }
+    }
 }
 
 const M1: &str = "0000000001";
@@ -236,6 +264,125 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
         bob.recv(),
         format!("server->bob#<{tb}><{M1}>Success: welcome back")
     );
+}
+
+/// A node that stalls while a message for its user is asked of it is
+/// never said to have that user offline: the node that asked cannot tell
+/// a stalled node from a dead one, and the stalled one may yet take the
+/// message, so the sender's node stays silent and its client resends.
+/// Here b is stopped (SIGSTOP) for 1.6 s, longer than a node waits for a
+/// verdict before asking again (1 s): the asks wait unread in b's
+/// connection, b takes the message when it wakes, and alice, resending
+/// as a client does, gets `Success`, never `destination offline!`; bob is
+/// shown that one message (each copy the node resends until it is
+/// receipted is the same forward, which the client shows once). Before,
+/// a answered offline after 1 s, and bob was then shown a message alice
+/// was told never reached him.
+#[test]
+fn a_stalled_node_is_never_said_offline_for_a_message_it_then_shows() {
+    let Some(broker) = start_broker(free_addr()) else {
+        return;
+    };
+    let a = node("a", broker.addr, true);
+    let b = node("b", broker.addr, true);
+    let alice = Peer::new(a.addr);
+    let bob = Peer::new(b.addr);
+    let ta = alice.login("alice", "wonderland");
+    let tb = bob.login("bob", "builder");
+    let message = format!("alice->bob#<{ta}><{M1}>are you there?");
+    let forward = format!("alice->bob#<{tb}><{M1}>are you there?");
+
+    // The stall is the fault: b hears nothing and says nothing for 1.6 s.
+    b.pause();
+    let stall = Instant::now() + Duration::from_millis(1600);
+    let during = resending(&alice, &message, stall);
+    b.resume();
+    assert_eq!(during, None, "an answer while bob's node was stopped");
+
+    // b wakes, takes the asks waiting for it, and alice hears it took one.
+    let after = resending(&alice, &message, Instant::now() + PATIENCE);
+    assert_eq!(
+        after.as_deref(),
+        Some(&*format!(
+            "server->alice#<{ta}><{M1}>Success: are you there?"
+        )),
+        "alice's answer once bob's node is back"
+    );
+    // bob has it; anything more is b's resend of that same forward.
+    forwarded(&bob, forward.clone());
+    while let Some(copy) = bob.recv_within(Duration::from_millis(1500)) {
+        assert_eq!(copy, forward, "bob is shown only alice's message");
+        receipt(&bob, &copy);
+    }
+}
+
+/// A session that ended while the broker was away does not come back
+/// with it. bob is logged in at a; the broker dies; bob logs in at b and
+/// logs off there (b cannot tell a). When the broker returns, a announces
+/// bob's session there, older than the login b remembers as ended: a is
+/// refused, and its session of bob ends. Until the nodes have heard each
+/// other a message to bob may still reach his old socket (a cannot know
+/// yet), but within seconds bob is offline for every node, and from then
+/// on nothing reaches that socket. Before, b had forgotten bob's ended
+/// login, a's announcement brought back his old session, and messages to
+/// the logged-off bob were delivered there and answered `Success`.
+#[test]
+fn a_session_ended_during_a_broker_outage_does_not_come_back() {
+    let broker_addr = free_addr();
+    let Some(broker) = start_broker(broker_addr) else {
+        return;
+    };
+    let a = node("a", broker_addr, true);
+    let b = node("b", broker_addr, true);
+    let alice = Peer::new(a.addr);
+    let carol = Peer::new(b.addr);
+    let ta = alice.login("alice", "wonderland");
+    let tc = carol.login("carol", "s3cret");
+    let old = Peer::new(a.addr);
+    let t_old = old.login("bob", "builder");
+
+    drop(broker);
+    a.log.expect("broker link down");
+    b.log.expect("broker link down");
+    let new = Peer::new(b.addr);
+    let t_new = new.login("bob", "builder");
+    new.send(&format!("bob->server#logoff<{t_new}>"));
+    assert_eq!(new.recv(), format!("server->bob#Success<{t_new}>"));
+
+    let _broker = start_broker(broker_addr).expect("installed");
+    a.log.expect("broker link up");
+    b.log.expect("broker link up");
+    let back = Instant::now();
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        let msg_id = format!("{:010}", 100 + n);
+        carol.send(&format!("carol->bob#<{tc}><{msg_id}>still there?"));
+        let answer = carol.recv();
+        if answer == offline("carol", &tc, &msg_id) {
+            break;
+        }
+        assert_eq!(
+            answer,
+            format!("server->carol#<{tc}><{msg_id}>Success: still there?")
+        );
+        // Taken before the nodes heard each other: the old socket has it.
+        forwarded(&old, format!("carol->bob#<{t_old}><{msg_id}>still there?"));
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "bob's ended session is still online at a {:?} after the broker came back",
+            back.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // From then on nothing reaches bob's old socket, and a knows why.
+    assert_eq!(old.recv_within(Duration::from_secs(2)), None);
+    alice.send(&format!("alice->bob#<{ta}><{M1}>bob?"));
+    assert_eq!(alice.recv(), offline("alice", &ta, M1));
+    assert_eq!(old.recv_within(Duration::from_millis(500)), None);
+    a.log
+        .expect("bob logged in at another node and that login ended: its session here ended");
 }
 
 #[test]

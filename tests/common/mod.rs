@@ -157,6 +157,18 @@ impl Server {
         assert!(status.success(), "kill -{name}");
     }
 
+    /// Stops the hub where it is (SIGSTOP), as a stalled machine would:
+    /// its sockets stay open and what comes for it waits, unread, until
+    /// [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d hub go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
     /// The hub's accounts file, for a test to rewrite.
     pub fn accounts_file(&self) -> &std::path::Path {
         &self._accounts.0

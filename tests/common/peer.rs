@@ -1,8 +1,10 @@
 //! One client of a test, speaking UDP to the real hub by hand.
 
+use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
 
-use super::udp_socket;
+use super::{udp_socket, PATIENCE};
 
 /// One client of the test: the socket it sends from, and the one it receives on.
 pub struct Peer {
@@ -43,6 +45,23 @@ impl Peer {
         let mut buf = [0; 2048];
         let (len, _) = self.rx.recv_from(&mut buf).expect("a reply from the hub");
         String::from_utf8_lossy(&buf[..len]).into_owned()
+    }
+
+    /// The next datagram if one comes within `wait` (at least a
+    /// millisecond), else `None`: for a test that must see that nothing
+    /// comes, or that resends while it waits.
+    pub fn recv_within(&self, wait: Duration) -> Option<String> {
+        self.rx
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut buf = [0; 2048];
+        let got = self.rx.recv_from(&mut buf);
+        self.rx.set_read_timeout(Some(PATIENCE)).unwrap();
+        match got {
+            Ok((len, _)) => Some(String::from_utf8_lossy(&buf[..len]).into_owned()),
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+            Err(err) => panic!("reading the test socket: {err}"),
+        }
     }
 
     /// Logs in, naming the receiving socket's address; returns the token.
