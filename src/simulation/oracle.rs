@@ -5,6 +5,7 @@
 //! A message is named by its sender and its id, as the hub names it.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use crate::wire::{self, Chat, Message, Outcome, Reply};
 
@@ -44,8 +45,9 @@ pub struct Oracle {
     /// sent: a session that ends after that, before it is shown, excuses
     /// a `Success` never shown.
     first_sent: HashMap<Key, (u32, u32)>,
-    /// How often the destination's client showed each message.
-    shown: HashMap<Key, u32>,
+    /// How often the destination's client showed each message, and when
+    /// first.
+    shown: HashMap<Key, (u32, Instant)>,
     /// Per person: bumped whenever its session ends (logoff, expiry, a
     /// session lost): a message owed to the old session may be lost.
     pub epochs: Vec<u32>,
@@ -163,7 +165,7 @@ impl Oracle {
     }
 
     /// A person's client showed the message `key`.
-    pub fn shown(&mut self, person: usize, key: Key) {
+    pub fn shown(&mut self, now: Instant, person: usize, key: Key) {
         let name = format!("{} msg {}", key.0, key.1);
         if self.sent.get(&key).is_none_or(|sent| sent.dest != person) {
             return self.violation(format!(
@@ -171,7 +173,7 @@ impl Oracle {
             ));
         }
         let told = self.told.get(&key).copied();
-        let count = self.shown.entry(key).or_insert(0);
+        let (count, _) = self.shown.entry(key).or_insert((0, now));
         *count += 1;
         let count = *count;
         self.counts.2 += 1;
@@ -185,9 +187,17 @@ impl Oracle {
         }
     }
 
+    /// When the message `key`, told `Success`, was shown, if it was.
+    pub fn delivered_at(&self, key: &Key) -> Option<Instant> {
+        match self.told.get(key) {
+            Some(Told::Success { .. }) => self.shown.get(key).map(|(_, at)| *at),
+            _ => None,
+        }
+    }
+
     /// Whether the message `key` was told `Success` and shown.
     pub fn delivered(&self, key: &Key) -> bool {
-        matches!(self.told.get(key), Some(Told::Success { .. })) && self.shown.contains_key(key)
+        self.delivered_at(key).is_some()
     }
 
     /// At the end: a message told `Success` was shown, unless its
