@@ -205,6 +205,10 @@ pub struct Report {
     pub simulated: Duration,
     /// Messages told Success, told offline, shown.
     pub counts: (u32, u32, u32),
+    /// What the people's clients said: "not confirmed" (no answer after
+    /// every resend) and "please log in again", during the faults.
+    pub not_confirmed: u32,
+    pub log_in_again: u32,
     /// For each pair in the final round: from the first try to the
     /// message shown.
     pub pairs: Vec<Duration>,
@@ -255,6 +259,9 @@ struct World {
     showing: Option<Key>,
     /// In the final round: everyone was logged in at once.
     everyone_in: bool,
+    /// Notices before the final round (see [`Report`]).
+    not_confirmed: u32,
+    log_in_again: u32,
 }
 
 impl World {
@@ -322,6 +329,8 @@ impl World {
             liveness: None,
             showing: None,
             everyone_in: false,
+            not_confirmed: 0,
+            log_in_again: 0,
             accounts,
             options,
         };
@@ -350,6 +359,8 @@ impl World {
             simulated: self.now - self.t0,
             counts: self.oracle.counts,
             pairs: self.pairs(),
+            not_confirmed: self.not_confirmed,
+            log_in_again: self.log_in_again,
         }
     }
 
@@ -887,6 +898,13 @@ impl World {
 
     fn notice(&mut self, p: usize, notice: Notice) {
         self.trace(|| format!("{}: {notice}", self.people[p].id));
+        if self.final_round.is_none() {
+            match notice {
+                Notice::NotAnswering(Unanswered::Message { .. }) => self.not_confirmed += 1,
+                Notice::LogInAgain | Notice::TokenError => self.log_in_again += 1,
+                _ => {}
+            }
+        }
         let person = &mut self.people[p];
         match notice {
             Notice::Received { .. } => {

@@ -93,18 +93,34 @@ fn sweep() {
     let (from, to): (u64, u64) = (from.parse().unwrap(), to.parse().unwrap());
     let started = Instant::now();
     let mut faults = [0usize; 5];
+    // What people saw in the runs with one fault (or none), by fault.
+    let mut alone = [[0u64; 5]; 6];
     let (mut simulated, mut counts) = (std::time::Duration::ZERO, (0u64, 0u64, 0u64));
     let mut liveness = Vec::new();
     for seed in from..to {
         let report = check(seed);
+        let kind = |fault: Fault| match fault {
+            Fault::BrokerCrash => 0,
+            Fault::BrokerStall => 1,
+            Fault::LinkCut(_) => 2,
+            Fault::NodeCrash(_) => 3,
+            Fault::NodeStall(_) => 4,
+        };
         for strike in &report.options.strikes {
-            faults[match strike.fault {
-                Fault::BrokerCrash => 0,
-                Fault::BrokerStall => 1,
-                Fault::LinkCut(_) => 2,
-                Fault::NodeCrash(_) => 3,
-                Fault::NodeStall(_) => 4,
-            }] += 1;
+            faults[kind(strike.fault)] += 1;
+        }
+        let row = match &report.options.strikes[..] {
+            [] => Some(5),
+            [one] => Some(kind(one.fault)),
+            _ => None,
+        };
+        if let Some(row) = row {
+            let seen = &mut alone[row];
+            seen[0] += 1;
+            seen[1] += u64::from(report.counts.0);
+            seen[2] += u64::from(report.counts.1);
+            seen[3] += u64::from(report.not_confirmed);
+            seen[4] += u64::from(report.log_in_again);
         }
         simulated += report.simulated;
         counts.0 += u64::from(report.counts.0);
@@ -123,6 +139,18 @@ fn sweep() {
         "faults: {} broker crashes, {} broker stalls, {} link cuts, {} node crashes, {} node stalls",
         faults[0], faults[1], faults[2], faults[3], faults[4]
     );
+    println!("seeds with one fault: runs, messages answered Success, destination offline!, not confirmed, please log in again");
+    let names = [
+        "broker crash",
+        "broker stall",
+        "link cut",
+        "node crash",
+        "node stall",
+        "no fault",
+    ];
+    for (name, seen) in names.iter().zip(alone) {
+        println!("  {name}: {seen:?}");
+    }
     liveness.sort();
     let at = |share: f64| liveness[((liveness.len() - 1) as f64 * share) as usize];
     println!(
