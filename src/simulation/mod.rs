@@ -53,7 +53,7 @@ const SETTLE: Duration = Duration::from_secs(2);
 
 /// A node's session timeout in the simulation: short, so that sessions
 /// expire during a run.
-const SESSION_TIMEOUT: Duration = Duration::from_secs(12);
+const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a person waits, in the final round, for a message accepted
 /// to be shown before writing it again.
@@ -100,11 +100,13 @@ enum Party {
 /// Something on its way, or due.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Item {
-    /// `from_node`: the node (and its incarnation) that sent it.
+    /// `process`: the node process (node and incarnation) it is tied to:
+    /// its sender, on its way to a person; the stalled process that has
+    /// it in its socket, on its way to a node (lost if that one dies).
     Datagram {
         to: Party,
         from: SocketAddr,
-        from_node: Option<(usize, u32)>,
+        process: Option<(usize, u32)>,
         bytes: Vec<u8>,
     },
     /// Bytes a node wrote on connection `conn`; `None`: it closed it.
@@ -172,6 +174,10 @@ struct Person {
     second_device_until: Option<Instant>,
     /// Its client said the server is not answering: it logs in again.
     log_in_again: bool,
+    /// It moved, and logs off as soon as the login is through.
+    leave_soon: bool,
+    /// The node (incarnation) of the session that ended last.
+    ended_at: Option<(usize, u32)>,
     /// In the final round: the people still to write to.
     final_to: Vec<usize>,
     /// The final message in flight: to whom, and its key once sent.
@@ -296,6 +302,8 @@ impl World {
                     login_typed: t0,
                     second_device_until: None,
                     log_in_again: false,
+                    leave_soon: false,
+                    ended_at: None,
                     final_to: Vec::new(),
                     final_sent: None,
                     final_accepted: Vec::new(),
@@ -599,13 +607,13 @@ impl World {
             Item::Datagram {
                 to,
                 from,
-                from_node,
+                process,
                 bytes,
             } => {
                 self.fingerprint.write(&bytes);
                 match to {
-                    Party::Node(n) => self.datagram_to_node(n, from, bytes),
-                    Party::Person(p) => self.datagram_to_person(p, from_node, &bytes),
+                    Party::Node(n) => self.datagram_to_node(n, from, process, bytes),
+                    Party::Person(p) => self.datagram_to_person(p, process, &bytes),
                 }
             }
             Item::ToBroker { conn, bytes } => {
@@ -625,14 +633,23 @@ impl World {
         }
     }
 
-    fn datagram_to_node(&mut self, n: usize, from: SocketAddr, bytes: Vec<u8>) {
+    fn datagram_to_node(
+        &mut self,
+        n: usize,
+        from: SocketAddr,
+        held_by: Option<(usize, u32)>,
+        bytes: Vec<u8>,
+    ) {
         let clock = self.clock();
         let slot = &mut self.nodes[n];
+        if held_by.is_some_and(|(_, incarnation)| incarnation != slot.incarnation) {
+            return; // in the socket of a process that died
+        }
         if let Some(until) = slot.stalled_until.filter(|&until| until > self.now) {
             let item = Item::Datagram {
                 to: Party::Node(n),
                 from,
-                from_node: None,
+                process: Some((n, slot.incarnation)),
                 bytes,
             };
             return self.schedule(until, item);
@@ -844,7 +861,7 @@ impl World {
                 let item = Item::Datagram {
                     to: Party::Person(p),
                     from: HUB,
-                    from_node: Some((n, incarnation)),
+                    process: Some((n, incarnation)),
                     bytes: bytes.clone(),
                 };
                 self.schedule(now + wait, item);
@@ -885,7 +902,7 @@ impl World {
                 let item = Item::Datagram {
                     to: Party::Node(home),
                     from: person_addr(p),
-                    from_node: None,
+                    process: None,
                     bytes: bytes.clone(),
                 };
                 self.schedule(now + wait, item);
@@ -924,9 +941,22 @@ impl World {
                     person.unconfirmed = false;
                 }
             }
-            Notice::LogInAgain | Notice::TokenError | Notice::LoggedOff => {
+            Notice::LogInAgain | Notice::TokenError => {
                 person.ended = true;
+                // The record of the session was where it began.
+                person.ended_at = person.token.as_ref().map(|(_, n, i)| (*n, *i));
                 person.token = None;
+            }
+            Notice::LoggedOff => {
+                person.ended = true;
+                // The record of the session was where it began.
+                person.ended_at = person.token.as_ref().map(|(_, n, i)| (*n, *i));
+                person.token = None;
+                // Gone for a while, as people go, unless the end is near.
+                if self.final_round.is_none() {
+                    let away = Duration::from_millis(self.rng.random_range(1_000..30_000));
+                    person.next_act = person.next_act.max(self.now + away);
+                }
             }
             Notice::NotAnswering(Unanswered::Login | Unanswered::Logoff) => {
                 person.unconfirmed = true
@@ -974,6 +1004,10 @@ impl World {
                 person.log_in_again = false;
                 format!("{}->server#login<{}>", person.id, person.password)
             }
+            (ClientState::Online, false) if person.leave_soon => {
+                person.leave_soon = false;
+                format!("{}->server#logoff", person.id)
+            }
             (ClientState::Offline, _) if !person.unconfirmed || self.rng.random_bool(0.3) => {
                 format!("{}->server#login<{}>", person.id, person.password)
             }
@@ -1015,9 +1049,13 @@ impl World {
                 } else if roll < 0.85 {
                     format!("{}->server#logoff", person.id)
                 } else if roll < 0.9 && self.options.nodes > 1 {
+                    // Moves to another node, and now and then leaves at
+                    // once: a login and a logoff elsewhere, maybe during
+                    // an outage, that must end the session it left.
                     let others = self.options.nodes - 1;
                     person.home =
                         (person.home + 1 + self.rng.random_range(0..others)) % self.options.nodes;
+                    person.leave_soon = self.rng.random_bool(0.4);
                     format!("{}->server#login<{}>", person.id, person.password)
                 } else if roll < 0.92 && self.options.nodes > 1 {
                     // Logs in on a second device at another node, in the
@@ -1043,7 +1081,7 @@ impl World {
                     let item = Item::Datagram {
                         to: Party::Node(there),
                         from: second_device(p),
-                        from_node: None,
+                        process: None,
                         bytes: login.into_bytes(),
                     };
                     self.schedule(now, item);
@@ -1147,6 +1185,7 @@ impl World {
                 if slot.hub.take().is_none() {
                     return;
                 }
+                slot.stalled_until = None;
                 self.oracle.crashes += 1;
                 // The kernel sends what was written, then closes.
                 if let Some(conn) = slot.conn.take() {
@@ -1156,7 +1195,9 @@ impl World {
             Fault::NodeStall(n) => {
                 let until = now + strike.lasting;
                 let slot = &mut self.nodes[n];
-                slot.stalled_until = Some(slot.stalled_until.map_or(until, |u| u.max(until)));
+                if slot.hub.is_some() {
+                    slot.stalled_until = Some(slot.stalled_until.map_or(until, |u| u.max(until)));
+                }
             }
         }
     }
@@ -1280,6 +1321,11 @@ impl World {
                 Some("online at more than one node")
             } else if settled
                 && person.ended
+                // (unless the node that ended it died since, and took the
+                // record of it along: docs/cluster.md, "What fails how")
+                && person
+                    .ended_at
+                    .is_none_or(|(n, incarnation)| self.nodes[n].incarnation == incarnation)
                 && person.state == ClientState::Offline
                 && !online_at.is_empty()
             {
