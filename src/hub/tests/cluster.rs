@@ -143,6 +143,40 @@ impl Net {
         }
     }
 
+    /// Writes what `node` queued for the broker, and nothing else moves:
+    /// the broker reads it, and what it has for anyone waits.
+    fn write_only(&mut self, node: usize) {
+        let connection = self.nodes[node].connection.expect("connected");
+        let h = &mut self.nodes[node].h;
+        loop {
+            let bytes = h.hub.pending_write(h.now).to_vec();
+            if bytes.is_empty() {
+                return;
+            }
+            h.hub.written(bytes.len());
+            self.broker.read(connection, &bytes);
+        }
+    }
+
+    /// Hands `node` what the broker has for it, and nothing else moves;
+    /// returns what the node sent.
+    fn read_only(&mut self, node: usize) -> Vec<Sent> {
+        let connection = self.nodes[node].connection.expect("connected");
+        let bytes = self.broker.take_output(connection);
+        let h = &mut self.nodes[node].h;
+        h.hub.handle_bytes(h.now, &bytes);
+        h.transmits()
+    }
+
+    /// `node`'s connection to the broker is cut: both sides drop it.
+    fn cut(&mut self, node: usize) -> Vec<Sent> {
+        let connection = self.nodes[node].connection.take().expect("connected");
+        self.broker.close(connection);
+        let h = &mut self.nodes[node].h;
+        h.hub.handle_lost(h.now, "connection reset");
+        h.transmits()
+    }
+
     /// The broker goes away: every node loses its connection.
     fn broker_dies(&mut self) -> Vec<Sent> {
         self.broker_up = false;
@@ -707,5 +741,81 @@ fn messages_sent_to_a_node_that_died_go_to_their_users_subjects() {
             sent(home("carol"), chat("alice", "carol", &tc2, M2, "c?")),
             sent(home("alice"), success("alice", &ta, M2, "c?")),
         ],
+    );
+}
+
+#[test]
+fn a_forward_taken_for_another_node_goes_only_once_the_broker_has_its_verdict() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    // B reads alice's ask and takes it: the forward waits for the broker
+    // to have B's `taken`.
+    assert_eq!(
+        net.nodes[A]
+            .h
+            .send(home("alice"), chat("alice", "bob", &ta, M1, "held")),
+        []
+    );
+    net.write_only(A);
+    assert_eq!(net.read_only(B), [], "held, not sent");
+    // B's link is cut before the verdict is written: it never goes, so
+    // the message is as if never taken.
+    assert_eq!(net.cut(B), []);
+    net.nodes[B].dead = true; // B stays away while A decides
+                              // A asks again; nobody holds bob now, and no `taken` came: offline,
+                              // and true: bob never got it.
+    net.at(secs(1));
+    let out = net.tick();
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    // B comes back: bob reachable again, the old message never shown.
+    net.nodes[B].dead = false;
+    net.at(secs(5));
+    let out = net.tick();
+    assert!(!out.iter().any(|s| s.to == home("bob")), "{out:?}");
+    let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M2, "again"));
+    assert_sent(
+        &out,
+        &[
+            sent(home("bob"), chat("alice", "bob", &tb, M2, "again")),
+            sent(home("alice"), success("alice", &ta, M2, "again")),
+        ],
+    );
+}
+
+#[test]
+fn an_ask_meant_for_an_ended_session_is_not_taken_by_the_next() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    // alice's ask is on its way to B when bob logs off there.
+    net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "bob", &ta, M1, "late"));
+    net.write_only(A);
+    let out = net.nodes[B].h.send(home("bob"), logoff("bob", &tb));
+    assert_eq!(
+        out,
+        [sent(home("bob"), format!("server->bob#Success<{tb}>"))]
+    );
+    net.write_only(B);
+    // A asks again: nobody holds bob, and alice is told so.
+    net.at(secs(1));
+    net.nodes[A].h.tick();
+    net.write_only(A);
+    let out = net.read_only(A);
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    // bob logs in again at B before B reads the first ask, which was
+    // routed to his ended session: the new one must not take it.
+    net.nodes[B].h.send(home("bob"), login("bob", home("bob")));
+    let out = net.read_only(B);
+    assert!(
+        !out.iter().any(|s| contains(&s.payload, b"late")),
+        "{out:?}"
+    );
+    let out = net.settle();
+    assert!(
+        !out.iter().any(|s| contains(&s.payload, b"late")),
+        "{out:?}"
     );
 }
