@@ -493,10 +493,7 @@ impl Cluster {
                     subscription,
                     reply,
                     payload,
-                } => {
-                    let current = self.link.subscription(&subject) == Some(subscription);
-                    self.on_message(now, &subject, current, reply.as_deref(), payload)
-                }
+                } => self.on_message(now, &subject, subscription, reply.as_deref(), payload),
                 LinkEvent::Confirmed(number) => {
                     while self.logins.front().is_some_and(|(n, _)| *n <= number) {
                         if let Some((_, login)) = self.logins.pop_front() {
@@ -525,22 +522,24 @@ impl Cluster {
         self.take_resolved();
     }
 
-    /// A message on one of our subjects: its subject says what it is.
-    /// `current`: it came under the subscription the subject has now.
+    /// A message on one of our subjects, under subscription
+    /// `subscription`: its subject says what it is.
     fn on_message(
         &mut self,
         now: Instant,
         subject: &str,
-        current: bool,
+        subscription: u64,
         reply: Option<&str>,
         payload: Bytes,
     ) {
         let understood = match Inbound::of(subject, self.node) {
-            // Routed to a session of the user that has ended since: a new
-            // session here must not take what its sender may have been
-            // told is undeliverable.
-            Some(Inbound::AsksForUser(_)) if !current => self.on_asks(now, reply, payload, None),
-            Some(Inbound::AsksForUser(_)) => self.on_asks(now, reply, payload, Some(false)),
+            // Routed to a session of the user that has ended since (the
+            // subject was subscribed again): a new session here must not
+            // take what its sender may have been told is undeliverable.
+            Some(Inbound::AsksForUser(_)) => {
+                let current = self.link.subscription(subject) == Some(subscription);
+                self.on_asks(now, reply, payload, current.then_some(false))
+            }
             Some(Inbound::AsksForNode) => self.on_asks(now, reply, payload, Some(true)),
             Some(Inbound::Verdicts) => self.on_verdicts(now, &payload),
             Some(Inbound::Announcement | Inbound::LoginAnswer) => self.on_record(&payload, reply),

@@ -184,7 +184,7 @@ impl Hub {
         }
         let held = self.next_held;
         self.next_held += 1;
-        self.held.push((held, dest));
+        self.held.insert(held, dest);
         self.deliver(now, from, dest, (chat.msg_id, chat.body), Some(held));
         Took::Now(held)
     }
@@ -229,8 +229,7 @@ impl Hub {
     /// The session and position of the held forward `held`, if it is still
     /// there; forgets it either way.
     fn find_held(&mut self, held: u64) -> Option<(AccountIndex, usize)> {
-        let at = self.held.iter().position(|(h, _)| *h == held)?;
-        let (_, dest) = self.held.swap_remove(at);
+        let dest = self.held.remove(&held)?;
         let online = self.sessions[dest].online.as_ref()?;
         let position = online.pending.iter().position(|p| p.held == Some(held))?;
         Some((dest, position))

@@ -29,7 +29,7 @@ mod sessions;
 mod throttle;
 mod token_guard;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -155,7 +155,7 @@ pub struct Hub {
     requests: VecDeque<(RequestId, Origin)>,
     /// Forwards taken for other nodes, held until the cluster releases
     /// them, with their destinations; and the number of the next.
-    held: Vec<(u64, AccountIndex)>,
+    held: HashMap<u64, AccountIndex>,
     next_held: u64,
 }
 
@@ -182,7 +182,7 @@ impl Hub {
             rng,
             cluster: None,
             requests: VecDeque::new(),
-            held: Vec::new(),
+            held: HashMap::new(),
             next_held: 0,
         }
     }
