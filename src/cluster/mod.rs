@@ -19,6 +19,7 @@
 //!   there, live or ended; nodes **announce** them ([`presence`]).
 
 mod asks;
+mod holding;
 mod payload;
 mod presence;
 mod requests;
@@ -36,6 +37,7 @@ use rand::RngCore;
 use crate::nats::{Endpoint, Link, LinkConfig, LinkError, LinkEvent};
 use crate::wire::{Chat, SessionToken};
 use asks::parse_asks;
+use holding::{Held, Holding};
 use payload::{forward_message, Record};
 pub use payload::{parse_forward, Stamp};
 use presence::{Heard, Presence};
@@ -123,8 +125,9 @@ pub enum ClusterEvent {
     /// The broker has the `taken` verdicts of these held forwards: they
     /// may go to their destinations now.
     Release(Vec<u64>),
-    /// The link dropped these held forwards' `taken` verdicts: their
-    /// askers will ask again. Never sent, they are as if never taken.
+    /// These held forwards never go: their `taken` verdicts never left, or
+    /// their askers did not count them. As if never taken: an ask made
+    /// again takes them again.
     Revoke(Vec<u64>),
     /// One of this node's requests has its outcome.
     Resolved {
@@ -285,9 +288,10 @@ pub struct Cluster {
     requests: Requests,
     /// Verdicts owed to other nodes' asks, one batch per node, with the
     /// held forwards whose `taken` each carries.
-    owed: Vec<(VerdictBatch, Vec<u64>)>,
-    /// Held forwards by the confirmation that releases them.
-    forwards: VecDeque<(u64, Vec<u64>)>,
+    owed: Vec<(VerdictBatch, Vec<Held>)>,
+    /// Held forwards whose verdicts went out, until the broker confirms
+    /// it has them, or their askers settle a doubt.
+    holding: Holding,
     /// Login replies by the confirmation that releases them.
     logins: VecDeque<(u64, HeldLogin)>,
     events: VecDeque<ClusterEvent>,
@@ -312,7 +316,7 @@ impl Cluster {
             link,
             node,
             owed: Vec::new(),
-            forwards: VecDeque::new(),
+            holding: Holding::default(),
             logins: VecDeque::new(),
             events: VecDeque::new(),
             counters: ClusterCounters::default(),
@@ -354,9 +358,13 @@ impl Cluster {
             (Took::NotHere, true) => Verdict::Gone,
             (Took::NotHere, false) => Verdict::Offline,
         };
-        let batch = self.owe(asker.node, asker.number, verdict);
-        if let Took::Now(forward) = took {
-            batch.push(forward);
+        let held = self.owe(asker.node, asker.number, verdict);
+        if let Took::Now(id) = took {
+            held.push(Held {
+                id,
+                asker: asker.node,
+                ask: asker.number,
+            });
         }
     }
 
@@ -406,6 +414,11 @@ impl Cluster {
         self.link.handle_timeout(now);
         self.take_link_events(now);
         self.requests.sweep(now, self.link.is_up());
+        let given_up = self.holding.expire(now);
+        self.revoke(given_up);
+        if self.link.is_up() {
+            self.ask_about_doubts(now);
+        }
         self.presence.forget_due(now, &mut self.link);
         self.presence.announce_again(&mut self.link);
         self.take_presence_refusals();
@@ -418,6 +431,7 @@ impl Cluster {
             self.link.poll_timeout(),
             self.requests.next_sweep(),
             self.presence.next_forget(),
+            self.holding.next_deadline(self.link.is_up()),
         ]
         .into_iter()
         .flatten()
@@ -466,6 +480,7 @@ impl Cluster {
             match event {
                 LinkEvent::Up => {
                     self.note(Note::LinkUp);
+                    self.ask_about_doubts(now);
                     self.presence.announce_all(&mut self.link);
                     self.take_presence_refusals();
                     self.requests.on_link_up(now);
@@ -473,19 +488,18 @@ impl Cluster {
                 LinkEvent::Down { why } => {
                     self.note(Note::LinkDown { why });
                     // Nothing will be confirmed: the logins are answered
-                    // now, and the forwards whose verdicts may be lost
-                    // never go (their askers ask again).
+                    // now; forwards whose verdicts never left never go;
+                    // those whose verdicts left are in doubt.
                     for (_, login) in std::mem::take(&mut self.logins) {
                         self.events.push_back(ClusterEvent::LoginConfirmed(login));
                     }
-                    let unconfirmed = std::mem::take(&mut self.forwards)
+                    let unsent: Vec<u64> = std::mem::take(&mut self.owed)
                         .into_iter()
-                        .map(|(_, f)| f);
-                    let unsent = std::mem::take(&mut self.owed).into_iter().map(|(_, f)| f);
-                    let revoked: Vec<u64> = unconfirmed.chain(unsent).flatten().collect();
-                    if !revoked.is_empty() {
-                        self.events.push_back(ClusterEvent::Revoke(revoked));
-                    }
+                        .flat_map(|(_, held)| held)
+                        .map(|h| h.id)
+                        .collect();
+                    self.revoke(unsent);
+                    self.holding.link_down(now);
                     self.requests.on_link_down();
                 }
                 LinkEvent::Message {
@@ -500,12 +514,7 @@ impl Cluster {
                             self.events.push_back(ClusterEvent::LoginConfirmed(login));
                         }
                     }
-                    let mut released = Vec::new();
-                    while self.forwards.front().is_some_and(|(n, _)| *n <= number) {
-                        if let Some((_, forwards)) = self.forwards.pop_front() {
-                            released.extend(forwards);
-                        }
-                    }
+                    let released = self.holding.confirmed(number);
                     if !released.is_empty() {
                         self.events.push_back(ClusterEvent::Release(released));
                     }
@@ -594,11 +603,32 @@ impl Cluster {
         let Some(verdicts) = Verdicts::parse(payload) else {
             return false;
         };
+        let from = verdicts.from;
         for (number, verdict) in verdicts.iter() {
             self.trace(|| format!("verdict on ask {number}: {}", verdict.word()));
-            self.requests
-                .on_verdict(now, verdicts.from, number, verdict);
+            match verdict {
+                Verdict::Doubt => {
+                    let counted = self.requests.count(number);
+                    let answer = if counted {
+                        Verdict::Counted
+                    } else {
+                        Verdict::Void
+                    };
+                    self.owe(from, number, answer);
+                }
+                Verdict::Counted | Verdict::Void => {
+                    if let Some(id) = self.holding.settle(from, number) {
+                        if verdict == Verdict::Counted {
+                            self.events.push_back(ClusterEvent::Release(vec![id]));
+                        } else {
+                            self.revoke(vec![id]);
+                        }
+                    }
+                }
+                _ => self.requests.on_verdict(now, from, number, verdict),
+            }
         }
+        self.take_resolved();
         true
     }
 
@@ -632,7 +662,7 @@ impl Cluster {
 
     /// Adds a verdict to the batch for `node`; returns the batch's held
     /// forwards.
-    fn owe(&mut self, node: u64, number: u64, verdict: Verdict) -> &mut Vec<u64> {
+    fn owe(&mut self, node: u64, number: u64, verdict: Verdict) -> &mut Vec<Held> {
         let at = match self.owed.iter().position(|(b, _)| b.to == node) {
             Some(at) => at,
             None => {
@@ -654,26 +684,42 @@ impl Cluster {
         }
         let mut published = Vec::new();
         let mut revoked = Vec::new();
-        for (batch, forwards) in std::mem::take(&mut self.owed) {
+        for (batch, held) in std::mem::take(&mut self.owed) {
             let subject = subject::node_verdicts(batch.to);
             match self.link.publish(&subject, None, batch.payload()) {
-                Ok(()) => published.extend(forwards),
+                Ok(()) => published.extend(held),
                 Err(why) => {
                     self.refused(Published::Verdicts, 1, why);
-                    revoked.extend(forwards);
+                    revoked.extend(held.iter().map(|h| h.id));
                 }
             }
         }
         if !published.is_empty() {
             match self.link.confirm() {
-                Some(number) => self.forwards.push_back((number, published)),
-                None => revoked.extend(published),
+                Some(number) => self.holding.published(number, published),
+                None => revoked.extend(published.iter().map(|h| h.id)),
             }
         }
-        if !revoked.is_empty() {
-            self.events.push_back(ClusterEvent::Revoke(revoked));
-        }
+        self.revoke(revoked);
         self.take_resolved();
+    }
+
+    /// Asks the askers of the forwards in doubt whether they count them,
+    /// if it is time.
+    fn ask_about_doubts(&mut self, now: Instant) {
+        for (asker, asks) in self.holding.ask(now) {
+            for ask in asks {
+                self.owe(asker, ask, Verdict::Doubt);
+            }
+        }
+    }
+
+    /// Held forwards that never go: their verdicts never left, or their
+    /// askers did not count them.
+    fn revoke(&mut self, ids: Vec<u64>) {
+        if !ids.is_empty() {
+            self.events.push_back(ClusterEvent::Revoke(ids));
+        }
     }
 
     fn take_resolved(&mut self) {

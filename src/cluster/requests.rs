@@ -92,8 +92,9 @@ struct Request {
     /// verdicts after it plus `ask_again_after`.
     expires: Instant,
     waiting: Vec<Waiting>,
-    /// The number of its latest ask.
+    /// The number of its latest ask, and of all its asks.
     latest: u64,
+    asked: Vec<u64>,
     /// Asks made at once after a node said it has no session of the user.
     asked_at_once: u32,
     /// Its latest ask found nobody holding the user's subject (or a node
@@ -133,6 +134,9 @@ pub struct Requests {
     /// When [`sweep`](Self::sweep) may have something to do.
     next_sweep: Option<Instant>,
     resolved: VecDeque<(RequestId, Outcome)>,
+    /// Which recent asks belong to requests that were `Taken`, for a node
+    /// that lost its link before it knew its `taken` was heard.
+    taken: TakenAsks,
     /// How many asks went out (for metrics).
     pub asks_sent: u64,
 }
@@ -150,6 +154,7 @@ impl Requests {
             next_ask: 0,
             next_sweep: None,
             resolved: VecDeque::new(),
+            taken: TakenAsks::default(),
             asks_sent: 0,
         }
     }
@@ -172,6 +177,7 @@ impl Requests {
             expires,
             waiting: Vec::new(),
             latest: 0,
+            asked: Vec::new(),
             asked_at_once: 0,
             nobody_holds: false,
             published: false,
@@ -222,7 +228,14 @@ impl Requests {
     /// Node `from` gave ask `number` its verdict.
     pub fn on_verdict(&mut self, now: Instant, from: u64, number: u64, verdict: Verdict) {
         let Some(at) = self.take_ask(number) else {
-            return; // a second verdict, or one for a request settled already
+            // A second verdict on one ask (two nodes held the user's
+            // subject a moment): a `taken` still settles its request.
+            if verdict == Verdict::Taken {
+                if let Some(at) = self.requests.iter().position(|r| r.asked.contains(&number)) {
+                    self.resolve(at, Outcome::Taken);
+                }
+            }
+            return;
         };
         let id = self.requests[at].id;
         let dest = &self.requests[at].dest;
@@ -254,7 +267,8 @@ impl Requests {
                 }
             }
             // Past its deadline: never delivered; the request expires.
-            Verdict::Late => {}
+            // (The words that settle doubts are the cluster's, not here.)
+            Verdict::Late | Verdict::Doubt | Verdict::Counted | Verdict::Void => {}
         }
         if self.requests.get(at).is_some_and(|r| r.id == id) {
             self.settle(at);
@@ -367,6 +381,21 @@ impl Requests {
         self.next_sweep
     }
 
+    /// A node took ask `number` and lost its link before it knew whether
+    /// its `taken` was heard: whether it counts. A request still without
+    /// an outcome counts it now (`Taken`); one that was `Taken` counts it;
+    /// one that ended otherwise, or is forgotten, does not: then it must
+    /// not be shown.
+    pub fn count(&mut self, number: u64) -> bool {
+        // Its verdict may have been lost with our link too: the request may
+        // have moved on to other asks. (Rare: a scan.)
+        if let Some(at) = self.requests.iter().position(|r| r.asked.contains(&number)) {
+            self.resolve(at, Outcome::Taken);
+            return true;
+        }
+        self.taken.contains(number)
+    }
+
     pub fn poll_resolved(&mut self) -> Option<(RequestId, Outcome)> {
         self.resolved.pop_front()
     }
@@ -401,6 +430,7 @@ impl Requests {
         batch.add(number, request.deadline, &request.forward);
         request.waiting.push(Waiting { number, sent: None });
         request.latest = number;
+        request.asked.push(number);
         request.nobody_holds = false;
         request.ask_again_at = now + self.ask_again_after;
         self.asks.insert(number, request.id);
@@ -434,6 +464,11 @@ impl Requests {
         let Some(request) = self.requests.remove(at) else {
             return;
         };
+        if outcome == Outcome::Taken {
+            for &number in &request.asked {
+                self.taken.insert(number);
+            }
+        }
         for waiting in &request.waiting {
             self.asks.remove(&waiting.number);
         }
@@ -465,5 +500,45 @@ impl Requests {
         if self.routes.get(dest) == Some(&node) {
             self.routes.remove(dest);
         }
+    }
+}
+
+/// The asks of requests that were `Taken`, among the latest [`TAKEN_ASKS`]
+/// asks this node made: one bit each, so that a node in doubt about a
+/// `taken` it sent can be answered long after (512 KiB at most).
+#[derive(Debug, Default)]
+struct TakenAsks {
+    /// The number of the ask of the first bit.
+    base: u64,
+    words: VecDeque<u64>,
+}
+
+/// How many of the latest asks [`TakenAsks`] remembers: tens of seconds of
+/// the most a node asks, longer than a doubt lasts.
+const TAKEN_ASKS: u64 = 1 << 22;
+
+impl TakenAsks {
+    fn insert(&mut self, number: u64) {
+        if number < self.base {
+            return;
+        }
+        let word = ((number - self.base) / 64) as usize;
+        while self.words.len() <= word {
+            self.words.push_back(0);
+        }
+        self.words[word] |= 1 << ((number - self.base) % 64);
+        while self.words.len() as u64 * 64 > TAKEN_ASKS {
+            self.words.pop_front();
+            self.base += 64;
+        }
+    }
+
+    fn contains(&self, number: u64) -> bool {
+        let Some(offset) = number.checked_sub(self.base) else {
+            return false;
+        };
+        self.words
+            .get((offset / 64) as usize)
+            .is_some_and(|word| word & (1 << (offset % 64)) != 0)
     }
 }

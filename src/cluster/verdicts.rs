@@ -1,5 +1,8 @@
 //! A node's verdicts on another node's asks, in one broker message:
-//! `from NODE taken N N ... gone N ... offline N ... late N ...`.
+//! `from NODE taken N N ... gone N ... offline N ... late N ...`; and the
+//! words that settle a `taken` whose sender lost its link before it knew
+//! the broker had it (`doubt`, answered `counted` or `void`: see
+//! [`super::holding`]).
 
 use std::io::Write;
 
@@ -20,15 +23,25 @@ pub enum Verdict {
     /// Its destination is online there, and that node will not take it
     /// (it does not know the sender: the nodes' accounts differ).
     Refused,
+    /// From the node that took it: "I said `taken`, and lost my link
+    /// before I knew you heard: do you count it?"
+    Doubt,
+    /// From the asker: "yes, it is taken: send it on".
+    Counted,
+    /// From the asker: "no: never send it".
+    Void,
 }
 
 impl Verdict {
-    const ALL: [Verdict; 5] = [
+    const ALL: [Verdict; 8] = [
         Verdict::Taken,
         Verdict::Gone,
         Verdict::Offline,
         Verdict::Late,
         Verdict::Refused,
+        Verdict::Doubt,
+        Verdict::Counted,
+        Verdict::Void,
     ];
 
     pub fn word(self) -> &'static str {
@@ -38,6 +51,9 @@ impl Verdict {
             Verdict::Offline => "offline",
             Verdict::Late => "late",
             Verdict::Refused => "refused",
+            Verdict::Doubt => "doubt",
+            Verdict::Counted => "counted",
+            Verdict::Void => "void",
         }
     }
 

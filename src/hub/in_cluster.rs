@@ -20,6 +20,11 @@ use crate::cluster::{
 use crate::nats::Endpoint;
 use crate::wire::{Chat, Message, MsgId, SessionToken, Success, ANY_TOKEN};
 
+/// Why a forward handed over to the node of its user's later login was
+/// given up: nobody holds the user (that login ended too, or its node
+/// died), so the session it was owed to has ended.
+pub(crate) const ENDED_ELSEWHERE_TOO: &str = "its user's later login elsewhere ended too";
+
 /// What one of the cluster's requests is for.
 pub(super) enum Origin {
     /// A client's message: its sender is told the outcome.
@@ -273,7 +278,7 @@ impl Hub {
             Origin::HandOver { from, to, msg_id } => {
                 let why = match outcome {
                     Outcome::Taken => return,
-                    Outcome::Offline => "its user's later login elsewhere ended too",
+                    Outcome::Offline => ENDED_ELSEWHERE_TOO,
                     Outcome::Unresolved => "handed over to its user's node, not confirmed",
                 };
                 self.counters.forwards_given_up += 1;

@@ -49,6 +49,8 @@ pub use crate::cluster::ClusterConfig;
 pub use counters::{HubCounters, LoginResult, MessageResult};
 pub use event::{DropReason, HubEvent};
 use in_cluster::Origin;
+#[cfg(test)]
+pub(crate) use in_cluster::ENDED_ELSEWHERE_TOO;
 use pool::BufferPool;
 pub use session::SessionState;
 use session::{Answer, MessageKey, Online, Pending};

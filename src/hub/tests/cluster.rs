@@ -819,3 +819,66 @@ fn an_ask_meant_for_an_ended_session_is_not_taken_by_the_next() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_forward_whose_verdict_may_be_lost_waits_for_its_asker_to_settle_it() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "bob", &ta, M1, "doubt"));
+    net.write_only(A);
+    assert_eq!(net.read_only(B), [], "held");
+    // B's `taken` reaches the broker, and B's link is cut before the
+    // broker's PONG says so: B does not know whether alice was told.
+    net.write_only(B);
+    assert_eq!(net.cut(B), [], "in doubt: neither sent nor dropped");
+    // She was: the verdict was read before the cut.
+    let out = net.read_only(A);
+    assert_eq!(
+        out,
+        [sent(home("alice"), success("alice", &ta, M1, "doubt"))]
+    );
+    // B is back, asks A about its `taken`; A counts it; B sends it on.
+    net.at(secs(3));
+    let out = net.tick();
+    assert_eq!(
+        out,
+        [sent(home("bob"), chat("alice", "bob", &tb, M1, "doubt"))]
+    );
+}
+
+#[test]
+fn a_forward_whose_verdict_was_lost_is_void_when_its_asker_said_offline() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    net.login(B, "bob", home("bob"));
+    net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "bob", &ta, M1, "void"));
+    net.write_only(A);
+    assert_eq!(net.read_only(B), [], "held");
+    // B's verdict leaves B but is lost in the cut with the connection.
+    let connection = net.nodes[B].connection.expect("connected");
+    let h = &mut net.nodes[B].h;
+    while !h.hub.pending_write(h.now).is_empty() {
+        let len = h.hub.pending_write(h.now).len();
+        h.hub.written(len);
+    }
+    net.broker.close(connection);
+    net.nodes[B].connection = None;
+    let h = &mut net.nodes[B].h;
+    h.hub.handle_lost(h.now, "connection reset");
+    assert_eq!(h.transmits(), []);
+    net.nodes[B].dead = true; // away while A decides
+                              // A asks again, finds nobody, and hears no `taken`: offline.
+    net.at(secs(1));
+    let out = net.tick();
+    assert_eq!(out, [sent(home("alice"), offline("alice", &ta, M1))]);
+    // B is back and asks: A did not count it, so it never goes.
+    net.nodes[B].dead = false;
+    net.at(secs(4));
+    let out = net.tick();
+    assert!(!out.iter().any(|s| s.to == home("bob")), "{out:?}");
+}
