@@ -55,6 +55,10 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// expire during a run.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The least time between what a client shows and what its person does
+/// next.
+const REACTION: Duration = Duration::from_millis(200);
+
 /// How long a person waits, in the final round, for a message accepted
 /// to be shown before writing it again.
 const RETRY: Duration = Duration::from_secs(10);
@@ -265,6 +269,8 @@ struct World {
     showing: Option<Key>,
     /// In the final round: everyone was logged in at once.
     everyone_in: bool,
+    /// The place in the queue of the item being handled.
+    handling: u64,
     /// Notices before the final round (see [`Report`]).
     not_confirmed: u32,
     log_in_again: u32,
@@ -337,6 +343,7 @@ impl World {
             liveness: None,
             showing: None,
             everyone_in: false,
+            handling: 0,
             not_confirmed: 0,
             log_in_again: 0,
             accounts,
@@ -520,6 +527,16 @@ impl World {
         stuck.join(", ")
     }
 
+    /// Puts off the item being handled until `until`, in its place among
+    /// the others: what a stalled party reads later, it reads in order.
+    fn defer(&mut self, until: Instant, item: Item) {
+        self.queue.push(Reverse(Scheduled {
+            at: until,
+            seq: self.handling,
+            item,
+        }));
+    }
+
     fn schedule(&mut self, at: Instant, item: Item) {
         self.seq += 1;
         self.queue.push(Reverse(Scheduled {
@@ -557,6 +574,7 @@ impl World {
         let now = self.now;
         while self.queue.peek().is_some_and(|Reverse(s)| s.at <= now) {
             let Reverse(scheduled) = self.queue.pop().expect("peeked");
+            self.handling = scheduled.seq;
             self.handle(scheduled.item);
         }
         for n in 0..self.nodes.len() {
@@ -652,7 +670,7 @@ impl World {
                 process: Some((n, slot.incarnation)),
                 bytes,
             };
-            return self.schedule(until, item);
+            return self.defer(until, item);
         }
         let Some(hub) = &mut slot.hub else {
             return; // crashed: lost
@@ -690,7 +708,7 @@ impl World {
 
     fn deliver_to_broker(&mut self, conn: usize, bytes: Option<Vec<u8>>) {
         if let Some(until) = self.broker_stalled_until.filter(|&until| until > self.now) {
-            return self.schedule(until, Item::ToBroker { conn, bytes });
+            return self.defer(until, Item::ToBroker { conn, bytes });
         }
         let connection = &mut self.conns[conn];
         let (Some(at_broker), false) = (connection.at_broker, connection.cut) else {
@@ -711,6 +729,12 @@ impl World {
 
     /// Puts what the broker wrote on its way.
     fn broker_writes(&mut self) {
+        if self
+            .broker_stalled_until
+            .is_some_and(|until| until > self.now)
+        {
+            return; // a stopped broker writes nothing, not even to a new connection
+        }
         let at = self.now + self.options.tcp_latency;
         for conn in 0..self.conns.len() {
             let Some(at_broker) = self.conns[conn].at_broker else {
@@ -740,7 +764,7 @@ impl World {
             return; // an old connection's, or the node crashed
         }
         if let Some(until) = slot.stalled_until.filter(|&until| until > self.now) {
-            return self.schedule(until, Item::FromBroker { conn, bytes });
+            return self.defer(until, Item::FromBroker { conn, bytes });
         }
         let Some(hub) = &mut slot.hub else {
             return;
@@ -844,6 +868,17 @@ impl World {
             };
             if let Some(p) = ended.and_then(|id| person_of(id, self.options.people)) {
                 self.oracle.epochs[p] += 1;
+            }
+            // Handed over to the node of a later login, and nobody holds
+            // the user: that session ended before it was shown.
+            if let HubEvent::GaveUp {
+                from, msg_id, why, ..
+            } = &event
+            {
+                if *why == crate::hub::ENDED_ELSEWHERE_TOO {
+                    self.oracle
+                        .excuse((from.clone(), msg_id.as_str().to_owned()));
+                }
             }
         }
         for (to, bytes) in out {
@@ -999,6 +1034,14 @@ impl World {
             return;
         }
         person.away_until = None;
+        // A person reads what the client said before acting on it: a login
+        // is never within a reaction time of the one before, wherever it
+        // landed (docs/cluster.md: logins closer than the clocks disagree
+        // may be ordered by the clocks).
+        if now < person.state_since + REACTION {
+            person.next_act = person.state_since + REACTION;
+            return;
+        }
         let line = match (person.client.state(), self.final_round.is_some()) {
             (ClientState::Online, _) if person.log_in_again => {
                 person.log_in_again = false;
@@ -1220,7 +1263,8 @@ impl World {
                     self.start_node(n);
                 }
             }
-            Fault::BrokerStall | Fault::NodeStall(_) => {}
+            Fault::BrokerStall => self.broker_writes(),
+            Fault::NodeStall(_) => {}
         }
     }
 

@@ -4,7 +4,7 @@
 //!
 //! A message is named by its sender and its id, as the hub names it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use crate::wire::{self, Chat, Message, Outcome, Reply};
@@ -53,6 +53,9 @@ pub struct Oracle {
     pub epochs: Vec<u32>,
     /// Node crashes so far: what a crashed node owed is lost.
     pub crashes: u32,
+    /// Messages whose destination's session ended before they were shown,
+    /// as the node that owed them found.
+    excused: HashSet<Key>,
     pub violations: Vec<String>,
     /// Sends told `Success`, told offline, and shown.
     pub counts: (u32, u32, u32),
@@ -200,6 +203,12 @@ impl Oracle {
         self.delivered_at(key).is_some()
     }
 
+    /// The node that owed the message `key` found its destination's
+    /// session ended.
+    pub fn excuse(&mut self, key: Key) {
+        self.excused.insert(key);
+    }
+
     /// At the end: a message told `Success` was shown, unless its
     /// destination's session ended, or a node crashed, since.
     pub fn judge_deliveries(&mut self) {
@@ -208,7 +217,9 @@ impl Oracle {
             let Some(Told::Success { epoch, crashes }) = self.told.get(key) else {
                 continue;
             };
-            let excused = self.epochs[sent.dest] != *epoch || self.crashes != *crashes;
+            let excused = self.epochs[sent.dest] != *epoch
+                || self.crashes != *crashes
+                || self.excused.contains(key);
             if !excused && !self.shown.contains_key(key) {
                 missing.push(format!("{} msg {}", key.0, key.1));
             }
