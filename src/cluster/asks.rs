@@ -22,29 +22,33 @@ pub struct AskEntry {
     pub forward: Range<usize>,
 }
 
-/// Reads the asks of a payload; `None` if any part of it is not an ask.
-pub fn parse_asks(payload: &[u8]) -> Option<Vec<AskEntry>> {
-    let mut at = HEAD.len();
-    if !payload.starts_with(HEAD) {
-        return None;
-    }
-    let mut entries = Vec::new();
-    while at < payload.len() {
-        let (ask, next) = decimal(payload, at, b' ')?;
-        let (deadline, next) = decimal(payload, next, b' ')?;
-        let (len, next) = decimal(payload, next, b'\n')?;
-        let end = next.checked_add(usize::try_from(len).ok()?)?;
-        if end > payload.len() {
+/// Reads the asks of a payload, one at a time; `None` if it is no batch
+/// of asks, and an `Err` item where a part of it is not an ask (the
+/// entries before it stand).
+pub fn parse_asks(payload: &[u8]) -> Option<impl Iterator<Item = Result<AskEntry, ()>> + '_> {
+    let mut at = payload.starts_with(HEAD).then_some(HEAD.len())?;
+    Some(std::iter::from_fn(move || {
+        if at >= payload.len() {
             return None;
         }
-        entries.push(AskEntry {
-            number: ask,
-            deadline,
-            forward: next..end,
-        });
-        at = end;
-    }
-    Some(entries)
+        let entry = entry(payload, at);
+        // After a broken entry, nothing more can be read.
+        at = entry.as_ref().map_or(payload.len(), |e| e.forward.end);
+        Some(entry.ok_or(()))
+    }))
+}
+
+/// The entry that starts at `at`.
+fn entry(payload: &[u8], at: usize) -> Option<AskEntry> {
+    let (number, next) = decimal(payload, at, b' ')?;
+    let (deadline, next) = decimal(payload, next, b' ')?;
+    let (len, next) = decimal(payload, next, b'\n')?;
+    let end = next.checked_add(usize::try_from(len).ok()?)?;
+    (end <= payload.len()).then_some(AskEntry {
+        number,
+        deadline,
+        forward: next..end,
+    })
 }
 
 /// The decimal number at `at` in `bytes`, ended by `end`, and where what
@@ -116,7 +120,10 @@ mod tests {
             payload,
             &b"asks\n7 1764700000000000 43\nalice->bob#<xxxxxx><0000000001>one\nline two8 12 0\n"[..]
         );
-        let entries = parse_asks(payload).unwrap();
+        let entries: Vec<AskEntry> = parse_asks(payload)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         let read: Vec<_> = entries
             .iter()
             .map(|e| (e.number, e.deadline, &payload[e.forward.clone()]))
@@ -149,9 +156,10 @@ mod tests {
             b"asks\n7 1 1\nx8 1 5\n",
             b"forwards\n7 1\nx",
         ] {
-            assert_eq!(parse_asks(bytes), None, "{:?}", bytes.escape_ascii());
+            let read = parse_asks(bytes).map(|entries| entries.collect::<Result<Vec<_>, _>>());
+            assert!(!matches!(read, Some(Ok(_))), "{:?}", bytes.escape_ascii());
         }
-        assert_eq!(parse_asks(b"asks\n"), Some(vec![]));
+        assert_eq!(parse_asks(b"asks\n").map(|e| e.count()), Some(0));
     }
 
     proptest! {
@@ -167,11 +175,13 @@ mod tests {
                 batch.add(n as u64 * 3, n as u64, forward);
             }
             let payload = batch.payload();
-            let entries = parse_asks(payload).unwrap();
+            let entries: Vec<AskEntry> = parse_asks(payload).unwrap().collect::<Result<_, _>>().unwrap();
             let back: Vec<(u64, Vec<u8>)> = entries.iter().map(|e| (e.number, payload[e.forward.clone()].to_vec())).collect();
             let sent: Vec<(u64, Vec<u8>)> = forwards.into_iter().enumerate().map(|(n, f)| (n as u64 * 3, f)).collect();
             prop_assert_eq!(back, sent);
-            let _ = parse_asks(&junk);
+            if let Some(entries) = parse_asks(&junk) {
+                entries.for_each(drop);
+            }
         }
     }
 }

@@ -105,6 +105,8 @@ pub enum Took {
     /// It took it now, and holds the forward (numbered so) until the
     /// broker confirms the `taken` verdict: [`ClusterEvent::Release`].
     Now(u64),
+    /// It took it now and sent it on (it was not to be held).
+    Sent,
 }
 
 /// A login's `Success`, held until the broker confirms the subscriptions.
@@ -121,7 +123,15 @@ pub enum ClusterEvent {
     /// Another node asks that `forward` (a chat, with the placeholder
     /// token: [`parse_forward`]) be delivered to its destination here, if
     /// it is online here; say what was done with [`Cluster::answer`].
-    Deliver { asker: Asker, forward: Bytes },
+    /// `hold`: it was asked of the user's subject, and is sent only once
+    /// the broker has the `taken` ([`Took::Now`]); asked of this node's
+    /// subject it goes at once ([`Took::Sent`]): its asker says nothing
+    /// while an ask to a node waits.
+    Deliver {
+        asker: Asker,
+        forward: Bytes,
+        hold: bool,
+    },
     /// The broker has the `taken` verdicts of these held forwards: they
     /// may go to their destinations now.
     Release(Vec<u64>),
@@ -129,10 +139,12 @@ pub enum ClusterEvent {
     /// their askers did not count them. As if never taken: an ask made
     /// again takes them again.
     Revoke(Vec<u64>),
-    /// One of this node's requests has its outcome.
+    /// One of this node's requests has its outcome; `forward` is what it
+    /// asked to deliver (the chat a `Success` echoes: [`parse_forward`]).
     Resolved {
         request: RequestId,
         outcome: Outcome,
+        forward: Vec<u8>,
     },
     /// A later login of `id` at another node ended the session here;
     /// `online_there`: that login is still online, so what the session
@@ -340,9 +352,11 @@ impl Cluster {
         message.encode(&mut forward);
         let lifetime = self.config.request_lifetime;
         let deadline = self.presence.wall(now) + lifetime.as_micros() as u64;
+        // The forward is `SRC->DEST#...`.
+        let dest = chat.from.len() + 2..chat.from.len() + 2 + chat.to.len();
         let id = self
             .requests
-            .add(now, chat.to, forward, (deadline, now + lifetime));
+            .add(now, dest, forward, (deadline, now + lifetime));
         self.trace(|| format!("request {} out: msg {} for {}", id.0, chat.msg_id, chat.to));
         Some(id)
     }
@@ -353,7 +367,7 @@ impl Cluster {
     /// may say `destination offline!`, and then it must be true.
     pub fn answer(&mut self, asker: Asker, took: Took) {
         let verdict = match (took, asker.to_node) {
-            (Took::Now(_) | Took::Earlier, _) => Verdict::Taken,
+            (Took::Now(_) | Took::Sent | Took::Earlier, _) => Verdict::Taken,
             (Took::Refused, _) => Verdict::Refused,
             (Took::NotHere, true) => Verdict::Gone,
             (Took::NotHere, false) => Verdict::Offline,
@@ -577,6 +591,10 @@ impl Cluster {
         };
         let wall = self.presence.wall(now);
         for entry in entries {
+            // What came before a broken entry stands; the rest is garbage.
+            let Ok(entry) = entry else {
+                return false;
+            };
             let Some(to_node) = to_node else {
                 self.owe(node, entry.number, Verdict::Offline);
                 continue;
@@ -593,8 +611,11 @@ impl Cluster {
                 continue;
             }
             let forward = payload.slice(entry.forward);
-            self.events
-                .push_back(ClusterEvent::Deliver { asker, forward });
+            self.events.push_back(ClusterEvent::Deliver {
+                asker,
+                forward,
+                hold: !to_node,
+            });
         }
         true
     }
@@ -723,7 +744,7 @@ impl Cluster {
     }
 
     fn take_resolved(&mut self) {
-        while let Some((request, outcome)) = self.requests.poll_resolved() {
+        while let Some((request, outcome, forward)) = self.requests.poll_resolved() {
             match outcome {
                 Outcome::Taken => self.counters.taken += 1,
                 Outcome::Offline => self.counters.offline += 1,
@@ -733,8 +754,11 @@ impl Cluster {
                 }
             }
             self.trace(|| format!("request {} resolved: {}", request.0, outcome.word()));
-            self.events
-                .push_back(ClusterEvent::Resolved { request, outcome });
+            self.events.push_back(ClusterEvent::Resolved {
+                request,
+                outcome,
+                forward,
+            });
         }
     }
 

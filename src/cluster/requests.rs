@@ -33,6 +33,7 @@
 //! up.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::asks::AskBatch;
@@ -83,18 +84,21 @@ struct Waiting {
 #[derive(Debug)]
 struct Request {
     id: RequestId,
-    dest: String,
     /// `SRC->DEST#<xxxxxx><MSGID>BODY`.
     forward: Vec<u8>,
+    /// Where `DEST` is in it.
+    dest: Range<usize>,
     /// Wall-clock microseconds after which no ask of it may be delivered.
     deadline: u64,
     /// The same on this node's clock: no ask after it, and no wait for
     /// verdicts after it plus `ask_again_after`.
     expires: Instant,
     waiting: Vec<Waiting>,
-    /// The number of its latest ask, and of all its asks.
+    /// The number of its first ask, of its latest, and of those between
+    /// (asked again: seldom, so seldom allocated).
+    first: u64,
     latest: u64,
-    asked: Vec<u64>,
+    asked_again: Vec<u64>,
     /// Asks made at once after a node said it has no session of the user.
     asked_at_once: u32,
     /// Its latest ask found nobody holding the user's subject (or a node
@@ -105,6 +109,19 @@ struct Request {
     /// An ask went out and its verdict was lost with the link.
     uncertain: bool,
     ask_again_at: Instant,
+}
+
+impl Request {
+    /// Its destination's id.
+    fn dest(&self) -> &str {
+        // The forward's id bytes were an id's: ASCII.
+        std::str::from_utf8(&self.forward[self.dest.clone()]).unwrap_or_default()
+    }
+
+    /// Whether ask `number` was one of its asks.
+    fn asked(&self, number: u64) -> bool {
+        self.first == number || self.asked_again.contains(&number)
+    }
 }
 
 /// Where an ask goes.
@@ -133,7 +150,7 @@ pub struct Requests {
     next_ask: u64,
     /// When [`sweep`](Self::sweep) may have something to do.
     next_sweep: Option<Instant>,
-    resolved: VecDeque<(RequestId, Outcome)>,
+    resolved: VecDeque<(RequestId, Outcome, Vec<u8>)>,
     /// Which recent asks belong to requests that were `Taken`, for a node
     /// that lost its link before it knew its `taken` was heard.
     taken: TakenAsks,
@@ -163,7 +180,7 @@ impl Requests {
     pub fn add(
         &mut self,
         now: Instant,
-        dest: &str,
+        dest: Range<usize>,
         forward: Vec<u8>,
         (deadline, expires): (u64, Instant),
     ) -> RequestId {
@@ -171,13 +188,14 @@ impl Requests {
         self.next_request += 1;
         self.requests.push_back(Request {
             id,
-            dest: dest.to_owned(),
+            dest,
             forward,
             deadline,
             expires,
             waiting: Vec::new(),
+            first: self.next_ask,
             latest: 0,
-            asked: Vec::new(),
+            asked_again: Vec::new(),
             asked_at_once: 0,
             nobody_holds: false,
             published: false,
@@ -231,18 +249,18 @@ impl Requests {
             // A second verdict on one ask (two nodes held the user's
             // subject a moment): a `taken` still settles its request.
             if verdict == Verdict::Taken {
-                if let Some(at) = self.requests.iter().position(|r| r.asked.contains(&number)) {
+                if let Some(at) = self.requests.iter().position(|r| r.asked(number)) {
                     self.resolve(at, Outcome::Taken);
                 }
             }
             return;
         };
         let id = self.requests[at].id;
-        let dest = &self.requests[at].dest;
+        let dest = self.requests[at].dest();
         if verdict == Verdict::Taken {
             // Next time, straight to that node, with the others.
             if self.routes.get(dest) != Some(&from) {
-                self.routes.insert(dest.clone(), from);
+                self.routes.insert(dest.to_owned(), from);
             }
             return self.resolve(at, Outcome::Taken);
         }
@@ -389,14 +407,16 @@ impl Requests {
     pub fn count(&mut self, number: u64) -> bool {
         // Its verdict may have been lost with our link too: the request may
         // have moved on to other asks. (Rare: a scan.)
-        if let Some(at) = self.requests.iter().position(|r| r.asked.contains(&number)) {
+        if let Some(at) = self.requests.iter().position(|r| r.asked(number)) {
             self.resolve(at, Outcome::Taken);
             return true;
         }
         self.taken.contains(number)
     }
 
-    pub fn poll_resolved(&mut self) -> Option<(RequestId, Outcome)> {
+    /// A request's outcome, with its forward (whose body a `Success`
+    /// echoes).
+    pub fn poll_resolved(&mut self) -> Option<(RequestId, Outcome, Vec<u8>)> {
         self.resolved.pop_front()
     }
 
@@ -410,27 +430,31 @@ impl Requests {
         let number = self.next_ask;
         self.next_ask += 1;
         let request = &mut self.requests[at];
+        let dest = request.dest();
         let node = match route {
-            Route::Known => self.routes.get(&request.dest).copied(),
+            Route::Known => self.routes.get(dest).copied(),
             Route::User => None,
         };
-        let batch = match self.batches.iter().position(|b| {
-            b.node == node && (node.is_some() || subject::is_user(&b.subject, &request.dest))
-        }) {
-            Some(position) => &mut self.batches[position],
-            None => {
-                let subject = match node {
-                    Some(node) => subject::node_asks(node),
-                    None => subject::user(&request.dest),
-                };
-                self.batches.push(AskBatch::new(subject, node));
-                self.batches.last_mut().expect("just pushed")
-            }
-        };
+        let batch =
+            match self.batches.iter().position(|b| {
+                b.node == node && (node.is_some() || subject::is_user(&b.subject, dest))
+            }) {
+                Some(position) => &mut self.batches[position],
+                None => {
+                    let subject = match node {
+                        Some(node) => subject::node_asks(node),
+                        None => subject::user(dest),
+                    };
+                    self.batches.push(AskBatch::new(subject, node));
+                    self.batches.last_mut().expect("just pushed")
+                }
+            };
         batch.add(number, request.deadline, &request.forward);
         request.waiting.push(Waiting { number, sent: None });
+        if number != request.first {
+            request.asked_again.push(number);
+        }
         request.latest = number;
-        request.asked.push(number);
         request.nobody_holds = false;
         request.ask_again_at = now + self.ask_again_after;
         self.asks.insert(number, request.id);
@@ -465,14 +489,16 @@ impl Requests {
             return;
         };
         if outcome == Outcome::Taken {
-            for &number in &request.asked {
+            self.taken.insert(request.first);
+            for &number in &request.asked_again {
                 self.taken.insert(number);
             }
         }
         for waiting in &request.waiting {
             self.asks.remove(&waiting.number);
         }
-        self.resolved.push_back((request.id, outcome));
+        self.resolved
+            .push_back((request.id, outcome, request.forward));
     }
 
     /// Takes ask `number` off its request's waiting list; returns where
@@ -496,7 +522,7 @@ impl Requests {
     /// Forgets that `node` holds the destination of the request at `at`,
     /// if that is what we thought.
     fn forget_route(&mut self, at: usize, node: u64) {
-        let dest = &self.requests[at].dest;
+        let dest = self.requests[at].dest();
         if self.routes.get(dest) == Some(&node) {
             self.routes.remove(dest);
         }

@@ -33,8 +33,6 @@ pub(super) enum Origin {
         token: SessionToken,
         reply_addr: SocketAddr,
         key: MessageKey,
-        /// For the `Success: BODY` echo.
-        body: Vec<u8>,
     },
     /// A forward a session here still owed when its user logged in at
     /// another node: passed on to that node.
@@ -118,7 +116,6 @@ impl Hub {
             token: chat.token,
             reply_addr,
             key,
-            body: self.bodies.copy_of(chat.body),
         };
         self.requests.push_back((request, origin));
         Answer::Asking
@@ -136,8 +133,12 @@ impl Hub {
     fn on_cluster_events(&mut self, now: Instant) {
         while let Some(event) = self.cluster.as_mut().and_then(Cluster::poll_event) {
             match event {
-                ClusterEvent::Deliver { asker, forward } => {
-                    let took = self.deliver_asked(now, &forward);
+                ClusterEvent::Deliver {
+                    asker,
+                    forward,
+                    hold,
+                } => {
+                    let took = self.deliver_asked(now, &forward, hold);
                     if let Some(cluster) = &mut self.cluster {
                         cluster.answer(asker, took);
                     }
@@ -152,7 +153,11 @@ impl Hub {
                         self.revoke(forward);
                     }
                 }
-                ClusterEvent::Resolved { request, outcome } => self.resolved(request, outcome),
+                ClusterEvent::Resolved {
+                    request,
+                    outcome,
+                    forward,
+                } => self.resolved(request, outcome, &forward),
                 ClusterEvent::Superseded { id, online_there } => {
                     self.superseded(now, &id, online_there)
                 }
@@ -164,8 +169,8 @@ impl Hub {
 
     /// Another node asks for `forward` to be delivered here: it is taken
     /// if its destination is online here and was not taken on an earlier
-    /// ask, and held until the cluster releases it.
-    fn deliver_asked(&mut self, now: Instant, forward: &[u8]) -> Took {
+    /// ask, and, if `hold`, held until the cluster releases it.
+    fn deliver_asked(&mut self, now: Instant, forward: &[u8], hold: bool) -> Took {
         let Some(chat) = parse_forward(forward) else {
             return Took::Refused;
         };
@@ -186,6 +191,10 @@ impl Hub {
         };
         if !online.take_once(from, key, capacity) {
             return Took::Earlier;
+        }
+        if !hold {
+            self.deliver(now, from, dest, (chat.msg_id, chat.body), None);
+            return Took::Sent;
         }
         let held = self.next_held;
         self.next_held += 1;
@@ -240,8 +249,9 @@ impl Hub {
         Some((dest, position))
     }
 
-    /// Tells the origin of `request` its outcome.
-    fn resolved(&mut self, request: RequestId, outcome: Outcome) {
+    /// Tells the origin of `request` (whose forward was `forward`) its
+    /// outcome.
+    fn resolved(&mut self, request: RequestId, outcome: Outcome, forward: &[u8]) {
         let Ok(at) = self.requests.binary_search_by_key(&request, |(id, _)| *id) else {
             return;
         };
@@ -254,7 +264,6 @@ impl Hub {
                 token,
                 reply_addr,
                 key,
-                body,
             } => {
                 let answer = match outcome {
                     Outcome::Taken => Answer::Accepted,
@@ -270,10 +279,10 @@ impl Hub {
                     }
                 }
                 let to = self.accounts.id(sender);
-                if let Some(reply) = answer.reply(to, token, key.msg_id, &body) {
+                let body = parse_forward(forward).map_or(&b""[..], |chat| chat.body);
+                if let Some(reply) = answer.reply(to, token, key.msg_id, body) {
                     self.outbox.push(reply_addr, &reply);
                 }
-                self.bodies.give_back(body);
             }
             Origin::HandOver { from, to, msg_id } => {
                 let why = match outcome {
