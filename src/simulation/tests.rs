@@ -126,7 +126,7 @@ fn sweep() {
         counts.0 += u64::from(report.counts.0);
         counts.1 += u64::from(report.counts.1);
         counts.2 += u64::from(report.counts.2);
-        liveness.extend(report.pairs);
+        liveness.extend(report.pairs.iter().map(|took| (*took, seed)));
     }
     let took = started.elapsed();
     let seeds = to - from;
@@ -152,15 +152,16 @@ fn sweep() {
         println!("  {name}: {seen:?}");
     }
     liveness.sort();
-    let at = |share: f64| liveness[((liveness.len() - 1) as f64 * share) as usize];
+    let at = |share: f64| liveness[((liveness.len() - 1) as f64 * share) as usize].0;
     println!(
         "messages: {} answered Success, {} destination offline!, {} shown",
         counts.0, counts.1, counts.2
     );
     println!(
-        "once every fault healed, each pair of people chatted within {:.1?} (median), {:.1?} (99th percentile), {:.1?} (slowest)",
+        "once every fault healed, each pair of people chatted within {:.1?} (median), {:.1?} (99th percentile), {:.1?} (slowest, seed {})",
         at(0.5),
         at(0.99),
-        at(1.0)
+        at(1.0),
+        liveness[liveness.len() - 1].1
     );
 }
