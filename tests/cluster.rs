@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::broker::{free_addr, nats_installed, start_broker};
+use common::broker::{free_addr, nats_installed, start_broker, NatsServer};
 use common::peer::Peer;
 use common::{Server, PATIENCE};
 
@@ -32,6 +32,37 @@ fn node_with(name: &str, broker: SocketAddr, wait_for_link: bool, flags: &[&str]
         node.log.expect("broker link up");
     }
     node
+}
+
+/// A broker, nodes a and b, alice logged in at a and bob at b, with
+/// their tokens; `None` (the test skips) where nats-server is missing.
+struct TwoNodes {
+    broker: NatsServer,
+    a: Server,
+    b: Server,
+    alice: Peer,
+    bob: Peer,
+    ta: String,
+    tb: String,
+}
+
+fn alice_at_a_bob_at_b() -> Option<TwoNodes> {
+    let broker = start_broker(free_addr())?;
+    let a = node("a", broker.addr, true);
+    let b = node("b", broker.addr, true);
+    let alice = Peer::new(a.addr);
+    let bob = Peer::new(b.addr);
+    let ta = alice.login("alice", "wonderland");
+    let tb = bob.login("bob", "builder");
+    Some(TwoNodes {
+        broker,
+        a,
+        b,
+        alice,
+        bob,
+        ta,
+        tb,
+    })
 }
 
 /// Takes the next datagram at `peer`, which must be the forward
@@ -117,15 +148,18 @@ fn users_of_two_nodes_chat_as_on_one_hub() {
 
 #[test]
 fn a_resend_to_another_nodes_user_is_not_forwarded_twice() {
-    let Some(broker) = start_broker(free_addr()) else {
+    let Some(TwoNodes {
+        broker: _broker,
+        a: _a,
+        b: _b,
+        alice,
+        bob,
+        ta,
+        tb,
+    }) = alice_at_a_bob_at_b()
+    else {
         return;
     };
-    let a = node("a", broker.addr, true);
-    let b = node("b", broker.addr, true);
-    let alice = Peer::new(a.addr);
-    let bob = Peer::new(b.addr);
-    let ta = alice.login("alice", "wonderland");
-    let tb = bob.login("bob", "builder");
     let message = format!("alice->bob#<{ta}><{M1}>once");
     // Two copies at once: the second arrives while b is being asked.
     alice.send(&message);
@@ -280,15 +314,18 @@ fn with_the_broker_away_nodes_serve_their_own_and_chat_resumes_on_its_return() {
 /// was told never reached him.
 #[test]
 fn a_stalled_node_is_never_said_offline_for_a_message_it_then_shows() {
-    let Some(broker) = start_broker(free_addr()) else {
+    let Some(TwoNodes {
+        broker: _broker,
+        a: _a,
+        b,
+        alice,
+        bob,
+        ta,
+        tb,
+    }) = alice_at_a_bob_at_b()
+    else {
         return;
     };
-    let a = node("a", broker.addr, true);
-    let b = node("b", broker.addr, true);
-    let alice = Peer::new(a.addr);
-    let bob = Peer::new(b.addr);
-    let ta = alice.login("alice", "wonderland");
-    let tb = bob.login("bob", "builder");
     let message = format!("alice->bob#<{ta}><{M1}>are you there?");
     let forward = format!("alice->bob#<{tb}><{M1}>are you there?");
 
