@@ -86,6 +86,27 @@ fn offline(id: &str, token: &str, msg_id: &str) -> String {
     format!("server->{id}#<{token}><{msg_id}>Error: destination offline!")
 }
 
+/// Sends `there?` from `sender` (logged in as `id` with `token`) to `to`,
+/// every 100 ms with a new id (101, 102, ...), until it is answered
+/// `destination offline!`; `other` checks each other answer (its id, and
+/// the answer).
+fn until_offline(
+    (sender, id, token): (&Peer, &str, &str),
+    to: &str,
+    mut other: impl FnMut(&str, &str),
+) {
+    for n in 101u64.. {
+        let msg_id = format!("{n:010}");
+        sender.send(&format!("{id}->{to}#<{token}><{msg_id}>there?"));
+        let answer = sender.recv();
+        if answer == offline(id, token, &msg_id) {
+            return;
+        }
+        other(&msg_id, &answer);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// How often a client resends a message that has no answer yet.
 const RESEND_EVERY: Duration = Duration::from_millis(500);
 
@@ -227,18 +248,9 @@ fn logoff_and_a_killed_node_make_users_offline_everywhere() {
     c.child.kill().unwrap();
     c.child.wait().unwrap();
     let killed = Instant::now();
-    let mut n = 0u64;
-    loop {
-        n += 1;
-        let msg_id = format!("{:010}", 100 + n);
-        alice.send(&format!("alice->carol#<{ta}><{msg_id}>there?"));
-        let answer = alice.recv();
-        if answer == offline("alice", &ta, &msg_id) {
-            break;
-        }
+    until_offline((&alice, "alice", &ta), "carol", |_, answer| {
         assert!(killed.elapsed() < Duration::from_secs(3), "{answer}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     assert!(killed.elapsed() < Duration::from_secs(3));
 }
 
@@ -390,28 +402,19 @@ fn a_session_ended_during_a_broker_outage_does_not_come_back() {
     a.log.expect("broker link up");
     b.log.expect("broker link up");
     let back = Instant::now();
-    let mut n = 0u64;
-    loop {
-        n += 1;
-        let msg_id = format!("{:010}", 100 + n);
-        carol.send(&format!("carol->bob#<{tc}><{msg_id}>still there?"));
-        let answer = carol.recv();
-        if answer == offline("carol", &tc, &msg_id) {
-            break;
-        }
+    until_offline((&carol, "carol", &tc), "bob", |msg_id, answer| {
         assert_eq!(
             answer,
-            format!("server->carol#<{tc}><{msg_id}>Success: still there?")
+            format!("server->carol#<{tc}><{msg_id}>Success: there?")
         );
         // Taken before the nodes heard each other: the old socket has it.
-        forwarded(&old, format!("carol->bob#<{t_old}><{msg_id}>still there?"));
+        forwarded(&old, format!("carol->bob#<{t_old}><{msg_id}>there?"));
         assert!(
             back.elapsed() < Duration::from_secs(5),
             "bob's ended session is still online at a {:?} after the broker came back",
             back.elapsed()
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 
     // From then on nothing reaches bob's old socket, and a knows why.
     assert_eq!(old.recv_within(Duration::from_secs(2)), None);
