@@ -140,7 +140,8 @@ pub enum ClusterEvent {
     /// again takes them again.
     Revoke(Vec<u64>),
     /// One of this node's requests has its outcome; `forward` is what it
-    /// asked to deliver (the chat a `Success` echoes: [`parse_forward`]).
+    /// asked to deliver (`SRC->DEST#<xxxxxx><MSGID>BODY`: the body at its
+    /// end is what a `Success` echoes).
     Resolved {
         request: RequestId,
         outcome: Outcome,

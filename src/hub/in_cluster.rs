@@ -33,6 +33,9 @@ pub(super) enum Origin {
         token: SessionToken,
         reply_addr: SocketAddr,
         key: MessageKey,
+        /// How long its body is: the end of the forward, which `Success`
+        /// echoes.
+        body_len: usize,
     },
     /// A forward a session here still owed when its user logged in at
     /// another node: passed on to that node.
@@ -116,6 +119,7 @@ impl Hub {
             token: chat.token,
             reply_addr,
             key,
+            body_len: chat.body.len(),
         };
         self.requests.push_back((request, origin));
         Answer::Asking
@@ -264,6 +268,7 @@ impl Hub {
                 token,
                 reply_addr,
                 key,
+                body_len,
             } => {
                 let answer = match outcome {
                     Outcome::Taken => Answer::Accepted,
@@ -279,7 +284,7 @@ impl Hub {
                     }
                 }
                 let to = self.accounts.id(sender);
-                let body = parse_forward(forward).map_or(&b""[..], |chat| chat.body);
+                let body = &forward[forward.len().saturating_sub(body_len)..];
                 if let Some(reply) = answer.reply(to, token, key.msg_id, body) {
                     self.outbox.push(reply_addr, &reply);
                 }
