@@ -9,14 +9,14 @@
 //!
 //! The words, one idea each:
 //! - a **request** is a message for a user of another node, as its
-//!   sender's node follows it ([`requests`]); its **outcome** is what the
+//!   sender's node follows it (`requests.rs`); its **outcome** is what the
 //!   sender is told;
-//! - an **ask** is one copy of a request on the broker ([`asks`]), carrying
+//! - an **ask** is one copy of a request on the broker (`asks.rs`), carrying
 //!   the **forward**: the datagram its destination will get;
 //! - a **verdict** is what the node that got an ask did with it
-//!   ([`verdicts`]);
+//!   (`verdicts.rs`);
 //! - a **record** is a node's knowledge of the latest login of a user
-//!   there, live or ended; nodes **announce** them ([`presence`]).
+//!   there, live or ended; nodes **announce** them (`presence.rs`).
 
 mod asks;
 mod holding;
