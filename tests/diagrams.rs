@@ -395,16 +395,17 @@ fn check_sequence_line(
 
 /// A message to or from the broker, as docs/cluster.md draws them:
 /// `SUBJECT [reply INBOX] PAYLOAD`, with the subjects and payloads the
-/// nodes use (src/hub/cluster/payload.rs).
+/// nodes use (src/cluster/subject.rs, payload.rs, asks.rs, verdicts.rs);
+/// the line breaks of an `asks` payload are drawn as spaces.
 fn check_broker_message(text: &str) -> Result<(), String> {
     let (subject, rest) = text.split_once(' ').ok_or("no payload")?;
     let node = |id: &str| id.len() == 16 && u64::from_str_radix(id, 16).is_ok();
+    let id = |id: &str| reactor_hub::wire::is_valid_id(&id.replace('~', "."));
     let subject_ok = match subject.split('.').collect::<Vec<_>>()[..] {
-        ["hub", "user", id] => reactor_hub::wire::is_valid_id(&id.replace('~', ".")),
-        ["hub", "node", id, inbox] => {
-            node(id)
-                && (["login", "answers", "forwards"].contains(&inbox)
-                    || inbox.parse::<u64>().is_ok())
+        ["hub", "user" | "login", user] => id(user),
+        ["hub", "node", n, inbox] => {
+            node(n)
+                && (["asks", "verdicts", "logins"].contains(&inbox) || inbox.parse::<u64>().is_ok())
         }
         _ => false,
     };
@@ -421,18 +422,22 @@ fn check_broker_message(text: &str) -> Result<(), String> {
         }
         None => rest,
     };
-    let words: Vec<&str> = payload.split(' ').collect();
+    let number = |w: &str| w.parse::<u64>().is_ok();
+    let verdict = |w: &str| ["taken", "gone", "offline", "late", "refused"].contains(&w);
+    let words: Vec<&str> = payload.splitn(5, ' ').collect();
     let ok = match words[..] {
-        ["login", id, stamp, id_of_node] => {
-            reactor_hub::wire::is_valid_id(id) && stamp.parse::<u64>().is_ok() && node(id_of_node)
+        ["login" | "ended", user, stamp, n] => id(user) && number(stamp) && node(n),
+        ["from", answering, first, ..] => {
+            let rest = payload.split(' ').skip(3);
+            node(answering) && verdict(first) && rest.clone().all(|w| verdict(w) || number(w))
         }
-        ["from", answering, "taken" | "gone" | "offline", ..] => {
-            node(answering)
-                && words[2..]
-                    .iter()
-                    .all(|w| ["taken", "gone", "offline"].contains(w) || w.parse::<u64>().is_ok())
+        ["asks", ask, deadline, len, forward] => {
+            number(ask)
+                && number(deadline)
+                && len.parse() == Ok(forward.len())
+                && reactor_hub::wire::parse(forward.as_bytes()).is_ok()
         }
-        _ => reactor_hub::wire::parse(payload.as_bytes()).is_ok(),
+        _ => false,
     };
     if ok {
         Ok(())
