@@ -11,6 +11,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use super::session::TakenKey;
 use super::{Answer, Hub, HubEvent, MessageKey};
 use crate::accounts::AccountIndex;
 use crate::cluster::{
@@ -188,12 +189,12 @@ impl Hub {
         let Some(from) = self.accounts.find(chat.from) else {
             return Took::Refused; // a sender this node does not know
         };
-        let key = MessageKey::new(chat.msg_id, chat.to, chat.body);
+        let taken = TakenKey::new(from, chat.msg_id, chat.body);
         let capacity = self.config.remembered_ids;
         let Some(online) = &mut self.sessions[dest].online else {
             return Took::NotHere;
         };
-        if !online.take_once(from, key, capacity) {
+        if !online.take_once(taken, capacity) {
             return Took::Earlier;
         }
         if !hold {
@@ -229,17 +230,13 @@ impl Hub {
         let Some((dest, position)) = self.find_held(held) else {
             return;
         };
-        let to = self.accounts.id(dest);
         let Some(online) = &mut self.sessions[dest].online else {
             return;
         };
         let Some(pending) = online.pending.remove(position) else {
             return;
         };
-        online.forget_taken(
-            pending.from,
-            MessageKey::new(pending.msg_id, to, &pending.body),
-        );
+        online.forget_taken(TakenKey::new(pending.from, pending.msg_id, &pending.body));
         self.bodies.give_back(pending.body);
         self.report(dest, "a forward never sent: its verdict was lost");
     }

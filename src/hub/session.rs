@@ -101,13 +101,6 @@ pub struct MessageKey {
 }
 
 impl MessageKey {
-    /// A fingerprint of the message and its sender.
-    fn sent_by(&self, from: AccountIndex) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        (from, self).hash(&mut hasher);
-        hasher.finish()
-    }
-
     pub fn new(msg_id: MsgId, to: &str, body: &[u8]) -> Self {
         let mut hasher = DefaultHasher::new();
         to.hash(&mut hasher);
@@ -116,6 +109,20 @@ impl MessageKey {
             msg_id,
             fingerprint: hasher.finish(),
         }
+    }
+}
+
+/// A message another node asked to deliver to a session, as the session
+/// remembers it to take it once: a fingerprint of its sender, id and body
+/// (its destination is the session). One hash of what the ask carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TakenKey(u64);
+
+impl TakenKey {
+    pub fn new(from: AccountIndex, msg_id: MsgId, body: &[u8]) -> Self {
+        let mut hasher = DefaultHasher::new();
+        (from, msg_id, body).hash(&mut hasher);
+        Self(hasher.finish())
     }
 }
 
@@ -154,7 +161,7 @@ pub struct Online {
     /// lately, by sender, oldest first: an ask made again (its verdict was
     /// lost) is taken without a second delivery. A fingerprint of sender
     /// and message each: 64 of them are compared in a few nanoseconds.
-    taken: VecDeque<u64>,
+    taken: VecDeque<TakenKey>,
 }
 
 impl Online {
@@ -204,10 +211,9 @@ impl Online {
             .binary_search_by_key(&msg_id, |(sent, _)| sent.msg_id)
     }
 
-    /// Whether another node's ask for this message from `from` was taken
-    /// here lately; if not, it is remembered as taken now.
-    pub fn take_once(&mut self, from: AccountIndex, key: MessageKey, capacity: usize) -> bool {
-        let taken = key.sent_by(from);
+    /// Whether another node's ask for this message was taken here
+    /// lately; if not, it is remembered as taken now.
+    pub fn take_once(&mut self, taken: TakenKey, capacity: usize) -> bool {
         if self.taken.contains(&taken) {
             return false;
         }
@@ -241,8 +247,7 @@ impl Online {
 
     /// Forgets that a message was taken for another node (its verdict was
     /// lost): asked again, it is taken again.
-    pub fn forget_taken(&mut self, from: AccountIndex, key: MessageKey) {
-        let forgotten = key.sent_by(from);
+    pub fn forget_taken(&mut self, forgotten: TakenKey) {
         self.taken.retain(|taken| *taken != forgotten);
     }
 }

@@ -355,6 +355,37 @@ fn a_resend_while_the_other_node_is_asked_is_not_forwarded_twice() {
 }
 
 #[test]
+fn an_ask_made_again_after_its_verdict_was_slow_is_not_delivered_twice() {
+    let mut net = Net::new(2);
+    let ta = net.login(A, "alice", home("alice"));
+    let tb = net.login(B, "bob", home("bob"));
+    // A learns that bob is at B: the next ask goes straight to B.
+    net.send(A, home("alice"), chat("alice", "bob", &ta, M1, "first"));
+    let receipt = chat("bob", "server", &tb, M1, "Success: first");
+    net.send(B, home("bob"), receipt);
+    net.nodes[A]
+        .h
+        .send(home("alice"), chat("alice", "bob", &ta, M2, "once"));
+    net.write_only(A);
+    let out = net.read_only(B);
+    assert_eq!(
+        out,
+        [sent(home("bob"), chat("alice", "bob", &tb, M2, "once"))]
+    );
+    let receipt = chat("bob", "server", &tb, M2, "Success: once");
+    assert_eq!(net.nodes[B].h.send(home("bob"), receipt), []);
+    // B's `taken` has not left when A's wait ends: A asks again, of bob's
+    // subject. B, seeing the ask a second time, takes it without sending
+    // it again; alice is told once.
+    net.at(secs(1));
+    let out = net.tick();
+    assert_eq!(
+        out,
+        [sent(home("alice"), success("alice", &ta, M2, "once"))]
+    );
+}
+
+#[test]
 fn two_logins_at_once_leave_exactly_one_session() {
     // Both logins happen before either node hears of the other, and the
     // broker reads the two nodes in either order. B's clock is 1 ms ahead
