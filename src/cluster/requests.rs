@@ -117,11 +117,6 @@ impl Request {
         // The forward's id bytes were an id's: ASCII.
         std::str::from_utf8(&self.forward[self.dest.clone()]).unwrap_or_default()
     }
-
-    /// Whether ask `number` was one of its asks.
-    fn asked(&self, number: u64) -> bool {
-        self.first == number || self.asked_again.contains(&number)
-    }
 }
 
 /// Where an ask goes.
@@ -138,10 +133,9 @@ enum Route {
 pub struct Requests {
     node: u64,
     ask_again_after: Duration,
-    /// By id, which is also the order of their deadlines.
+    /// By id, which is also the order of their deadlines and of their
+    /// first asks' numbers.
     requests: VecDeque<Request>,
-    /// The request of every ask without a verdict.
-    asks: HashMap<u64, RequestId>,
     /// Asks gathered for publishing, one batch per subject.
     batches: Vec<AskBatch>,
     /// The node that last took a message for each user (of those we know).
@@ -164,7 +158,6 @@ impl Requests {
             node,
             ask_again_after,
             requests: VecDeque::new(),
-            asks: HashMap::new(),
             batches: Vec::new(),
             routes: HashMap::new(),
             next_request: 0,
@@ -219,8 +212,7 @@ impl Requests {
                 Ok(()) => {
                     self.asks_sent += batch.numbers.len() as u64;
                     for &number in &batch.numbers {
-                        let Some(at) = self.asks.get(&number).and_then(|&id| self.position(id))
-                        else {
+                        let Some(at) = self.find_waiting(number) else {
                             continue;
                         };
                         let request = &mut self.requests[at];
@@ -249,7 +241,7 @@ impl Requests {
             // A second verdict on one ask (two nodes held the user's
             // subject a moment): a `taken` still settles its request.
             if verdict == Verdict::Taken {
-                if let Some(at) = self.requests.iter().position(|r| r.asked(number)) {
+                if let Some(at) = self.find_asker(number) {
                     self.resolve(at, Outcome::Taken);
                 }
             }
@@ -351,8 +343,8 @@ impl Requests {
             }
         }
         for request in &mut self.requests {
-            for waiting in request.waiting.drain(..) {
-                self.asks.remove(&waiting.number);
+            if !request.waiting.is_empty() {
+                request.waiting.clear();
                 request.uncertain = true;
             }
         }
@@ -406,8 +398,8 @@ impl Requests {
     /// not be shown.
     pub fn count(&mut self, number: u64) -> bool {
         // Its verdict may have been lost with our link too: the request may
-        // have moved on to other asks. (Rare: a scan.)
-        if let Some(at) = self.requests.iter().position(|r| r.asked(number)) {
+        // have moved on to other asks.
+        if let Some(at) = self.find_asker(number) {
             self.resolve(at, Outcome::Taken);
             return true;
         }
@@ -457,7 +449,6 @@ impl Requests {
         request.latest = number;
         request.nobody_holds = false;
         request.ask_again_at = now + self.ask_again_after;
-        self.asks.insert(number, request.id);
         let check = self.check_at(&self.requests[at]);
         self.next_sweep = Some(self.next_sweep.map_or(check, |at| at.min(check)));
     }
@@ -494,9 +485,6 @@ impl Requests {
                 self.taken.insert(number);
             }
         }
-        for waiting in &request.waiting {
-            self.asks.remove(&waiting.number);
-        }
         self.resolved
             .push_back((request.id, outcome, request.forward));
     }
@@ -504,19 +492,37 @@ impl Requests {
     /// Takes ask `number` off its request's waiting list; returns where
     /// the request is.
     fn take_ask(&mut self, number: u64) -> Option<usize> {
-        let id = self.asks.remove(&number)?;
-        let at = self.position(id)?;
+        let at = self.find_waiting(number)?;
         self.requests[at].waiting.retain(|w| w.number != number);
         Some(at)
     }
 
-    /// Where request `id` is (they are sorted by id).
-    fn position(&self, id: RequestId) -> Option<usize> {
-        // Verdicts come mostly in the order asked: for the oldest first.
-        if self.requests.front()?.id == id {
+    /// Where the request whose ask `number` waits for its verdict is.
+    fn find_waiting(&self, number: u64) -> Option<usize> {
+        let at = self.find_asker(number)?;
+        let request = &self.requests[at];
+        request
+            .waiting
+            .iter()
+            .any(|w| w.number == number)
+            .then_some(at)
+    }
+
+    /// Where the request that made ask `number` is, if it has no outcome
+    /// yet. The requests are in the order of their first asks: a first ask
+    /// is found by a search (most verdicts are for the oldest), an ask made
+    /// again, seldom, by a scan.
+    fn find_asker(&self, number: u64) -> Option<usize> {
+        if self.requests.front()?.first == number {
             return Some(0);
         }
-        self.requests.binary_search_by_key(&id, |r| r.id).ok()
+        match self.requests.binary_search_by_key(&number, |r| r.first) {
+            Ok(at) => Some(at),
+            Err(_) => self
+                .requests
+                .iter()
+                .position(|r| r.asked_again.contains(&number)),
+        }
     }
 
     /// Forgets that `node` holds the destination of the request at `at`,
