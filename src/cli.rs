@@ -1,12 +1,13 @@
 //! The command-line conventions every program of the project keeps:
 //! `--help` and `--version` print to stdout and exit 0; a usage error is one
 //! line on stderr and exit 2; a failure at run time is one line on stderr and
-//! exit 1, never a backtrace.
+//! exit 1, never a backtrace. A mistyped flag is answered with the nearest
+//! one.
 
 use std::process::ExitCode;
 use std::str::FromStr;
 
-use getopts::{Matches, Options};
+use getopts::{Fail, Matches, Options};
 
 /// Parses `args` against `options`, to which it adds `--help` and
 /// `--version`. `Ok(None)` means one of those was answered and the program
@@ -43,9 +44,13 @@ pub fn parse_with_operands(
     options
         .optflag("h", "help", "print this help and exit")
         .optflag("V", "version", "print the version and exit");
-    let matches = options.parse(args).map_err(|err| err.to_string())?;
+    let help = options.usage(&format!("Usage: {program} {usage}"));
+    let matches = options.parse(args).map_err(|err| match err {
+        Fail::UnrecognizedOption(name) => unknown_flag(&name, &help),
+        other => other.to_string(),
+    })?;
     if matches.opt_present("help") {
-        print!("{}", options.usage(&format!("Usage: {program} {usage}")));
+        print!("{help}");
         return Ok(None);
     }
     if matches.opt_present("version") {
@@ -53,6 +58,65 @@ pub fn parse_with_operands(
         return Ok(None);
     }
     Ok(Some(matches))
+}
+
+/// The usage error for a flag `help` does not name, with the one it names
+/// that is nearest (at most two letters off).
+fn unknown_flag(name: &str, help: &str) -> String {
+    // getopts names the flag without its dashes: one for a letter.
+    let typed = name.trim_start_matches('-');
+    let name = match typed.chars().count() {
+        1 => format!("-{typed}"),
+        _ => format!("--{typed}"),
+    };
+    let nearest = help
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter_map(|word| word.strip_prefix("--"))
+        .filter(|flag| !flag.is_empty())
+        .map(|flag| (edit_distance(typed, flag), flag))
+        .min();
+    match nearest {
+        Some((distance, flag)) if distance <= 2 => {
+            format!("unknown flag {name} (did you mean --{flag}?)")
+        }
+        _ => format!("unknown flag {name}"),
+    }
+}
+
+/// How many letters to insert, delete or change to make `a` into `b`
+/// (Levenshtein's distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// A usage error unless `text` is written `HOST:PORT` (a host name or an
+/// address, then a port number), as `--flag` needs it.
+pub fn host_port(flag: &str, text: &str) -> Result<(), String> {
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    match text.rsplit_once(':') {
+        None => Err(format!(
+            "--{flag}: {text:?} is not a HOST:PORT address (no port)"
+        )),
+        Some((host, port)) if host.is_empty() || port.parse::<u16>().is_err() => {
+            Err(format!("--{flag}: {text:?} is not a HOST:PORT address"))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// Adds `--trace`, which both binaries read as `logging::init(.., trace)`.
@@ -92,7 +156,7 @@ pub fn main<C>(
         Ok(Some(config)) => config,
         Ok(None) => return ExitCode::SUCCESS,
         Err(usage) => {
-            eprintln!("{program}: {usage}\nTry '{program} --help'.");
+            eprintln!("{program}: {usage}; see {program} --help");
             return ExitCode::from(2);
         }
     };
@@ -102,5 +166,48 @@ pub fn main<C>(
             eprintln!("{program}: error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_flag_is_answered_with_the_nearest() {
+        let help = "Usage: x [--server ADDR]\n    --server ADDR  the hub\n    --listen ADDR\n";
+        assert_eq!(
+            unknown_flag("sever", help),
+            "unknown flag --sever (did you mean --server?)"
+        );
+        assert_eq!(
+            unknown_flag("lisen", help),
+            "unknown flag --lisen (did you mean --listen?)"
+        );
+        assert_eq!(unknown_flag("bogus", help), "unknown flag --bogus");
+        assert_eq!(unknown_flag("q", help), "unknown flag -q");
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_changes() {
+        assert_eq!(edit_distance("sever", "server"), 1);
+        assert_eq!(edit_distance("server", "sever"), 1);
+        assert_eq!(edit_distance("trace", "tarce"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn host_port_wants_a_port() {
+        assert!(host_port("bind", "127.0.0.1:0").is_ok());
+        assert!(host_port("bind", "localhost:32000").is_ok());
+        assert!(host_port("bind", "[::1]:9").is_ok());
+        let no_port = host_port("bind", "127.0.0.1").unwrap_err();
+        assert_eq!(
+            no_port,
+            r#"--bind: "127.0.0.1" is not a HOST:PORT address (no port)"#
+        );
+        assert!(host_port("bind", ":80").is_err());
+        assert!(host_port("bind", "host:http").is_err());
     }
 }

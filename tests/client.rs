@@ -338,5 +338,13 @@ fn flags_help_version_and_usage_errors() {
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert!(stderr.starts_with("reactor-client: "), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     }
+    let output = run(&["--sever", "127.0.0.1:32000"]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("unknown flag --sever (did you mean --server?)"),
+        "{stderr}"
+    );
 }

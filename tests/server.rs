@@ -456,4 +456,28 @@ fn usage_errors_exit_2_and_help_exits_0() {
     let out = run(&["--metrics", "not an address"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics"));
+    // Each usage error is one line naming what is wrong, and how to fix it.
+    for (args, says) in [
+        (
+            &["--bind", "127.0.0.1"][..],
+            "--bind: \"127.0.0.1\" is not a HOST:PORT address (no port)",
+        ),
+        (&["--node", "a"], "--node: only with --nats"),
+        (
+            &["--bnid", "127.0.0.1:0"],
+            "unknown flag --bnid (did you mean --bind?)",
+        ),
+        (
+            &["--session-timeut", "5"],
+            "did you mean --session-timeout?",
+        ),
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("reactor-server: "), "{stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(stderr.contains("see reactor-server --help"), "{stderr}");
+    }
 }

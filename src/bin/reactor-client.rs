@@ -52,19 +52,13 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     let server = matches
         .opt_str("server")
         .unwrap_or_else(|| "127.0.0.1:32000".into());
-    match server.parse::<SocketAddr>() {
-        Ok(addr) if addr.ip().is_unspecified() || addr.port() == 0 => {
-            return Err(format!("--server: {server:?} is not an address to send to"))
-        }
-        Ok(_) => {}
-        Err(_) => {
-            let port = server
-                .rsplit_once(':')
-                .map(|(host, port)| (host, port.parse::<u16>()));
-            if !matches!(port, Some((host, Ok(port))) if !host.is_empty() && port != 0) {
-                return Err(format!("--server: {server:?} is not a HOST:PORT address"));
-            }
-        }
+    cli::host_port("server", &server)?;
+    let port_zero = server.rsplit_once(':').is_some_and(|(_, port)| port == "0");
+    let unspecified = server
+        .parse::<SocketAddr>()
+        .is_ok_and(|addr| addr.ip().is_unspecified());
+    if port_zero || unspecified {
+        return Err(format!("--server: {server:?} is not an address to send to"));
     }
     let listen = cli::optional_value(&matches, "listen")?;
     Ok(Some(Config {

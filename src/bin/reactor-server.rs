@@ -105,8 +105,13 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         // would find its session at one and its next datagram at another.
         return Err("--reuse-port: only with --nats (the nodes must share their users)".into());
     }
+    if matches.opt_present("node") && !matches.opt_present("nats") {
+        return Err("--node: only with --nats (it names a node of a cluster)".into());
+    }
+    let bind = cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?;
+    cli::host_port("bind", &bind)?;
     Ok(Some(Config {
-        bind: cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?,
+        bind,
         metrics: cli::optional_value(&matches, "metrics")?,
         nats: matches
             .opt_str("nats")
