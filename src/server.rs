@@ -103,9 +103,12 @@ impl Server {
     ) -> io::Result<Self> {
         udp.set_format(MAX_DATAGRAM, wire::show_datagram);
         match udp.set_buffer_sizes(SOCKET_BUFFER_BYTES) {
-            Ok((receive, send)) => {
-                log::debug!("socket buffers: {receive} bytes to receive, {send} to send")
-            }
+            // Linux reports twice what was asked (its bookkeeping counts
+            // too): both are said, so that neither surprises.
+            Ok((receive, send)) => log::debug!(
+                "socket buffers: asked {SOCKET_BUFFER_BYTES} bytes each way, \
+                 the kernel reports {receive} to receive and {send} to send"
+            ),
             // The defaults still work, only bursts are lost sooner.
             Err(err) => log::warn!("cannot enlarge the socket buffers: {err}"),
         }

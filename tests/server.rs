@@ -481,3 +481,23 @@ fn usage_errors_exit_2_and_help_exits_0() {
         assert!(stderr.contains("see reactor-server --help"), "{stderr}");
     }
 }
+
+#[test]
+fn the_debug_log_says_the_socket_buffers_asked_and_what_the_kernel_reports() {
+    let accounts = TempFile::new("buffers.conf", common::ACCOUNTS);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
+        .args(["--bind", "127.0.0.1:0", "--users"])
+        .arg(&accounts.0)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = common::Lines::new(child.stderr.take().unwrap());
+    let line = log.expect("socket buffers: ");
+    // The docs say 4 MiB; Linux reports twice that: both are named.
+    assert!(line.contains("asked 4194304 bytes each way"), "{line}");
+    assert!(line.contains("the kernel reports "), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
