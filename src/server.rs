@@ -367,6 +367,14 @@ impl TimerHandler for Server {
             self.hub.describe_timeout()
         }
     }
+
+    fn describe_due(&self, now: Instant) -> Vec<(Instant, String)> {
+        let metrics = self.metrics_deadline().filter(|&at| at <= now);
+        let mut due = self.hub.describe_due(now);
+        due.extend(metrics.map(|at| (at, "a metrics request's time limit".to_owned())));
+        due.sort_by_key(|(at, _)| *at);
+        due
+    }
 }
 
 impl Listening for Server {

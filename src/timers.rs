@@ -42,6 +42,19 @@ impl<K: Ord> TimerQueue<K> {
         self.heap.peek().map(|Reverse((at, key))| (*at, key))
     }
 
+    /// Every entry due at `now`, earliest first (for `--trace`: it
+    /// allocates).
+    pub fn due(&self, now: Instant) -> Vec<(Instant, &K)> {
+        let mut due: Vec<_> = self
+            .heap
+            .iter()
+            .map(|Reverse((at, key))| (*at, key))
+            .filter(|(at, _)| *at <= now)
+            .collect();
+        due.sort_by_key(|(at, _)| *at);
+        due
+    }
+
     /// Takes one key whose deadline is at or before `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<K> {
         if self.next_deadline()? > now {

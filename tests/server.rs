@@ -82,6 +82,30 @@ fn the_trace_shows_every_datagram_but_no_password() {
     assert!(!lines.iter().any(|l| l.contains("wonder")), "{lines:#?}");
 }
 
+/// Timers that come due together fire in one turn, and each is named: a
+/// hub stopped past two sessions' expiry finds both due when it goes on.
+#[test]
+fn the_trace_names_every_timer_that_fires() {
+    let hub = Server::start("timers", &["--trace", "--session-timeout", "1"]);
+    Peer::new(hub.addr).login("alice", "wonderland");
+    Peer::new(hub.addr).login("bob", "builder");
+    hub.pause();
+    thread::sleep(Duration::from_millis(1500));
+    hub.resume();
+    let mut lines = hub.log.until("expired after inactivity");
+    lines.extend(hub.log.until("expired after inactivity"));
+    let lines = lines.join("\n");
+    for id in ["alice", "bob"] {
+        let timer = format!(": {id}: session expiry (1s without a datagram)");
+        assert!(
+            lines
+                .lines()
+                .any(|l| l.contains("[reactor] timer, due") && l.contains(&timer)),
+            "no timer line for {id}: {lines}"
+        );
+    }
+}
+
 #[test]
 fn refusals_and_errors() {
     let hub = Server::start("errors", &[]);

@@ -4,9 +4,10 @@
 //! the hub decides what to do when the deadline comes, in
 //! [`Hub::handle_timeout`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Hub;
+use crate::accounts::AccountIndex;
 
 impl Hub {
     /// What the deadline that [`poll_timeout`](Hub::poll_timeout) gives is
@@ -22,9 +23,30 @@ impl Hub {
                 return format!("the cluster: {}", cluster.describe_timeout());
             }
         }
-        let Some((at, &index)) = self.timers.peek() else {
-            return "nothing".into();
-        };
+        match self.timers.peek() {
+            Some((at, &index)) => self.describe_wakeup(at, index),
+            None => "nothing".into(),
+        }
+    }
+
+    /// Every deadline due at `now`, earliest first, and what each is for:
+    /// all of them fire in one [`handle_timeout`](Hub::handle_timeout).
+    pub fn describe_due(&self, now: Instant) -> Vec<(Instant, String)> {
+        let cluster = self.cluster.as_ref().and_then(|cluster| {
+            let at = cluster.poll_timeout().filter(|&at| at <= now)?;
+            Some((at, format!("the cluster: {}", cluster.describe_timeout())))
+        });
+        let sessions = self.timers.due(now).into_iter();
+        let mut due: Vec<_> = cluster
+            .into_iter()
+            .chain(sessions.map(|(at, &index)| (at, self.describe_wakeup(at, index))))
+            .collect();
+        due.sort_by_key(|(at, _)| *at);
+        due
+    }
+
+    /// What the wakeup of session `index` at `at` is for.
+    fn describe_wakeup(&self, at: Instant, index: AccountIndex) -> String {
         let id = self.accounts.id(index);
         let session = &self.sessions[index];
         if session.wake_at != Some(at) {
@@ -113,5 +135,37 @@ mod tests {
             hub.describe_timeout(),
             "alice: a wakeup with nothing due any more (expires 10.0s later)"
         );
+    }
+
+    #[test]
+    fn names_every_deadline_due_at_once() {
+        let accounts = Accounts::parse("alice:wonderland\nbob:builder\n").unwrap();
+        let mut hub = Hub::new(accounts, HubConfig::default());
+        let t0 = Instant::now();
+        login(
+            &mut hub,
+            t0,
+            "alice",
+            "wonderland",
+            "127.0.0.1:40001".parse().unwrap(),
+        );
+        let t1 = t0 + Duration::from_millis(5);
+        login(
+            &mut hub,
+            t1,
+            "bob",
+            "builder",
+            "127.0.0.1:40002".parse().unwrap(),
+        );
+        let expiry = "session expiry (300s without a datagram)";
+        let late = t1 + Duration::from_secs(301);
+        assert_eq!(
+            hub.describe_due(late),
+            [
+                (t0 + Duration::from_secs(300), format!("alice: {expiry}")),
+                (t1 + Duration::from_secs(300), format!("bob: {expiry}")),
+            ]
+        );
+        assert_eq!(hub.describe_due(t1 + Duration::from_secs(299)), []);
     }
 }

@@ -88,6 +88,18 @@ pub trait TimerHandler {
     fn describe_deadline(&self) -> String {
         "deadline".into()
     }
+
+    /// Each timer due at `now`, with its deadline and what it is for, for
+    /// `--trace`: one line each, as [`on_deadline`](Self::on_deadline) fires
+    /// them all. By default the one [`next_deadline`](Self::next_deadline)
+    /// gives.
+    fn describe_due(&self, now: Instant) -> Vec<(Instant, String)> {
+        self.next_deadline()
+            .filter(|&at| at <= now)
+            .map(|at| (at, self.describe_deadline()))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// A whole program driven by the Reactor.
@@ -161,13 +173,12 @@ impl Reactor {
             }
             // Wakeups can come early or be spurious: fire only what is due,
             // and ask the handler again next time round.
-            if let Some(at) = handler.next_deadline().filter(|&at| at <= now) {
-                log::trace!(
-                    target: "reactor",
-                    "timer, due {:.1?} ago: {}",
-                    now - at,
-                    handler.describe_deadline()
-                );
+            if handler.next_deadline().is_some_and(|at| at <= now) {
+                if log::log_enabled!(target: "reactor", log::Level::Trace) {
+                    for (at, what) in handler.describe_due(now) {
+                        log::trace!(target: "reactor", "timer, due {:.1?} ago: {what}", now - at);
+                    }
+                }
                 handler.on_deadline(now)?;
             }
             if backlog && handler.has_backlog() {
