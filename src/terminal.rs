@@ -128,16 +128,17 @@ impl Terminal {
         Ok(())
     }
 
-    /// Sends what the client queued, logs what it reported, and prints
-    /// what it has to say.
+    /// Logs what the client reported, sends what it queued, and prints
+    /// what it has to say: under `--trace` a transition comes before the
+    /// datagrams it sent, as in the hub's trace.
     fn flush(&mut self) -> io::Result<()> {
-        self.udp.send_all(self.client.outbox())?;
         while let Some(event) = self.client.poll_event() {
             match event {
                 ClientEvent::Transition { .. } => log::trace!(target: "client", "{event}"),
                 ClientEvent::Ignored(_) => log::debug!(target: "client", "{event}"),
             }
         }
+        self.udp.send_all(self.client.outbox())?;
         while let Some(notice) = self.client.poll_notice() {
             self.print(&notice)?;
         }

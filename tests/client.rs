@@ -348,3 +348,28 @@ fn flags_help_version_and_usage_errors() {
         "{stderr}"
     );
 }
+
+/// The client's trace tells a transition before the datagram it sends, as
+/// the hub's does (docs/reactor.md).
+#[test]
+fn the_client_trace_shows_a_transition_before_what_it_sends() {
+    let server = Server::start("client-trace", &[]);
+    let input = TempFile::new("client-trace.txt", "alice->server#login<wonderland>\n");
+    let output = Command::new(CLIENT)
+        .args(["--server", &server.addr.to_string(), "--trace"])
+        .stdin(File::open(&input.0).unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let trace = String::from_utf8(output.stderr).unwrap();
+    let at = |needle: &str| {
+        trace
+            .find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in {trace}"))
+    };
+    assert!(
+        at("alice: OFFLINE => LOGIN_SENT") < at("[udp] out"),
+        "{trace}"
+    );
+    assert!(at("=> LOGOUT_SENT") < at("logoff<"), "{trace}");
+}
