@@ -286,8 +286,8 @@ fn after_a_restart_messages_kept_for_a_login_that_never_comes_are_reported_not_s
     assert_eq!(
         not_sent,
         [
-            "* message to bob was not sent",
-            "* message to carol was not sent"
+            "* message to bob was not sent: no login went through before quitting",
+            "* message to carol was not sent: no login went through before quitting"
         ],
         "{rest:#?}"
     );
@@ -372,4 +372,17 @@ fn the_client_trace_shows_a_transition_before_what_it_sends() {
         "{trace}"
     );
     assert!(at("=> LOGOUT_SENT") < at("logoff<"), "{trace}");
+}
+
+/// A message typed before the login, as someone else, is dropped at the
+/// login, with the reason.
+#[test]
+fn a_message_typed_as_another_id_before_the_login_is_dropped_with_why() {
+    let server = Server::start("client-typed-as", &[]);
+    let mut client = Client::piped(server.addr);
+    client.type_line("carol->bob#early");
+    client.expect("* not logged in: message to bob will be sent after you log in");
+    client.type_line("alice->server#login<wonderland>");
+    client.expect("* logged in as alice");
+    client.expect("* message to bob was not sent: typed as carol, logged in as alice");
 }

@@ -37,7 +37,7 @@ use crate::wire::{
 };
 use command::Command;
 pub use event::{ClientEvent, Ignored};
-pub use notice::{Notice, Unanswered};
+pub use notice::{NotSentWhy, Notice, Unanswered};
 
 /// Events kept for [`Client::poll_event`] at most.
 const MAX_EVENTS: usize = 256;
@@ -391,7 +391,8 @@ impl Client {
         self.interrupted = true;
         while let Some(command) = self.queue.pop_front() {
             if let Command::Send { to, .. } = command {
-                self.notify(Notice::NotSent { to });
+                let why = NotSentWhy::Quitting;
+                self.notify(Notice::NotSent { to, why });
             }
         }
         self.pump(now);
@@ -571,7 +572,11 @@ impl Client {
     /// Ends the program; messages still waiting for a login are not sent.
     fn finish(&mut self) {
         while let Some(message) = self.held.pop_front() {
-            self.notify(Notice::NotSent { to: message.to });
+            let why = NotSentWhy::NoLogin;
+            self.notify(Notice::NotSent {
+                to: message.to,
+                why,
+            });
         }
         self.finished = true;
     }
@@ -579,7 +584,11 @@ impl Client {
     /// Keeps a message until the next login, if there is room.
     fn hold(&mut self, message: Outgoing) {
         if self.held.len() >= self.config.max_waiting {
-            return self.notify(Notice::NotSent { to: message.to });
+            let why = NotSentWhy::TooManyWaiting(self.held.len());
+            return self.notify(Notice::NotSent {
+                to: message.to,
+                why,
+            });
         }
         self.notify(Notice::WaitsForLogin {
             to: message.to.clone(),
@@ -634,7 +643,14 @@ impl Client {
                     if message.from == id {
                         self.held.push_back(message);
                     } else {
-                        self.notify(Notice::NotSent { to: message.to });
+                        let why = NotSentWhy::TypedAs {
+                            from: message.from,
+                            logged_in: id.clone(),
+                        };
+                        self.notify(Notice::NotSent {
+                            to: message.to,
+                            why,
+                        });
                     }
                 }
             }

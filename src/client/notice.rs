@@ -35,8 +35,8 @@ pub enum Notice {
     NotAnswering(Unanswered),
     /// A message kept until the next login.
     WaitsForLogin { to: String },
-    /// A message given up on without sending it.
-    NotSent { to: String },
+    /// A message given up on without sending it, and why.
+    NotSent { to: String, why: NotSentWhy },
     /// A line that is not a command.
     Usage(CommandError),
     /// A login for another id typed while logged in.
@@ -47,6 +47,34 @@ pub enum Notice {
     NotLoggedIn,
     /// Ctrl-C: the client logs off before it quits.
     LoggingOff,
+}
+
+/// Why a typed message was never sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotSentWhy {
+    /// It waited for a login, and the login was for another id.
+    TypedAs { from: String, logged_in: String },
+    /// `max_waiting` messages already waited for a login.
+    TooManyWaiting(usize),
+    /// The program ended before a login went through.
+    NoLogin,
+    /// Ctrl-C: the lines still waiting are dropped.
+    Quitting,
+}
+
+impl fmt::Display for NotSentWhy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotSentWhy::TypedAs { from, logged_in } => {
+                write!(f, "typed as {from}, logged in as {logged_in}")
+            }
+            NotSentWhy::TooManyWaiting(count) => {
+                write!(f, "{count} messages already wait for a login")
+            }
+            NotSentWhy::NoLogin => f.write_str("no login went through before quitting"),
+            NotSentWhy::Quitting => f.write_str("Ctrl-C, quitting"),
+        }
+    }
 }
 
 /// The request the server did not answer.
@@ -103,7 +131,7 @@ impl fmt::Display for Notice {
                 f,
                 "* not logged in: message to {to} will be sent after you log in"
             ),
-            Notice::NotSent { to } => write!(f, "* message to {to} was not sent"),
+            Notice::NotSent { to, why } => write!(f, "* message to {to} was not sent: {why}"),
             Notice::Usage(error) => write!(f, "* {error}"),
             Notice::LogOffFirst { id } => write!(
                 f,

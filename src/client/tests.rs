@@ -729,7 +729,10 @@ fn a_message_typed_offline_waits_for_the_login_of_its_sender() {
     h.recv(&format!("server->alice#Success<{TOKEN}>"));
     assert_eq!(
         h.notices(),
-        ["* logged in as alice", "* message to bob was not sent"]
+        [
+            "* logged in as alice",
+            "* message to bob was not sent: typed as carol, logged in as alice"
+        ]
     );
     let sent = h.sent();
     assert!(sent[0].starts_with("alice->bob#") && sent[0].ends_with("early"));
@@ -744,7 +747,10 @@ fn messages_waiting_for_a_login_are_bounded() {
     }
     let notices = h.notices();
     assert_eq!(notices.len(), limit + 1);
-    assert_eq!(notices[limit], "* message to bob was not sent");
+    assert_eq!(
+        notices[limit],
+        format!("* message to bob was not sent: {limit} messages already wait for a login")
+    );
 }
 
 #[test]
@@ -811,7 +817,7 @@ fn end_of_input_with_the_server_down_gives_up_and_finishes() {
         [
             "* the server is not answering: login not confirmed",
             "* not logged in: message to bob will be sent after you log in",
-            "* message to bob was not sent",
+            "* message to bob was not sent: no login went through before quitting",
         ]
     );
 }
@@ -844,7 +850,7 @@ fn interrupt_drops_waiting_lines_and_a_second_one_finishes_at_once() {
     assert_eq!(
         h.notices(),
         [
-            "* message to carol was not sent",
+            "* message to carol was not sent: Ctrl-C, quitting",
             "* logging off before quitting (Ctrl-C again quits at once)"
         ]
     );
