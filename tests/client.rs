@@ -251,7 +251,7 @@ fn messages_in_flight_and_queued_while_the_server_restarts_are_sent_after_login(
 
     // A resend reaches the new hub, which has no session for alice. Nothing
     // is dropped: the message in flight and the two behind it wait.
-    alice.expect("* the server ended our session (it restarted, we were idle too long, or we logged in elsewhere): please log in again");
+    alice.expect("* the server ended our session (it restarted, we were idle too long, we logged in elsewhere, or our account was removed): please log in again");
     for _ in 1..=3 {
         alice.expect("* not logged in: message to bob will be sent after you log in");
     }

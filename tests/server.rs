@@ -357,6 +357,8 @@ fn sighup_reloads_the_accounts_file_and_a_broken_one_changes_nothing() {
     hub.signal("HUP");
     hub.log
         .expect("accounts reloaded: 1 added, 1 removed, 1 password changed (2 now)");
+    hub.log
+        .expect("bob's account was removed: its session ended");
     let carol = Peer::new(hub.addr);
     let carol_token = carol.login("carol", "s3cret");
     bob.send(&format!("bob->alice#<{bob_token}><0000000001>hi"));

@@ -112,7 +112,7 @@ impl fmt::Display for Notice {
                 "* token error: the server refused our token (logged in elsewhere?): please log in again",
             ),
             Notice::LogInAgain => f.write_str(
-                "* the server ended our session (it restarted, we were idle too long, or we logged in elsewhere): please log in again",
+                "* the server ended our session (it restarted, we were idle too long, we logged in elsewhere, or our account was removed): please log in again",
             ),
             Notice::LoggedOff => f.write_str("* logged off"),
             Notice::Received { from, body } => write!(f, "{from}: {}", Printable(body)),

@@ -427,7 +427,7 @@ fn message_sent_log_in_again_keeps_every_waiting_message_for_the_next_login() {
     assert_eq!(
         h.notices(),
         [
-            "* the server ended our session (it restarted, we were idle too long, or we logged in elsewhere): please log in again",
+            "* the server ended our session (it restarted, we were idle too long, we logged in elsewhere, or our account was removed): please log in again",
             "* not logged in: message to bob will be sent after you log in",
             "* not logged in: message to carol will be sent after you log in",
             "* not logged in: message to bob will be sent after you log in",

@@ -32,6 +32,11 @@ pub enum HubEvent {
     Expired {
         id: String,
     },
+    /// A reload removed the account of `id` while it was logged in: its
+    /// session ended.
+    AccountRemoved {
+        id: String,
+    },
     /// A forward that will not be resent any more.
     GaveUp {
         from: String,
@@ -149,6 +154,9 @@ impl fmt::Display for HubEvent {
             }
             HubEvent::LoggedOff { id } => write!(f, "{id} logged off"),
             HubEvent::Expired { id } => write!(f, "{id} expired after inactivity"),
+            HubEvent::AccountRemoved { id } => {
+                write!(f, "{id}'s account was removed: its session ended")
+            }
             HubEvent::GaveUp {
                 from,
                 to,

@@ -202,6 +202,10 @@ impl Hub {
         let update = self.accounts.update(accounts);
         self.sessions.grow(self.accounts.indexes());
         for &index in &update.removed {
+            if self.sessions[index].online.is_some() {
+                let id = self.accounts.id(index).into();
+                self.event(HubEvent::AccountRemoved { id });
+            }
             self.end_session(now, index, "account removed");
             self.report(index, "account removed");
         }

@@ -43,6 +43,7 @@ fn a_removed_account_loses_its_session_and_is_told_to_log_in_again() {
     );
     assert_eq!(update.removed.len(), 1);
     assert_eq!(h.hub.state_of("bob"), None, "no such account any more");
+    assert_eq!(h.events(), [HubEvent::AccountRemoved { id: "bob".into() }]);
     let out = h.send(home("bob"), chat("bob", "alice", &bob, M1, "still here?"));
     assert_sent(
         &out,
