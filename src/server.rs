@@ -159,7 +159,11 @@ impl Server {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_micros() as u64);
-        self.hub.join_cluster(ClusterConfig::new(now, wall), now);
+        let config = ClusterConfig {
+            broker: format!("nats://{broker}"),
+            ..ClusterConfig::new(now, wall)
+        };
+        self.hub.join_cluster(config, now);
         Ok(())
     }
 
@@ -255,7 +259,9 @@ impl Server {
                     continue;
                 }
                 // Rare by nature, and what an operator most needs to see.
-                HubEvent::Cluster(note @ (Note::LinkUp | Note::LinkDown { .. })) => {
+                HubEvent::Cluster(
+                    note @ (Note::LinkUp | Note::LinkDown { .. } | Note::Unreachable { .. }),
+                ) => {
                     log::log!(note.level(), "{event}");
                     continue;
                 }

@@ -509,6 +509,25 @@ fn a_node_without_a_name_is_named_by_its_address() {
     ));
 }
 
+/// An operator sees, without --trace, that the broker cannot be reached,
+/// where and why; then that the link is up once it can.
+#[test]
+fn a_node_says_at_once_that_its_broker_cannot_be_reached_and_when_it_is() {
+    let addr = free_addr();
+    let a = node("a", addr, false);
+    let line = a.log.expect("cannot reach the broker");
+    assert!(
+        line.contains(&format!(
+            "WARN: cannot reach the broker at nats://{addr}: Connection refused"
+        )),
+        "{line}"
+    );
+    let Some(_broker) = start_broker(addr) else {
+        return;
+    };
+    a.log.expect("INFO: broker link up");
+}
+
 #[test]
 fn bad_cluster_flags_are_usage_errors() {
     for bad in ["nowhere", "nats://", "127.0.0.1", "host name:4222"] {

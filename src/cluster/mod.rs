@@ -67,6 +67,8 @@ pub struct ClusterConfig {
     pub wall_clock: (Instant, u64),
     /// Notes of every step ([`Note::Trace`]), for `--trace`.
     pub trace: bool,
+    /// The broker as the log names it (its address).
+    pub broker: String,
 }
 
 impl ClusterConfig {
@@ -79,6 +81,7 @@ impl ClusterConfig {
             remember_ended: Duration::from_secs(3600),
             wall_clock: (now, wall_micros),
             trace: false,
+            broker: "the broker's address".into(),
         }
     }
 }
@@ -172,6 +175,14 @@ pub enum Note {
     LinkDown {
         why: String,
     },
+    /// The broker could not be reached, `attempts` times over `lasted`
+    /// (reported again at most every 30 s while it lasts).
+    Unreachable {
+        broker: String,
+        why: String,
+        attempts: u32,
+        lasted: Duration,
+    },
     /// The link would not take `count` messages of a kind.
     Refused {
         what: Published,
@@ -206,6 +217,7 @@ impl Note {
         match self {
             Note::LinkUp | Note::StaleRefused { .. } | Note::Late { .. } => log::Level::Info,
             Note::LinkDown { .. }
+            | Note::Unreachable { .. }
             | Note::Refused { .. }
             | Note::Garbage { .. }
             | Note::Unresolved { .. } => log::Level::Warn,
@@ -222,6 +234,18 @@ impl fmt::Display for Note {
                 f,
                 "broker link down ({why}): other nodes' users are offline until it is back"
             ),
+            Note::Unreachable {
+                broker,
+                why,
+                attempts,
+                lasted,
+            } => {
+                write!(f, "cannot reach the broker at {broker}: {why}")?;
+                if *attempts > 1 {
+                    write!(f, " ({attempts} attempts in {}s)", lasted.as_secs())?;
+                }
+                f.write_str("; other nodes' users are offline until it answers")
+            }
             Note::Refused { what, count, why } => {
                 let (what, outcome) = match what {
                     Published::Asks => (
@@ -500,6 +524,16 @@ impl Cluster {
                     self.take_presence_refusals();
                     self.requests.on_link_up(now);
                 }
+                LinkEvent::Unreachable {
+                    why,
+                    attempts,
+                    lasted,
+                } => self.note(Note::Unreachable {
+                    broker: self.config.broker.clone(),
+                    why,
+                    attempts,
+                    lasted,
+                }),
                 LinkEvent::Down { why } => {
                     self.note(Note::LinkDown { why });
                     // Nothing will be confirmed: the logins are answered

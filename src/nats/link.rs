@@ -78,7 +78,18 @@ pub enum LinkEvent {
     Confirmed(u64),
     /// The connection is gone; the link reconnects by itself.
     Down { why: String },
+    /// Connecting failed, `attempts` times since the link was last up (or
+    /// created), over `lasted`: reported at the first failure, then at
+    /// most once every [`REPORT_UNREACHABLE_EVERY`] while it lasts.
+    Unreachable {
+        why: String,
+        attempts: u32,
+        lasted: Duration,
+    },
 }
+
+/// How often a broker that cannot be reached is reported again.
+pub const REPORT_UNREACHABLE_EVERY: Duration = Duration::from_secs(30);
 
 /// Why a publish or a subscription was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +137,8 @@ pub struct Link {
     next_subscription: u64,
     /// Connections that failed since the link was last up.
     failures: u32,
+    /// Since when connecting fails, and when that was last reported.
+    unreachable: Option<(Instant, Instant)>,
     max_payload: usize,
     /// What each `PING` on the wire is for, oldest first: the broker
     /// answers them in order. `Some(n)` is [`confirm`](Self::confirm)'s.
@@ -146,6 +159,7 @@ impl Link {
             subscriptions: HashMap::new(),
             next_subscription: 1,
             failures: 0,
+            unreachable: None,
             max_payload: 0,
             pings: VecDeque::new(),
             next_confirmation: 0,
@@ -222,7 +236,26 @@ impl Link {
         self.encoder = StreamEncoder::new();
         if was_up {
             self.events.push_back(LinkEvent::Down { why: why.into() });
+        } else {
+            self.report_unreachable(now, why);
         }
+    }
+
+    /// A connection that never came up failed: said at once, then again
+    /// at most every [`REPORT_UNREACHABLE_EVERY`].
+    fn report_unreachable(&mut self, now: Instant, why: &str) {
+        let first = self.unreachable.is_none();
+        let (since, reported) = self.unreachable.get_or_insert((now, now));
+        if !first && now < *reported + REPORT_UNREACHABLE_EVERY {
+            return;
+        }
+        *reported = now;
+        let lasted = now - *since;
+        self.events.push_back(LinkEvent::Unreachable {
+            why: why.into(),
+            attempts: self.failures,
+            lasted,
+        });
     }
 
     /// Bytes from the broker.
@@ -413,6 +446,7 @@ impl Link {
                     if !*announced {
                         *announced = true;
                         self.failures = 0;
+                        self.unreachable = None;
                         self.events.push_back(LinkEvent::Up);
                     }
                 }
@@ -602,7 +636,64 @@ mod tests {
         assert!(waits.windows(2).take(3).all(|w| w[1] > w[0]), "{waits:?}");
         let cap = LinkConfig::default().max_reconnect_after;
         assert!(waits.iter().all(|&w| w <= cap + cap / 4), "{waits:?}");
-        assert!(events(&mut l).is_empty(), "only the first loss is news");
+        // The loss is news once; the failures after it, at once and then
+        // every REPORT_UNREACHABLE_EVERY (these 8 took less).
+        let events = events(&mut l);
+        assert!(
+            matches!(&events[..], [LinkEvent::Unreachable { attempts: 2, .. }]),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_broker_that_cannot_be_reached_is_said_at_once_then_at_a_limited_rate() {
+        let t0 = Instant::now();
+        let mut l = link(t0);
+        let mut now = t0;
+        let mut reports = Vec::new();
+        // Two minutes of refused connections, each retry when the link asks.
+        while now < t0 + Duration::from_secs(120) {
+            assert!(l.wants_connection(now));
+            l.handle_connected(now);
+            l.handle_lost(now, "Connection refused");
+            reports.extend(events(&mut l).into_iter().map(|event| match event {
+                LinkEvent::Unreachable {
+                    why,
+                    attempts,
+                    lasted,
+                } => (why, attempts, lasted),
+                other => panic!("{other:?}"),
+            }));
+            now = l.poll_timeout().unwrap();
+        }
+        assert_eq!(reports[0], ("Connection refused".into(), 1, Duration::ZERO));
+        assert!((4..=5).contains(&reports.len()), "{reports:?}");
+        for pair in reports.windows(2) {
+            let apart = pair[1].2 - pair[0].2;
+            assert!(apart >= REPORT_UNREACHABLE_EVERY, "{reports:?}");
+            assert!(pair[1].1 > pair[0].1, "attempts grow: {reports:?}");
+        }
+        // Once up, a later failure is news at once again.
+        l.handle_connected(now);
+        l.handle_bytes(now, INFO);
+        written(&mut l);
+        l.handle_bytes(now, b"PONG\r\n");
+        l.handle_lost(now, "reset");
+        let later = l.poll_timeout().unwrap();
+        l.handle_connected(later);
+        l.handle_lost(later, "Connection refused");
+        let events = events(&mut l);
+        assert!(
+            matches!(
+                &events[..],
+                [
+                    LinkEvent::Up,
+                    LinkEvent::Down { .. },
+                    LinkEvent::Unreachable { attempts: 2, .. }
+                ]
+            ),
+            "{events:?}"
+        );
     }
 
     #[test]
@@ -679,7 +770,16 @@ mod tests {
         assert_eq!(l.poll_timeout(), Some(deadline));
         l.handle_timeout(deadline);
         assert!(l.is_down());
-        assert!(events(&mut l).is_empty(), "never up: no Down to report");
+        let why = "no INFO from the broker within 2s".to_owned();
+        assert_eq!(
+            events(&mut l),
+            [LinkEvent::Unreachable {
+                why,
+                attempts: 1,
+                lasted: Duration::ZERO
+            }],
+            "never up: no Down, an unreachable broker"
+        );
         // It retries after the first backoff (+ jitter), then a longer one.
         let first = l.poll_timeout().unwrap() - deadline;
         let backoff = config.reconnect_after;

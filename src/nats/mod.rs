@@ -113,7 +113,13 @@ impl BrokerLink {
     /// epoll reports the last two whatever the interest.
     pub fn on_ready(&mut self, endpoint: &mut impl Endpoint, event: &Event, now: Instant) {
         if event.is_error() {
-            return self.lost(endpoint, now, "the connection failed");
+            // Why: "Connection refused", say, for an operator to read.
+            let why = self
+                .stream
+                .as_ref()
+                .and_then(|s| s.take_error().ok().flatten());
+            let why = why.map_or_else(|| "the connection failed".into(), |e| e.to_string());
+            return self.lost(endpoint, now, &why);
         }
         if event.is_readable() || event.is_read_closed() {
             self.read(endpoint, now);
