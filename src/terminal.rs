@@ -48,6 +48,8 @@ pub struct Terminal {
     interrupts: u32,
     /// Whether stdin may hold unread bytes; false once drained or ended.
     stdin_ready: bool,
+    /// The socket's ICMP reports already handed to the client.
+    unreachable: u64,
 }
 
 impl Terminal {
@@ -71,6 +73,9 @@ impl Terminal {
         } else {
             ReplyTo::Addr(local)
         };
+        // The client hears only the server anyway; connected, it also
+        // hears when nothing listens there.
+        udp.connect(server)?;
         let shutdown = Shutdown::register(reactor.registry(), SIGNALS, STOP)?;
         let stdin = Stdin::register(reactor.registry(), STDIN)?;
         let stdin_ready = !stdin.is_polled();
@@ -83,6 +88,7 @@ impl Terminal {
             shutdown,
             interrupts: 0,
             stdin_ready,
+            unreachable: 0,
         })
     }
 
@@ -126,6 +132,16 @@ impl Terminal {
             }
         }
         Ok(())
+    }
+
+    /// Tells the client if the kernel reported that nothing listens at the
+    /// server's address since the last call.
+    fn hand_over_unreachable(&mut self, now: Instant) {
+        let reported = self.udp.stats().unreachable;
+        if reported > self.unreachable {
+            self.unreachable = reported;
+            self.client.handle_nobody_listens(now);
+        }
     }
 
     /// Logs what the client reported, sends what it queued, and prints
@@ -176,6 +192,7 @@ impl ReadyHandler for Terminal {
                 }
             }
         }
+        self.hand_over_unreachable(now);
         self.flush()
     }
 
@@ -197,6 +214,7 @@ impl TimerHandler for Terminal {
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         self.client.handle_timeout(now);
+        self.hand_over_unreachable(now);
         self.flush()
     }
 

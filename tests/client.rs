@@ -192,7 +192,10 @@ fn a_server_that_does_not_answer_is_reported_and_the_client_exits_at_end_of_inpu
     let mut alice = Client::piped(silent.local_addr().unwrap());
     let started = Instant::now();
     alice.type_line("alice->server#login<wonderland>");
-    alice.expect("* the server is not answering: login not confirmed");
+    let addr = silent.local_addr().unwrap();
+    alice.expect(&format!(
+        "* the server at {addr} is not answering: login not confirmed"
+    ));
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(7), "gave up after {waited:?}");
 
@@ -385,4 +388,38 @@ fn a_message_typed_as_another_id_before_the_login_is_dropped_with_why() {
     client.type_line("alice->server#login<wonderland>");
     client.expect("* logged in as alice");
     client.expect("* message to bob was not sent: typed as carol, logged in as alice");
+}
+
+/// Where the kernel can tell that nothing listens at the server's address,
+/// the person is told at once, with the address.
+#[test]
+fn a_client_whose_server_is_not_there_says_so_at_once() {
+    let nobody = common::udp_socket().local_addr().unwrap(); // closed again
+    let mut alice = Client::piped(nobody);
+    let started = Instant::now();
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect(&format!(
+        "* nothing listens at {nobody} (connection refused): is the server running?"
+    ));
+    assert!(started.elapsed() < Duration::from_secs(7), "not at once");
+}
+
+/// Ctrl-D with the hub gone: the logoff cannot be confirmed, and the
+/// client says so and quits at once instead of resending for 7.5 s.
+#[test]
+fn end_of_input_with_the_server_gone_quits_at_once() {
+    let mut server = Server::start("client-gone", &[]);
+    let mut alice = Client::piped(server.addr);
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect("* logged in as alice");
+    server.terminate();
+    let started = Instant::now();
+    alice.close_stdin();
+    alice.expect(&format!("* nothing listens at {}", server.addr));
+    alice.expect(&format!(
+        "* the server at {} is not answering: logged off without its confirmation",
+        server.addr
+    ));
+    assert!(alice.wait().success());
+    assert!(started.elapsed() < Duration::from_secs(7), "not at once");
 }

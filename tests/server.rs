@@ -430,10 +430,11 @@ fn startup_errors_are_one_clear_line() {
         "{stderr}"
     );
 
-    let no_port = failed_start(&["--bind", "127.0.0.1", "--users", path]);
+    // (A --bind without its port is a usage error: see usage_errors_...)
+    let unknown = failed_start(&["--bind", "nowhere.invalid:32000", "--users", path]);
     assert!(
-        no_port.contains("cannot resolve the --bind address 127.0.0.1"),
-        "{no_port}"
+        unknown.contains("cannot resolve the --bind address nowhere.invalid:32000"),
+        "{unknown}"
     );
 
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -251,6 +251,9 @@ pub struct Client {
     input_closed: bool,
     interrupted: bool,
     finished: bool,
+    /// The person was told nothing listens at the server's address, and
+    /// nothing came from it since.
+    told_nobody_listens: bool,
 }
 
 impl Client {
@@ -279,6 +282,7 @@ impl Client {
             events: VecDeque::new(),
             rng,
             input_closed: false,
+            told_nobody_listens: false,
             interrupted: false,
             finished: false,
         }
@@ -303,6 +307,7 @@ impl Client {
         if source != self.server {
             return self.ignore(Ignored::NotFromTheServer(source));
         }
+        self.told_nobody_listens = false;
         let message = match wire::parse_from_any_hub(datagram) {
             Ok(message) => message,
             Err(error) => return self.ignore(Ignored::Malformed(error)),
@@ -365,8 +370,33 @@ impl Client {
             Session::Offline | Session::Online { .. } => return,
         };
         self.enter(next, "no reply after resends");
-        self.notify(Notice::NotAnswering(unanswered));
+        self.notify(Notice::NotAnswering {
+            server: self.server,
+            what: unanswered,
+        });
         self.pump(now);
+    }
+
+    /// The system says nothing listens at the server's address (an ICMP
+    /// "port unreachable" answered a datagram we sent). Said at once, and
+    /// once until the server is heard from; requests are resent as planned
+    /// (a hub may be starting), but a logoff ends now: nobody is there to
+    /// confirm it.
+    pub fn handle_nobody_listens(&mut self, now: Instant) {
+        if !self.told_nobody_listens {
+            self.told_nobody_listens = true;
+            self.notify(Notice::NobodyListens {
+                server: self.server,
+            });
+        }
+        if let Session::LogoutSent { .. } = self.session {
+            self.enter(Session::Offline, "nothing listens at the server's address");
+            self.notify(Notice::NotAnswering {
+                server: self.server,
+                what: Unanswered::Logoff,
+            });
+            self.pump(now);
+        }
     }
 
     /// Standard input ended: finish what was typed, log off, then finish.

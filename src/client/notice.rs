@@ -6,6 +6,7 @@
 //! can, so that nobody can send a message that looks like one.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use super::command::CommandError;
 
@@ -31,8 +32,13 @@ pub enum Notice {
     LoggedOff,
     /// A message forwarded to us, shown once however often it arrives.
     Received { from: String, body: Vec<u8> },
-    /// No reply after every resend.
-    NotAnswering(Unanswered),
+    /// No reply from the server at `server` after every resend.
+    NotAnswering {
+        server: SocketAddr,
+        what: Unanswered,
+    },
+    /// The system says nothing listens at the server's address.
+    NobodyListens { server: SocketAddr },
     /// A message kept until the next login.
     WaitsForLogin { to: String },
     /// A message given up on without sending it, and why.
@@ -116,17 +122,22 @@ impl fmt::Display for Notice {
             ),
             Notice::LoggedOff => f.write_str("* logged off"),
             Notice::Received { from, body } => write!(f, "{from}: {}", Printable(body)),
-            Notice::NotAnswering(Unanswered::Login) => {
-                f.write_str("* the server is not answering: login not confirmed")
+            Notice::NotAnswering { server, what } => {
+                write!(f, "* the server at {server} is not answering: ")?;
+                match what {
+                    Unanswered::Login => f.write_str("login not confirmed"),
+                    Unanswered::Message { to } => write!(
+                        f,
+                        "message to {to} not confirmed \
+                         (or our session moved: logged in elsewhere?)"
+                    ),
+                    Unanswered::Logoff => f.write_str("logged off without its confirmation"),
+                }
             }
-            Notice::NotAnswering(Unanswered::Message { to }) => write!(
+            Notice::NobodyListens { server } => write!(
                 f,
-                "* the server is not answering: message to {to} not confirmed \
-                 (or our session moved: logged in elsewhere?)"
+                "* nothing listens at {server} (connection refused): is the server running?"
             ),
-            Notice::NotAnswering(Unanswered::Logoff) => {
-                f.write_str("* the server is not answering: logged off without its confirmation")
-            }
             Notice::WaitsForLogin { to } => write!(
                 f,
                 "* not logged in: message to {to} will be sent after you log in"

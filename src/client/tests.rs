@@ -207,7 +207,7 @@ fn an_unanswered_repeat_login_keeps_the_session() {
     assert_eq!(h.state(), ClientState::Online);
     assert_eq!(
         h.notices(),
-        ["* the server is not answering: login not confirmed"]
+        ["* the server at 127.0.0.1:32000 is not answering: login not confirmed"]
     );
     h.sent();
     h.line("alice->bob#still here");
@@ -251,7 +251,7 @@ fn login_sent_without_reply_resends_with_backoff_then_goes_offline() {
     assert_eq!(h.state(), ClientState::Offline);
     assert_eq!(
         h.notices(),
-        ["* the server is not answering: login not confirmed"]
+        ["* the server at 127.0.0.1:32000 is not answering: login not confirmed"]
     );
     assert_eq!(h.client.poll_timeout(), None);
     // The person can go on: a new login goes out.
@@ -397,7 +397,7 @@ fn message_sent_without_reply_resends_the_same_id_then_goes_online() {
     assert_eq!(h.state(), ClientState::Online);
     assert_eq!(
         h.notices(),
-        ["* the server is not answering: message to bob not confirmed (or our session moved: logged in elsewhere?)"]
+        ["* the server at 127.0.0.1:32000 is not answering: message to bob not confirmed (or our session moved: logged in elsewhere?)"]
     );
 }
 
@@ -503,7 +503,7 @@ fn logout_sent_without_reply_resends_then_goes_offline() {
     assert_eq!(h.state(), ClientState::Offline);
     assert_eq!(
         h.notices(),
-        ["* the server is not answering: logged off without its confirmation"]
+        ["* the server at 127.0.0.1:32000 is not answering: logged off without its confirmation"]
     );
 }
 
@@ -815,7 +815,7 @@ fn end_of_input_with_the_server_down_gives_up_and_finishes() {
     assert_eq!(
         h.notices(),
         [
-            "* the server is not answering: login not confirmed",
+            "* the server at 127.0.0.1:32000 is not answering: login not confirmed",
             "* not logged in: message to bob will be sent after you log in",
             "* message to bob was not sent: no login went through before quitting",
         ]

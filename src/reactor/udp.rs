@@ -53,12 +53,19 @@ pub struct UdpStats {
     pub queued: u64,
     /// Datagrams dropped because the send queue was full or the send failed.
     pub send_dropped: u64,
+    /// ICMP reports on earlier sends ("connection refused": nothing listens
+    /// at that port), as a receive or a send returned them. Only a
+    /// [`connect`](UdpEndpoint::connect)ed socket hears of them.
+    pub unreachable: u64,
 }
 
 impl UdpStats {
     /// Counts a datagram the kernel refused to send.
     fn lost(&mut self, to: SocketAddr, err: &io::Error) {
         self.send_dropped += 1;
+        if is_icmp_report(err) {
+            self.unreachable += 1;
+        }
         log::debug!("cannot send to {to}: {err}");
     }
 }
@@ -216,6 +223,14 @@ impl UdpEndpoint {
         Ok((granted(libc::SO_RCVBUF)?, granted(libc::SO_SNDBUF)?))
     }
 
+    /// Sends and receives only to and from `peer`, for a program with one
+    /// peer (the client): the kernel then reports an ICMP "port unreachable"
+    /// from it as an error (counted in [`UdpStats::unreachable`]), which an
+    /// unconnected socket never hears of.
+    pub fn connect(&self, peer: SocketAddr) -> io::Result<()> {
+        self.socket.connect(peer)
+    }
+
     pub fn stats(&self) -> UdpStats {
         self.stats
     }
@@ -279,6 +294,7 @@ impl UdpEndpoint {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Drained),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) if is_icmp_report(&err) => {
+                    self.stats.unreachable += 1;
                     log::debug!("receive error from an earlier send: {err}");
                     continue;
                 }

@@ -151,7 +151,10 @@ impl World {
         self.trace(|| format!("{}: {notice}", self.people[p].id));
         if self.final_round.is_none() {
             match notice {
-                Notice::NotAnswering(Unanswered::Message { .. }) => self.not_confirmed += 1,
+                Notice::NotAnswering {
+                    what: Unanswered::Message { .. },
+                    ..
+                } => self.not_confirmed += 1,
                 Notice::LogInAgain | Notice::TokenError => self.log_in_again += 1,
                 _ => {}
             }
@@ -192,9 +195,10 @@ impl World {
                     person.next_act = person.next_act.max(self.now + away);
                 }
             }
-            Notice::NotAnswering(Unanswered::Login | Unanswered::Logoff) => {
-                person.unconfirmed = true
-            }
+            Notice::NotAnswering {
+                what: Unanswered::Login | Unanswered::Logoff,
+                ..
+            } => person.unconfirmed = true,
             // The final round: the message in flight has its answer.
             Notice::Accepted { .. } => {
                 if let Some((to, Some(key))) = person.final_sent.take() {
@@ -207,7 +211,10 @@ impl World {
                     person.final_to.insert(0, to);
                 }
             }
-            Notice::NotAnswering(Unanswered::Message { .. }) => {
+            Notice::NotAnswering {
+                what: Unanswered::Message { .. },
+                ..
+            } => {
                 if let Some((to, _)) = person.final_sent.take() {
                     person.final_to.insert(0, to);
                 }

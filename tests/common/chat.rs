@@ -189,10 +189,16 @@ impl Script {
         match notice {
             Notice::LoggedIn { .. } => self.logged_in = true,
             Notice::Accepted { .. } => self.outcomes.accepted += 1,
-            Notice::NotAnswering(Unanswered::Message { .. }) => self.outcomes.not_answering += 1,
+            Notice::NotAnswering {
+                what: Unanswered::Message { .. },
+                ..
+            } => self.outcomes.not_answering += 1,
             Notice::DestinationOffline { .. } => self.outcomes.offline += 1,
             Notice::Received { body, .. } => *self.shown.entry(body).or_default() += 1,
-            Notice::NotAnswering(Unanswered::Login) => return true,
+            Notice::NotAnswering {
+                what: Unanswered::Login,
+                ..
+            } => return true,
             other => self.unexpected.push(other.to_string()),
         }
         false
