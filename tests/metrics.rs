@@ -148,6 +148,22 @@ fn prometheus_gets_openmetrics_and_other_paths_are_not_found() {
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     let answer = http(metrics, "POST /metrics HTTP/1.1\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(answer.contains("\r\nAllow: GET, HEAD\r\n"), "{answer}");
+}
+
+/// Load balancers and Prometheus probe with HEAD: they get GET's head,
+/// the page's length included, and no page.
+#[test]
+fn head_gets_the_head_of_get_and_no_body() {
+    let (_hub, metrics) = hub("metrics-head");
+    let page = scrape(metrics);
+    let answer = http(metrics, "HEAD /metrics HTTP/1.1\r\nHost: hub\r\n\r\n");
+    let head = answer
+        .strip_suffix("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a body after the head: {answer}"));
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let length = format!("\r\nContent-Length: {}\r\n", page.len());
+    assert!(head.contains(&length), "{head}");
 }
 
 /// A scraper that sends half a request and waits, and more connections
