@@ -64,6 +64,9 @@ pub struct Server {
     /// The connection to the cluster's broker, in a cluster.
     broker: Option<BrokerLink>,
     log_limit: LogLimit,
+    /// When the server started, for the metrics page: the wall clock is
+    /// read here at the edge, never in the hub.
+    started: SystemTime,
     /// Whether the socket may hold datagrams that the last turn left for
     /// the next; no new event comes for them.
     backlog: bool,
@@ -118,6 +121,7 @@ impl Server {
             metrics: None,
             broker: None,
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
+            started: SystemTime::now(),
             backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
         })
@@ -287,7 +291,7 @@ impl ReadyHandler for Server {
                 }
             }
             token if self.metrics.as_ref().is_some_and(|m| m.owns(token)) => {
-                let (hub, udp) = (&self.hub, &self.udp);
+                let (hub, udp, started) = (&self.hub, &self.udp, self.started);
                 let page = |format| {
                     let snapshot = Snapshot {
                         stats: hub.stats(),
@@ -295,6 +299,7 @@ impl ReadyHandler for Server {
                         cluster: hub.cluster_counters().unwrap_or_default(),
                         udp: udp.stats(),
                         accounts: hub.accounts().len(),
+                        started,
                     };
                     exposition::render(&snapshot, format)
                 };

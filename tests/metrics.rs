@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use common::peer::Peer;
 use common::{Server, PATIENCE};
@@ -46,10 +46,25 @@ fn scrape(addr: SocketAddr) -> String {
 }
 
 /// The value of the sample `series` (name and labels, as on the page).
-fn value(page: &str, series: &str) -> u64 {
+fn number(page: &str, series: &str) -> f64 {
     page.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+}
+
+/// The value of a sample that counts: a whole number.
+fn value(page: &str, series: &str) -> u64 {
+    let number = number(page, series);
+    assert_eq!(number.fract(), 0.0, "{series} {number}");
+    number as u64
+}
+
+/// Now, in seconds since the Unix epoch, as the page gives times.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// `promtool check metrics` on the page, where promtool is installed (CI
@@ -81,11 +96,19 @@ fn promtool_checks(page: &str) {
 
 #[test]
 fn the_page_counts_what_the_hub_did_and_passes_promtool() {
+    let starting = unix_now();
     let (hub, metrics) = hub("metrics-count");
     let before = scrape(metrics);
     promtool_checks(&before);
     assert_eq!(value(&before, "reactor_hub_accounts"), 3);
     assert_eq!(value(&before, "reactor_hub_sessions_online"), 0);
+    let build = format!(
+        r#"reactor_hub_build_info{{version="{}"}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&before, &build), 1);
+    let started = number(&before, "reactor_hub_start_time_seconds");
+    assert!((starting..=unix_now()).contains(&started), "{started}");
 
     let (alice, bob) = (Peer::new(hub.addr), Peer::new(hub.addr));
     let alice_token = alice.login("alice", "wonderland");
@@ -126,9 +149,10 @@ fn the_page_counts_what_the_hub_did_and_passes_promtool() {
     // Counters only grow.
     for line in before.lines().filter(|l| !l.starts_with('#')) {
         let (series, old) = line.rsplit_once(' ').unwrap();
-        let old: u64 = old.parse().unwrap();
-        assert!(value(&page, series) >= old, "{series} went down");
+        let old: f64 = old.parse().unwrap();
+        assert!(number(&page, series) >= old, "{series} went down");
     }
+    assert_eq!(number(&page, "reactor_hub_start_time_seconds"), started);
     assert!(value(&page, "reactor_hub_datagrams_received_total") >= 7);
 }
 
