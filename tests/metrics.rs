@@ -175,6 +175,46 @@ fn prometheus_gets_openmetrics_and_other_paths_are_not_found() {
     assert!(answer.contains("\r\nAllow: GET, HEAD\r\n"), "{answer}");
 }
 
+/// Each SIGHUP's reload is counted and timed by its result; the times are
+/// 0 until then, so that an alert can compare them.
+#[test]
+fn reloads_are_counted_and_timed_by_result() {
+    let (hub, metrics) = hub("metrics-reload");
+    let ok = r#"reactor_hub_reloads_total{result="ok"}"#;
+    let failed = r#"reactor_hub_reloads_total{result="failed"}"#;
+    let last_ok = "reactor_hub_reload_last_success_timestamp_seconds";
+    let last_failed = "reactor_hub_reload_last_failure_timestamp_seconds";
+    let page = scrape(metrics);
+    assert_eq!((value(&page, ok), value(&page, failed)), (0, 0));
+    assert_eq!(
+        (number(&page, last_ok), number(&page, last_failed)),
+        (0.0, 0.0)
+    );
+
+    let reloading = unix_now();
+    std::fs::write(hub.accounts_file(), "alice:wonderland\n").unwrap();
+    hub.signal("HUP");
+    hub.log.expect("accounts reloaded");
+    let page = scrape(metrics);
+    promtool_checks(&page);
+    assert_eq!((value(&page, ok), value(&page, failed)), (1, 0));
+    let succeeded = number(&page, last_ok);
+    assert!((reloading..=unix_now()).contains(&succeeded), "{succeeded}");
+    assert_eq!(number(&page, last_failed), 0.0);
+    assert_eq!(value(&page, "reactor_hub_accounts"), 1);
+
+    let reloading = unix_now();
+    std::fs::write(hub.accounts_file(), "alice:wonderland\nno colon here\n").unwrap();
+    hub.signal("HUP");
+    hub.log.expect("accounts not reloaded");
+    let page = scrape(metrics);
+    assert_eq!((value(&page, ok), value(&page, failed)), (1, 1));
+    assert_eq!(number(&page, last_ok), succeeded);
+    let failed_at = number(&page, last_failed);
+    assert!((reloading..=unix_now()).contains(&failed_at), "{failed_at}");
+    assert!(failed_at > succeeded);
+}
+
 /// Load balancers and Prometheus probe with HEAD: they get GET's head,
 /// the page's length included, and no page.
 #[test]

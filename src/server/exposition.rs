@@ -61,6 +61,31 @@ pub struct Snapshot<'a> {
     pub accounts: usize,
     /// When the server started, by the wall clock.
     pub started: SystemTime,
+    pub reloads: Reloads,
+}
+
+/// What the reloads of the accounts file (SIGHUP) came to. Kept by the
+/// server, which reads the wall clock; the load at start is not one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reloads {
+    pub ok: Tally,
+    pub failed: Tally,
+}
+
+/// How many reloads ended one way, and when the last of them did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    pub count: u64,
+    /// By the wall clock; `None` before the first (0 on the page, so that
+    /// comparing the last failure with the last success needs no `absent`).
+    pub last: Option<SystemTime>,
+}
+
+impl Tally {
+    pub fn record(&mut self, at: SystemTime) {
+        self.count += 1;
+        self.last = Some(at);
+    }
 }
 
 /// One label, `name="value"`.
@@ -76,6 +101,7 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         udp,
         accounts,
         started,
+        reloads,
     } = snapshot;
     let mut registry = Registry::default();
     let mut gauge = |name: &str, help: &str, value: usize| {
@@ -212,6 +238,15 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "The build running, by its version",
         build,
     );
+    let results = [
+        ("result", "ok", reloads.ok.count),
+        ("result", "failed", reloads.failed.count),
+    ];
+    registry.register(
+        "reactor_hub_reloads",
+        "Reloads of the accounts file (SIGHUP), by result (failed: the old accounts stay)",
+        counted(results),
+    );
     let mut seconds = |name: &str, help: &str, at: Option<SystemTime>| {
         let gauge: Gauge<f64, AtomicU64> = Gauge::default();
         gauge.set(at.map_or(0.0, unix_seconds));
@@ -221,6 +256,16 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "reactor_hub_start_time_seconds",
         "When the hub started, in seconds since the Unix epoch",
         Some(*started),
+    );
+    seconds(
+        "reactor_hub_reload_last_success_timestamp_seconds",
+        "When the accounts file was last reloaded, in seconds since the Unix epoch (0: never)",
+        reloads.ok.last,
+    );
+    seconds(
+        "reactor_hub_reload_last_failure_timestamp_seconds",
+        "When a reload of the accounts file last failed, in seconds since the Unix epoch (0: never)",
+        reloads.failed.last,
     );
 
     let mut page = String::new();
