@@ -24,7 +24,7 @@ use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::{Drain, UdpEndpoint};
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 use crate::wire::{self, MAX_DATAGRAM};
-use exposition::Snapshot;
+use exposition::{Reloads, Snapshot};
 use log_limit::LogLimit;
 use scrape::Scrape;
 
@@ -59,11 +59,16 @@ pub struct Server {
     shutdown: Shutdown,
     /// SIGHUP, and the accounts file it reloads, once asked for.
     reload: Option<(Hangup, PathBuf)>,
+    /// What the reloads came to, for the metrics page.
+    reloads: Reloads,
     /// `GET /metrics`, once asked for.
     metrics: Option<Scrape>,
     /// The connection to the cluster's broker, in a cluster.
     broker: Option<BrokerLink>,
     log_limit: LogLimit,
+    /// When the server started, for the metrics page: the wall clock is
+    /// read here at the edge, never in the hub.
+    started: SystemTime,
     /// Whether the socket may hold datagrams that the last turn left for
     /// the next; no new event comes for them.
     backlog: bool,
@@ -118,9 +123,11 @@ impl Server {
             udp,
             shutdown,
             reload: None,
+            reloads: Reloads::default(),
             metrics: None,
             broker: None,
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
+            started: SystemTime::now(),
             backlog: false,
             batches_per_turn: BATCHES_PER_TURN,
         })
@@ -221,12 +228,14 @@ impl Server {
     fn reload_accounts(&mut self, path: &Path, now: Instant) -> io::Result<()> {
         match Accounts::load(path) {
             Ok(accounts) => {
+                self.reloads.ok.record(SystemTime::now());
                 let update = self.hub.reload(now, &accounts);
                 let count = self.hub.accounts().len();
                 log::info!("accounts reloaded: {update} ({count} now)");
                 self.flush(now)
             }
             Err(err) => {
+                self.reloads.failed.record(SystemTime::now());
                 log::error!("accounts not reloaded, the old ones stay: {err}");
                 Ok(())
             }
@@ -297,6 +306,7 @@ impl ReadyHandler for Server {
             }
             token if self.metrics.as_ref().is_some_and(|m| m.owns(token)) => {
                 let (hub, udp) = (&self.hub, &self.udp);
+                let (started, reloads) = (self.started, self.reloads);
                 let page = |format| {
                     let snapshot = Snapshot {
                         stats: hub.stats(),
@@ -304,6 +314,8 @@ impl ReadyHandler for Server {
                         cluster: hub.cluster_counters().unwrap_or_default(),
                         udp: udp.stats(),
                         accounts: hub.accounts().len(),
+                        started,
+                        reloads,
                     };
                     exposition::render(&snapshot, format)
                 };

@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use common::peer::Peer;
 use common::{Server, PATIENCE};
@@ -46,10 +46,25 @@ fn scrape(addr: SocketAddr) -> String {
 }
 
 /// The value of the sample `series` (name and labels, as on the page).
-fn value(page: &str, series: &str) -> u64 {
+fn number(page: &str, series: &str) -> f64 {
     page.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+}
+
+/// The value of a sample that counts: a whole number.
+fn value(page: &str, series: &str) -> u64 {
+    let number = number(page, series);
+    assert_eq!(number.fract(), 0.0, "{series} {number}");
+    number as u64
+}
+
+/// Now, in seconds since the Unix epoch, as the page gives times.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// `promtool check metrics` on the page, where promtool is installed (CI
@@ -81,11 +96,19 @@ fn promtool_checks(page: &str) {
 
 #[test]
 fn the_page_counts_what_the_hub_did_and_passes_promtool() {
+    let starting = unix_now();
     let (hub, metrics) = hub("metrics-count");
     let before = scrape(metrics);
     promtool_checks(&before);
     assert_eq!(value(&before, "reactor_hub_accounts"), 3);
     assert_eq!(value(&before, "reactor_hub_sessions_online"), 0);
+    let build = format!(
+        r#"reactor_hub_build_info{{version="{}"}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&before, &build), 1);
+    let started = number(&before, "reactor_hub_start_time_seconds");
+    assert!((starting..=unix_now()).contains(&started), "{started}");
 
     let (alice, bob) = (Peer::new(hub.addr), Peer::new(hub.addr));
     let alice_token = alice.login("alice", "wonderland");
@@ -126,9 +149,10 @@ fn the_page_counts_what_the_hub_did_and_passes_promtool() {
     // Counters only grow.
     for line in before.lines().filter(|l| !l.starts_with('#')) {
         let (series, old) = line.rsplit_once(' ').unwrap();
-        let old: u64 = old.parse().unwrap();
-        assert!(value(&page, series) >= old, "{series} went down");
+        let old: f64 = old.parse().unwrap();
+        assert!(number(&page, series) >= old, "{series} went down");
     }
+    assert_eq!(number(&page, "reactor_hub_start_time_seconds"), started);
     assert!(value(&page, "reactor_hub_datagrams_received_total") >= 7);
 }
 
@@ -148,6 +172,62 @@ fn prometheus_gets_openmetrics_and_other_paths_are_not_found() {
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     let answer = http(metrics, "POST /metrics HTTP/1.1\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(answer.contains("\r\nAllow: GET, HEAD\r\n"), "{answer}");
+}
+
+/// Each SIGHUP's reload is counted and timed by its result; the times are
+/// 0 until then, so that an alert can compare them.
+#[test]
+fn reloads_are_counted_and_timed_by_result() {
+    let (hub, metrics) = hub("metrics-reload");
+    let ok = r#"reactor_hub_reloads_total{result="ok"}"#;
+    let failed = r#"reactor_hub_reloads_total{result="failed"}"#;
+    let last_ok = "reactor_hub_reload_last_success_timestamp_seconds";
+    let last_failed = "reactor_hub_reload_last_failure_timestamp_seconds";
+    let page = scrape(metrics);
+    assert_eq!((value(&page, ok), value(&page, failed)), (0, 0));
+    assert_eq!(
+        (number(&page, last_ok), number(&page, last_failed)),
+        (0.0, 0.0)
+    );
+
+    let reloading = unix_now();
+    std::fs::write(hub.accounts_file(), "alice:wonderland\n").unwrap();
+    hub.signal("HUP");
+    hub.log.expect("accounts reloaded");
+    let page = scrape(metrics);
+    promtool_checks(&page);
+    assert_eq!((value(&page, ok), value(&page, failed)), (1, 0));
+    let succeeded = number(&page, last_ok);
+    assert!((reloading..=unix_now()).contains(&succeeded), "{succeeded}");
+    assert_eq!(number(&page, last_failed), 0.0);
+    assert_eq!(value(&page, "reactor_hub_accounts"), 1);
+
+    let reloading = unix_now();
+    std::fs::write(hub.accounts_file(), "alice:wonderland\nno colon here\n").unwrap();
+    hub.signal("HUP");
+    hub.log.expect("accounts not reloaded");
+    let page = scrape(metrics);
+    assert_eq!((value(&page, ok), value(&page, failed)), (1, 1));
+    assert_eq!(number(&page, last_ok), succeeded);
+    let failed_at = number(&page, last_failed);
+    assert!((reloading..=unix_now()).contains(&failed_at), "{failed_at}");
+    assert!(failed_at > succeeded);
+}
+
+/// Load balancers and Prometheus probe with HEAD: they get GET's head,
+/// the page's length included, and no page.
+#[test]
+fn head_gets_the_head_of_get_and_no_body() {
+    let (_hub, metrics) = hub("metrics-head");
+    let page = scrape(metrics);
+    let answer = http(metrics, "HEAD /metrics HTTP/1.1\r\nHost: hub\r\n\r\n");
+    let head = answer
+        .strip_suffix("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a body after the head: {answer}"));
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let length = format!("\r\nContent-Length: {}\r\n", page.len());
+    assert!(head.contains(&length), "{head}");
 }
 
 /// A scraper that sends half a request and waits, and more connections

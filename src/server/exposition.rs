@@ -4,13 +4,18 @@
 //!
 //! The encoder writes OpenMetrics, which Prometheus asks for first. Other
 //! readers (curl, `promtool check metrics`) get the older Prometheus text
-//! format: the same lines, but a counter's `# HELP` and `# TYPE` name the
-//! samples' `_total` name, and there is no `# EOF` ([`Format`]).
+//! format: the same lines, but a counter's or an info's `# HELP` and
+//! `# TYPE` name the samples' `_total` or `_info` name, an info is a gauge,
+//! and there is no `# EOF` ([`Format`]).
+
+use std::sync::atomic::AtomicU64;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::cluster::ClusterCounters;
@@ -54,6 +59,33 @@ pub struct Snapshot<'a> {
     pub cluster: ClusterCounters,
     pub udp: UdpStats,
     pub accounts: usize,
+    /// When the server started, by the wall clock.
+    pub started: SystemTime,
+    pub reloads: Reloads,
+}
+
+/// What the reloads of the accounts file (SIGHUP) came to. Kept by the
+/// server, which reads the wall clock; the load at start is not one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reloads {
+    pub ok: Tally,
+    pub failed: Tally,
+}
+
+/// How many reloads ended one way, and when the last of them did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    pub count: u64,
+    /// By the wall clock; `None` before the first (0 on the page, so that
+    /// comparing the last failure with the last success needs no `absent`).
+    pub last: Option<SystemTime>,
+}
+
+impl Tally {
+    pub fn record(&mut self, at: SystemTime) {
+        self.count += 1;
+        self.last = Some(at);
+    }
 }
 
 /// One label, `name="value"`.
@@ -68,6 +100,8 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         cluster,
         udp,
         accounts,
+        started,
+        reloads,
     } = snapshot;
     let mut registry = Registry::default();
     let mut gauge = |name: &str, help: &str, value: usize| {
@@ -198,6 +232,42 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         udp.sent,
     );
 
+    let build = Info::new([("version", env!("CARGO_PKG_VERSION"))]);
+    registry.register(
+        "reactor_hub_build",
+        "The build running, by its version",
+        build,
+    );
+    let results = [
+        ("result", "ok", reloads.ok.count),
+        ("result", "failed", reloads.failed.count),
+    ];
+    registry.register(
+        "reactor_hub_reloads",
+        "Reloads of the accounts file (SIGHUP), by result (failed: the old accounts stay)",
+        counted(results),
+    );
+    let mut seconds = |name: &str, help: &str, at: Option<SystemTime>| {
+        let gauge: Gauge<f64, AtomicU64> = Gauge::default();
+        gauge.set(at.map_or(0.0, unix_seconds));
+        registry.register(name, help, gauge);
+    };
+    seconds(
+        "reactor_hub_start_time_seconds",
+        "When the hub started, in seconds since the Unix epoch",
+        Some(*started),
+    );
+    seconds(
+        "reactor_hub_reload_last_success_timestamp_seconds",
+        "When the accounts file was last reloaded, in seconds since the Unix epoch (0: never)",
+        reloads.ok.last,
+    );
+    seconds(
+        "reactor_hub_reload_last_failure_timestamp_seconds",
+        "When a reload of the accounts file last failed, in seconds since the Unix epoch (0: never)",
+        reloads.failed.last,
+    );
+
     let mut page = String::new();
     // Writing to a String cannot fail.
     let _ = encode(&mut page, &registry);
@@ -218,22 +288,39 @@ fn counted(
     family
 }
 
+/// Seconds since the Unix epoch, as Prometheus gives times; 0 for a clock
+/// set before it.
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
+}
+
 /// OpenMetrics as the Prometheus text format: a counter family `x` has the
-/// samples `x_total`, which the older format names in `# HELP` and
-/// `# TYPE` too; and the older format has no `# EOF`.
+/// samples `x_total`, and an info family `x` the samples `x_info`, which
+/// the older format names in `# HELP` and `# TYPE` too (it has no info
+/// type: such a family is a gauge there); and the older format has no
+/// `# EOF`.
 fn prometheus_text(openmetrics: &str) -> String {
-    let counters: Vec<&str> = openmetrics
+    /// The OpenMetrics types whose samples add a suffix to the family's
+    /// name: the type, the suffix, and the type in the older format.
+    const SUFFIXED: [(&str, &str, &str); 2] =
+        [("counter", "_total", "counter"), ("info", "_info", "gauge")];
+    let suffixed: Vec<(&str, &str, &str)> = openmetrics
         .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .filter_map(|line| {
+            let (name, kind) = line.strip_prefix("# TYPE ")?.split_once(' ')?;
+            let &(_, suffix, older) = SUFFIXED.iter().find(|(k, ..)| *k == kind)?;
+            Some((name, suffix, older))
+        })
         .collect();
     let mut text = String::with_capacity(openmetrics.len());
     for line in openmetrics.lines().filter(|&line| line != "# EOF") {
         let renamed = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
             let rest = line.strip_prefix(prefix)?;
             let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(&name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
+            let &(_, suffix, older) = suffixed.iter().find(|(n, ..)| *n == name)?;
+            let tail = if prefix == "# TYPE " { older } else { tail };
+            Some(format!("{prefix}{name}{suffix} {tail}"))
         });
         match renamed {
             Some(renamed) => text.push_str(&renamed),
@@ -249,13 +336,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_prometheus_text_names_counters_by_their_samples() {
+    fn the_prometheus_text_names_counters_and_infos_by_their_samples() {
         let openmetrics = "# HELP a_x Some x.\n# TYPE a_x counter\na_x_total{r=\"1\"} 3\n\
-                           # HELP b Some b.\n# TYPE b gauge\nb 2\n# EOF\n";
+                           # HELP b Some b.\n# TYPE b gauge\nb 2\n\
+                           # HELP c Some c.\n# TYPE c info\nc_info{v=\"1.0\"} 1\n# EOF\n";
         assert_eq!(
             prometheus_text(openmetrics),
             "# HELP a_x_total Some x.\n# TYPE a_x_total counter\na_x_total{r=\"1\"} 3\n\
-             # HELP b Some b.\n# TYPE b gauge\nb 2\n"
+             # HELP b Some b.\n# TYPE b gauge\nb 2\n\
+             # HELP c_info Some c.\n# TYPE c_info gauge\nc_info{v=\"1.0\"} 1\n"
         );
     }
 

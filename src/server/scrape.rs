@@ -1,6 +1,7 @@
 //! `GET /metrics` over HTTP, on the hub's own Reactor: a listening TCP
 //! socket and its connections are sources beside the UDP socket, and no
-//! scrape may stall the hub.
+//! scrape may stall the hub. `HEAD` gets GET's answer without its body:
+//! load balancers and Prometheus probe with it.
 //!
 //! Everything is bounded: at most [`MAX_CONNECTIONS`] connections at once
 //! (a further one is closed on arrival), a request larger than
@@ -193,23 +194,25 @@ fn read_request(connection: &mut Connection, page: impl FnOnce(Format) -> String
     }
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut request = httparse::Request::new(&mut headers);
-    let answer = match request.parse(&connection.request) {
+    let (status, content_type, body) = match request.parse(&connection.request) {
         Ok(httparse::Status::Partial) => return Next::Wait,
-        Err(_) => respond(400, "text/plain", "bad request\n"),
+        Err(_) => (400, "text/plain", "bad request\n".to_owned()),
         Ok(httparse::Status::Complete(_)) => match (request.method, request.path) {
-            (Some("GET"), Some("/metrics")) => {
+            (Some("GET" | "HEAD"), Some("/metrics")) => {
                 let accept = request
                     .headers
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("accept"))
                     .map(|h| h.value);
                 let format = Format::accepted(accept);
-                respond(200, format.content_type(), &page(format))
+                (200, format.content_type(), page(format))
             }
-            (Some("GET"), _) => respond(404, "text/plain", "try /metrics\n"),
-            _ => respond(405, "text/plain", "GET /metrics only\n"),
+            (Some("GET" | "HEAD"), _) => (404, "text/plain", "try /metrics\n".to_owned()),
+            _ => (405, "text/plain", "GET or HEAD /metrics only\n".to_owned()),
         },
     };
+    let head_only = request.method == Some("HEAD");
+    let answer = respond(status, content_type, &body, head_only);
     connection.answer = Some((answer, 0));
     write_answer(connection)
 }
@@ -231,18 +234,76 @@ fn write_answer(connection: &mut Connection) -> Next {
     Next::Close
 }
 
-/// An HTTP/1.1 answer that closes the connection.
-fn respond(status: u16, content_type: &str, body: &str) -> Vec<u8> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Method Not Allowed",
+/// An HTTP/1.1 answer that closes the connection; to a HEAD request
+/// (`head_only`), the same head, `Content-Length` included, and no body.
+fn respond(status: u16, content_type: &str, body: &str, head_only: bool) -> Vec<u8> {
+    let (reason, allow) = match status {
+        200 => ("OK", ""),
+        400 => ("Bad Request", ""),
+        404 => ("Not Found", ""),
+        _ => ("Method Not Allowed", "Allow: GET, HEAD\r\n"),
     };
+    let length = body.len();
+    let body = if head_only { "" } else { body };
     format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{allow}\
+         Content-Length: {length}\r\nConnection: close\r\n\r\n{body}"
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream as Client;
+
+    use mio::{Events, Poll};
+
+    use super::*;
+
+    const PAGE: &str = "a_page 1\n";
+
+    /// The whole answer a [`Scrape`] gives to `request`, over loopback.
+    fn answer(request: &str) -> String {
+        let mut poll = Poll::new().unwrap();
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let mut scrape = Scrape::bind(addr, poll.registry(), Token(0), 1).unwrap();
+        let mut client = Client::connect(scrape.local_addr().unwrap()).unwrap();
+        client.write_all(request.as_bytes()).unwrap();
+        let mut events = Events::with_capacity(8);
+        let mut accepted = false;
+        while !accepted || !scrape.connections.is_empty() {
+            poll.poll(&mut events, Some(PATIENCE)).unwrap();
+            assert!(!events.is_empty(), "no answer within {PATIENCE:?}");
+            for event in &events {
+                accepted |= event.token() == Token(0);
+                scrape.on_ready(event.token(), Instant::now(), |_| PAGE.to_owned());
+            }
+        }
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn head_gets_what_get_gets_but_the_body() {
+        let get = answer("GET /metrics HTTP/1.1\r\n\r\n");
+        let head = answer("HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(get, format!("{head}{PAGE}"));
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        let length = format!("\r\nContent-Length: {}\r\n", PAGE.len());
+        assert!(head.contains(&length), "{head}");
+        let elsewhere = answer("HEAD / HTTP/1.1\r\n\r\n");
+        assert!(elsewhere.starts_with("HTTP/1.1 404"), "{elsewhere}");
+        assert!(elsewhere.ends_with("\r\n\r\n"), "no body: {elsewhere}");
+    }
+
+    #[test]
+    fn another_method_is_told_which_are_allowed() {
+        let post = answer("POST /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            post.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{post}"
+        );
+        assert!(post.contains("\r\nAllow: GET, HEAD\r\n"), "{post}");
+    }
 }
