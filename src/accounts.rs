@@ -117,6 +117,12 @@ impl Accounts {
             if id == SERVER_ID {
                 return Err((number, format!("the id {SERVER_ID:?} is reserved")));
             }
+            if password.is_empty() {
+                return Err((
+                    number,
+                    format!("the password of {id:?} is empty: anyone could log in as {id}"),
+                ));
+            }
             if password.contains(['<', '>']) {
                 return Err((number, "a password cannot contain '<' or '>'".to_string()));
             }
@@ -237,14 +243,14 @@ mod tests {
     #[test]
     fn reads_accounts_and_skips_comments_and_blank_lines() {
         let accounts = Accounts::parse(
-            "# demo\n\n  # an indented comment\n\t#tabbed\nalice:pw:with:colons\r\nbob:\n",
+            "# demo\n\n  # an indented comment\n\t#tabbed\nalice:pw:with:colons\r\nbob:b\n",
         )
         .unwrap();
         assert_eq!(accounts.len(), 2);
         let alice = accounts.find("alice").unwrap();
         assert!(accounts.password_matches(alice, b"pw:with:colons"));
         assert!(!accounts.password_matches(alice, b"pw"));
-        assert!(accounts.password_matches(accounts.find("bob").unwrap(), b""));
+        assert!(accounts.password_matches(accounts.find("bob").unwrap(), b"b"));
         assert_eq!(accounts.find("carol"), None);
     }
 
@@ -293,6 +299,7 @@ mod tests {
             (":pw\n", 1, "bad id"),
             ("server:pw\n", 1, "reserved"),
             ("alice:p<w>\n", 1, "'<'"),
+            ("alice:a\nbob:\r\n", 2, "the password of \"bob\" is empty"),
             (
                 "alice:a\n\nalice:b\n",
                 3,

@@ -421,6 +421,24 @@ fn startup_errors_are_one_clear_line() {
     assert!(stderr.contains("in use"), "{stderr}");
 }
 
+/// `alice:` would let anyone in as alice with `login<>`: the hub refuses
+/// to start on it, naming the line.
+#[test]
+fn an_empty_password_stops_the_start() {
+    // The last line stops a hub that let `bob:` through, so that the test
+    // fails rather than waits on a hub that serves.
+    let file = TempFile::new(
+        "empty-password.conf",
+        "# ok\nalice:wonderland\nbob:\nno colon\n",
+    );
+    let path = file.0.to_str().unwrap();
+    let stderr = failed_start(&["--bind", "127.0.0.1:0", "--users", path]);
+    assert!(
+        stderr.contains(&format!("{path}:3: the password of \"bob\" is empty")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
     let run = |args: &[&str]| {
