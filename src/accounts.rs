@@ -141,6 +141,14 @@ impl Accounts {
             if password.contains(['<', '>']) {
                 return Err((number, "a password cannot contain '<' or '>'".to_string()));
             }
+            if password.contains('\r') {
+                // Lines ended by `\r` alone would make one password of them all.
+                return Err((
+                    number,
+                    "a password cannot contain a carriage return: end lines with \\n or \\r\\n"
+                        .to_string(),
+                ));
+            }
             if let Some(first) = first_line.insert(id, number) {
                 return Err((
                     number,
@@ -344,6 +352,7 @@ mod tests {
             ("server:pw\n", 1, "reserved"),
             ("alice:p<w>\n", 1, "'<'"),
             ("alice:a\nbob:\r\n", 2, "the password of \"bob\" is empty"),
+            ("# old Mac\nalice:a\rbob:b\r", 2, "carriage return"),
             (
                 "alice:a\n\nalice:b\n",
                 3,
@@ -386,6 +395,25 @@ mod tests {
         assert!(matches("bob", "\tbuilder") && !matches("bob", "builder"));
         assert!(matches("carol", " s3 cret\t"));
         assert!(matches("dave", "in the middle"));
+    }
+
+    /// A file saved on Windows reads as its Unix twin: `\r` is no part of
+    /// a password, also on a last line without `\n`.
+    #[test]
+    fn crlf_line_ends_are_no_part_of_a_password() {
+        let unix = "# demo\nalice:wonderland\nbob:builder\n";
+        let windows = unix.replace('\n', "\r\n");
+        for text in [&windows, windows.trim_end_matches('\n')] {
+            let (accounts, warnings) = Accounts::parse_with_warnings(text).unwrap();
+            assert_eq!(warnings, vec![], "{text:?}");
+            for (id, password) in [("alice", "wonderland"), ("bob", "builder")] {
+                let index = accounts.find(id).unwrap();
+                assert!(
+                    accounts.password_matches(index, password.as_bytes()),
+                    "{text:?}"
+                );
+            }
+        }
     }
 
     #[test]
