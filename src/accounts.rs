@@ -81,24 +81,39 @@ impl Hasher for IdHasher {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountIndex(pub(crate) usize);
 
+/// A line number and what is wrong on that line.
+type AtLine = (usize, String);
+
 impl Accounts {
-    /// Reads and checks an accounts file.
-    pub fn load(path: &Path) -> Result<Self, AccountsError> {
+    /// Reads and checks an accounts file. The warnings are lines that load
+    /// but may not do what their author meant; the caller logs them.
+    pub fn load(path: &Path) -> Result<(Self, Vec<AccountsWarning>), AccountsError> {
         let text = std::fs::read_to_string(path).map_err(|err| AccountsError {
             path: path.to_path_buf(),
             line: None,
             problem: format!("cannot read: {err}"),
         })?;
-        Self::parse(&text).map_err(|(line, problem)| AccountsError {
+        let at_line = |(line, problem)| AccountsError {
             path: path.to_path_buf(),
             line: Some(line),
             problem,
-        })
+        };
+        let (accounts, warnings) = Self::parse_with_warnings(&text).map_err(at_line)?;
+        let warnings = warnings.into_iter().map(at_line).map(AccountsWarning);
+        Ok((accounts, warnings.collect()))
     }
 
-    /// Parses the text of an accounts file; an error gives the line number.
+    /// Parses accounts written in code, whose warnings nobody would read; an
+    /// error gives the line number.
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
+        Self::parse_with_warnings(text).map(|(accounts, _)| accounts)
+    }
+
+    /// Parses the text of an accounts file; an error and each warning give
+    /// the line number.
+    fn parse_with_warnings(text: &str) -> Result<(Self, Vec<AtLine>), AtLine> {
         let mut accounts = Accounts::default();
+        let mut warnings = Vec::new();
         let mut first_line: HashMap<&str, usize> = HashMap::new();
         for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
             let line = line.strip_suffix('\r').unwrap_or(line);
@@ -117,8 +132,22 @@ impl Accounts {
             if id == SERVER_ID {
                 return Err((number, format!("the id {SERVER_ID:?} is reserved")));
             }
+            if password.is_empty() {
+                return Err((
+                    number,
+                    format!("the password of {id:?} is empty: anyone could log in as {id}"),
+                ));
+            }
             if password.contains(['<', '>']) {
                 return Err((number, "a password cannot contain '<' or '>'".to_string()));
+            }
+            if password.contains('\r') {
+                // Lines ended by `\r` alone would make one password of them all.
+                return Err((
+                    number,
+                    "a password cannot contain a carriage return: end lines with \\n or \\r\\n"
+                        .to_string(),
+                ));
             }
             if let Some(first) = first_line.insert(id, number) {
                 return Err((
@@ -126,9 +155,12 @@ impl Accounts {
                     format!("repeated id {id:?} (first on line {first})"),
                 ));
             }
+            if let Some(blanks) = blank_ends(password) {
+                warnings.push((number, format!("the password of {id:?} {blanks}")));
+            }
             accounts.add(id, password.as_bytes());
         }
-        Ok(accounts)
+        Ok((accounts, warnings))
     }
 
     /// Adds an account; the caller has checked the id.
@@ -210,6 +242,32 @@ impl Accounts {
     }
 }
 
+/// What is odd about a password's ends, if anything: a space or tab there
+/// is easily typed by mistake and unseen, yet every login must repeat it.
+fn blank_ends(password: &str) -> Option<&'static str> {
+    let blank = |c: Option<char>| matches!(c, Some(' ' | '\t'));
+    match (
+        blank(password.chars().next()),
+        blank(password.chars().next_back()),
+    ) {
+        (true, true) => Some("begins and ends with a space or tab; they are part of the password"),
+        (true, false) => Some("begins with a space or tab; it is part of the password"),
+        (false, true) => Some("ends with a space or tab; it is part of the password"),
+        (false, false) => None,
+    }
+}
+
+/// A line of the accounts file that loads but looks like a mistake: told
+/// as an error is, but it stops nothing.
+#[derive(Debug)]
+pub struct AccountsWarning(pub AccountsError);
+
+impl fmt::Display for AccountsWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A problem with the accounts file, printed as `FILE:LINE: problem`.
 #[derive(Debug)]
 pub struct AccountsError {
@@ -237,14 +295,14 @@ mod tests {
     #[test]
     fn reads_accounts_and_skips_comments_and_blank_lines() {
         let accounts = Accounts::parse(
-            "# demo\n\n  # an indented comment\n\t#tabbed\nalice:pw:with:colons\r\nbob:\n",
+            "# demo\n\n  # an indented comment\n\t#tabbed\nalice:pw:with:colons\r\nbob:b\n",
         )
         .unwrap();
         assert_eq!(accounts.len(), 2);
         let alice = accounts.find("alice").unwrap();
         assert!(accounts.password_matches(alice, b"pw:with:colons"));
         assert!(!accounts.password_matches(alice, b"pw"));
-        assert!(accounts.password_matches(accounts.find("bob").unwrap(), b""));
+        assert!(accounts.password_matches(accounts.find("bob").unwrap(), b"b"));
         assert_eq!(accounts.find("carol"), None);
     }
 
@@ -293,6 +351,8 @@ mod tests {
             (":pw\n", 1, "bad id"),
             ("server:pw\n", 1, "reserved"),
             ("alice:p<w>\n", 1, "'<'"),
+            ("alice:a\nbob:\r\n", 2, "the password of \"bob\" is empty"),
+            ("# old Mac\nalice:a\rbob:b\r", 2, "carriage return"),
             (
                 "alice:a\n\nalice:b\n",
                 3,
@@ -304,6 +364,63 @@ mod tests {
             assert_eq!(number, line, "{text:?}");
             assert!(problem.contains(words), "{problem}");
         }
+    }
+
+    #[test]
+    fn blanks_at_a_password_s_ends_are_kept_and_warned_of_by_line() {
+        let text =
+            "# odd\nalice:wonderland \nbob:\tbuilder\ncarol: s3 cret\t\ndave:in the middle\n";
+        let (accounts, warnings) = Accounts::parse_with_warnings(text).unwrap();
+        let expected = [
+            (
+                2,
+                "the password of \"alice\" ends with a space or tab; it is part of the password",
+            ),
+            (
+                3,
+                "the password of \"bob\" begins with a space or tab; it is part of the password",
+            ),
+            (
+                4,
+                "the password of \"carol\" begins and ends with a space or tab; \
+                 they are part of the password",
+            ),
+        ];
+        let warnings: Vec<_> = warnings.iter().map(|(n, w)| (*n, w.as_str())).collect();
+        assert_eq!(warnings, expected);
+        let matches = |id, password: &str| {
+            accounts.password_matches(accounts.find(id).unwrap(), password.as_bytes())
+        };
+        assert!(matches("alice", "wonderland ") && !matches("alice", "wonderland"));
+        assert!(matches("bob", "\tbuilder") && !matches("bob", "builder"));
+        assert!(matches("carol", " s3 cret\t"));
+        assert!(matches("dave", "in the middle"));
+    }
+
+    /// A file saved on Windows reads as its Unix twin: `\r` is no part of
+    /// a password, also on a last line without `\n`.
+    #[test]
+    fn crlf_line_ends_are_no_part_of_a_password() {
+        let unix = "# demo\nalice:wonderland\nbob:builder\n";
+        let windows = unix.replace('\n', "\r\n");
+        for text in [&windows, windows.trim_end_matches('\n')] {
+            let (accounts, warnings) = Accounts::parse_with_warnings(text).unwrap();
+            assert_eq!(warnings, vec![], "{text:?}");
+            for (id, password) in [("alice", "wonderland"), ("bob", "builder")] {
+                let index = accounts.find(id).unwrap();
+                assert!(
+                    accounts.password_matches(index, password.as_bytes()),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_demo_file_has_no_warnings() {
+        let (accounts, warnings) =
+            Accounts::parse_with_warnings(include_str!("../users.conf")).unwrap();
+        assert_eq!((accounts.len(), warnings), (4, vec![]));
     }
 
     #[test]

@@ -223,12 +223,16 @@ impl Server {
     }
 
     /// Reads the accounts file again and says what changed; an error (the
-    /// file's name and line, as at start) changes nothing. These lines are
-    /// asked for by whoever runs the hub, so they skip the log budget.
+    /// file's name and line, as at start) changes nothing, a warning does
+    /// not stop it. These lines are asked for by whoever runs the hub, so
+    /// they skip the log budget.
     fn reload_accounts(&mut self, path: &Path, now: Instant) -> io::Result<()> {
         match Accounts::load(path) {
-            Ok(accounts) => {
+            Ok((accounts, warnings)) => {
                 self.reloads.ok.record(SystemTime::now());
+                for warning in warnings {
+                    log::warn!("{warning}");
+                }
                 let update = self.hub.reload(now, &accounts);
                 let count = self.hub.accounts().len();
                 log::info!("accounts reloaded: {update} ({count} now)");

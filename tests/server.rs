@@ -448,6 +448,77 @@ fn startup_errors_are_one_clear_line() {
     assert!(stderr.contains("in use"), "{stderr}");
 }
 
+/// `alice:` would let anyone in as alice with `login<>`: the hub refuses
+/// to start on it, naming the line.
+#[test]
+fn an_empty_password_stops_the_start() {
+    // The last line stops a hub that let `bob:` through, so that the test
+    // fails rather than waits on a hub that serves.
+    let file = TempFile::new(
+        "empty-password.conf",
+        "# ok\nalice:wonderland\nbob:\nno colon\n",
+    );
+    let path = file.0.to_str().unwrap();
+    let stderr = failed_start(&["--bind", "127.0.0.1:0", "--users", path]);
+    assert!(
+        stderr.contains(&format!("{path}:3: the password of \"bob\" is empty")),
+        "{stderr}"
+    );
+}
+
+/// `alice:wonderland ` makes the blank part of the password, so
+/// `login<wonderland>` is refused: the hub keeps the blank but warns, at
+/// start and at every reload, naming the line and never the password.
+#[test]
+fn a_blank_at_a_password_s_end_is_kept_and_warned_of_at_start_and_reload() {
+    let hub = Server::start_with(
+        "blank-password",
+        "127.0.0.1:0",
+        "# ok\nalice:wonderland \nbob:builder\n",
+        &[],
+    );
+    let path = hub.accounts_file().display().to_string();
+    let warning = format!(
+        "WARN: {path}:2: the password of \"alice\" ends with a space or tab; \
+         it is part of the password"
+    );
+    assert!(
+        hub.start_log.iter().any(|line| line.ends_with(&warning)),
+        "{:#?}",
+        hub.start_log
+    );
+    assert!(!hub.start_log.iter().any(|line| line.contains("wonderland")));
+    let alice = Peer::new(hub.addr);
+    alice.send("alice->server#login<wonderland>");
+    assert_eq!(
+        alice.recv(),
+        "server->alice#Error: password does not match!"
+    );
+    alice.login("alice", "wonderland ");
+
+    std::fs::write(hub.accounts_file(), "alice:wonderland\nbob:\tbuilder\n").unwrap();
+    hub.signal("HUP");
+    let lines = hub.log.until("accounts reloaded");
+    let warning = format!(
+        "WARN: {path}:2: the password of \"bob\" begins with a space or tab; \
+         it is part of the password"
+    );
+    assert!(
+        lines.iter().any(|line| line.ends_with(&warning)),
+        "{lines:#?}"
+    );
+
+    // An empty password fails a reload as a malformed line does.
+    std::fs::write(hub.accounts_file(), "alice:\nbob:builder\n").unwrap();
+    hub.signal("HUP");
+    let line = hub.log.expect("accounts not reloaded");
+    assert!(
+        line.contains(&format!("{path}:1: the password of \"alice\" is empty")),
+        "{line}"
+    );
+    Peer::new(hub.addr).login("alice", "wonderland");
+}
+
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
     let run = |args: &[&str]| {

@@ -158,7 +158,10 @@ fn broker_addr(nats: &str) -> Result<SocketAddr, String> {
 
 fn run(config: Config) -> Result<(), String> {
     let bind = bind_addr(&config.bind)?;
-    let accounts = Accounts::load(&config.users).map_err(|err| err.to_string())?;
+    let (accounts, warnings) = Accounts::load(&config.users).map_err(|err| err.to_string())?;
+    for warning in warnings {
+        log::warn!("{warning}");
+    }
     let users = config.users.display();
     if accounts.is_empty() {
         log::warn!("{users} holds no account: nobody can log in");
