@@ -80,7 +80,7 @@ pub enum LinkEvent {
     Down { why: String },
     /// Connecting failed, `attempts` times since the link was last up (or
     /// created), over `lasted`: reported at the first failure, then at
-    /// most once every [`REPORT_UNREACHABLE_EVERY`] while it lasts.
+    /// most once every `REPORT_UNREACHABLE_EVERY` (30 s) while it lasts.
     Unreachable {
         why: String,
         attempts: u32,
