@@ -311,7 +311,7 @@ impl Hub {
             return self.discard(source, DropReason::UnreachableReplyAddress);
         };
         let account = self.accounts.find(from);
-        if !self.throttle.allows(now, account, source.ip()) {
+        if !self.throttle.allows(now, account, source) {
             // Refused unchecked, with the same words as a wrong password.
             self.outbox.push(
                 reply_addr,
@@ -333,7 +333,7 @@ impl Hub {
             self.report(index, "wrong password");
             return self.refuse_login(now, source, reply_addr, from, Some(index));
         }
-        self.throttle.succeeded(index, source.ip());
+        self.throttle.succeeded(now, index, source);
         let session = &mut self.sessions[index];
         let repeat = session.online.is_some() && session.addr == Some(reply_addr);
         let token = match &mut session.online {
@@ -384,7 +384,7 @@ impl Hub {
         from: &str,
         account: Option<AccountIndex>,
     ) {
-        self.throttle.failed(now, account, source.ip());
+        self.throttle.failed(now, account, source);
         self.counters.login(LoginResult::Refused);
         self.outbox.push(
             reply_addr,

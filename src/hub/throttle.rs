@@ -2,8 +2,7 @@
 //!
 //! Failures are counted first per **(account, source address)**: a guesser
 //! slows down their own attempts, not the account's owner, who logs in from
-//! an address of their own. Three rules, checked before a password is
-//! compared:
+//! an address of their own. Rules, checked before a password is compared:
 //!
 //! - **Per account and address**: the first
 //!   [`ThrottleConfig::free_failures`] failures cost nothing; after that each
@@ -20,20 +19,30 @@
 //!   [`ThrottleConfig::ip_window`], against an address spraying guesses
 //!   (and unknown ids).
 //!
-//! An address that has no recent failure for an account is always let
-//! through to the password check for it, whatever the other two rules say:
-//! so nobody can keep a user out by guessing from elsewhere, nor by failing
-//! on other accounts from the user's own address (a NAT, or every local
-//! client on 127.0.0.1). The last two rules apply to addresses that have
-//! failed on the account already, and to unknown ids.
+//! What keeps the owner in, whatever guessers elsewhere do:
+//!
+//! - An address with no recent failure for an account always has its
+//!   password checked; one with at most
+//!   [`ThrottleConfig::checked_failures`] has it checked unless the address
+//!   is over its own budget: the owner's typo, or one datagram forged with
+//!   her address, does not hand her address to the account's ceiling, which
+//!   guessers elsewhere keep full.
+//! - A **trusted endpoint** (OWASP's "device cookie"; a UDP client has no
+//!   cookie, but it keeps its socket): the exact address and port an account
+//!   last logged in from, remembered [`ThrottleConfig::trust_memory`], has
+//!   its password checked until it fails [`ThrottleConfig::free_failures`]
+//!   times itself. Guessers sharing the owner's IP (a NAT, or every local
+//!   client on 127.0.0.1) cannot close it; only datagrams forged with its
+//!   exact address and port can.
 //!
 //! A throttled login gets the same refusal as a wrong password, so a guesser
 //! cannot tell the two apart. Memory is bounded: accounts by the accounts
-//! file, pairs and addresses by [`ThrottleConfig::max_tracked`] each, in
-//! [`ExpiryMap`]s whose every operation costs the same however full.
+//! file, pairs, endpoints and addresses by [`ThrottleConfig::max_tracked`]
+//! each, in [`ExpiryMap`]s whose every operation costs the same however
+//! full.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::expiry_map::ExpiryMap;
@@ -43,6 +52,11 @@ use crate::accounts::AccountIndex;
 #[derive(Clone, Debug)]
 pub struct ThrottleConfig {
     pub free_failures: u32,
+    /// Failures an address may have for an account and still always get
+    /// its password checked.
+    pub checked_failures: u32,
+    /// How long an endpoint that logged in stays trusted.
+    pub trust_memory: Duration,
     pub first_delay: Duration,
     pub max_delay: Duration,
     pub pair_memory: Duration,
@@ -58,6 +72,8 @@ impl Default for ThrottleConfig {
     fn default() -> Self {
         Self {
             free_failures: 5,
+            checked_failures: 1,
+            trust_memory: Duration::from_secs(24 * 3600),
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
             pair_memory: Duration::from_secs(3600),
@@ -89,6 +105,8 @@ struct Window {
 pub struct LoginThrottle {
     config: ThrottleConfig,
     pairs: ExpiryMap<(AccountIndex, IpAddr), PairFailures>,
+    /// Endpoints that logged in, with their failures since.
+    trusted: ExpiryMap<(AccountIndex, SocketAddr), u32>,
     accounts: HashMap<AccountIndex, Window>,
     /// An entry lives one window, so its count is the window's.
     ips: ExpiryMap<IpAddr, u32>,
@@ -104,21 +122,30 @@ impl LoginThrottle {
     pub fn new(config: ThrottleConfig) -> Self {
         Self {
             pairs: ExpiryMap::new(config.pair_memory, config.max_tracked),
+            trusted: ExpiryMap::new(config.trust_memory, config.max_tracked),
             ips: ExpiryMap::new(config.ip_window, config.max_tracked),
             accounts: HashMap::new(),
             config,
         }
     }
 
-    /// Whether a login for `account` (`None`: no such id) from `ip` may have
-    /// its password checked at `now`.
-    pub fn allows(&self, now: Instant, account: Option<AccountIndex>, ip: IpAddr) -> bool {
+    /// Whether a login for `account` (`None`: no such id) from `source` may
+    /// have its password checked at `now`.
+    pub fn allows(&self, now: Instant, account: Option<AccountIndex>, source: SocketAddr) -> bool {
+        let ip = source.ip();
         let Some(index) = account else {
             return self.ip_open(now, ip);
         };
+        let trusted = self.trusted.get(&(index, source), now);
+        if trusted.is_some_and(|&failures| failures < self.config.free_failures) {
+            return true;
+        }
         match self.pairs.get(&(index, ip), now) {
             // No recent failure from here: this may well be the owner.
             None => true,
+            // A typo of hers, or one datagram forged with her address: the
+            // account's ceiling, which guessers fill, is not hers to meet.
+            Some(pair) if pair.count <= self.config.checked_failures => self.ip_open(now, ip),
             Some(pair) => {
                 now >= pair.closed_until && self.ip_open(now, ip) && self.account_open(now, index)
             }
@@ -126,11 +153,15 @@ impl LoginThrottle {
     }
 
     /// Records a refused login.
-    pub fn failed(&mut self, now: Instant, account: Option<AccountIndex>, ip: IpAddr) {
+    pub fn failed(&mut self, now: Instant, account: Option<AccountIndex>, source: SocketAddr) {
+        let ip = source.ip();
         *self.ips.entry(ip, now, || 0) += 1;
         let Some(index) = account else {
             return;
         };
+        if self.trusted.get(&(index, source), now).is_some() {
+            *self.trusted.entry((index, source), now, || 0) += 1;
+        }
         let pair = self.pairs.entry((index, ip), now, || PairFailures {
             count: 0,
             closed_until: now,
@@ -155,9 +186,11 @@ impl LoginThrottle {
     }
 
     /// Records a successful login: the address's failures for the account
-    /// are forgiven.
-    pub fn succeeded(&mut self, account: AccountIndex, ip: IpAddr) {
-        self.pairs.remove(&(account, ip));
+    /// are forgiven, and the endpoint is trusted afresh.
+    pub fn succeeded(&mut self, now: Instant, account: AccountIndex, source: SocketAddr) {
+        self.pairs.remove(&(account, source.ip()));
+        self.trusted.remove(&(account, source));
+        self.trusted.entry((account, source), now, || 0);
     }
 
     /// Source addresses tracked now.
@@ -170,11 +203,17 @@ impl LoginThrottle {
         self.pairs.len()
     }
 
+    /// Trusted (account, endpoint) pairs remembered now.
+    #[cfg(test)]
+    pub fn trusted_endpoints(&self) -> usize {
+        self.trusted.len()
+    }
+
     /// The work its tables did so far, in entries looked at (see
     /// [`ExpiryMap::steps`]).
     #[cfg(test)]
     pub fn steps(&self) -> u64 {
-        self.pairs.steps() + self.ips.steps()
+        self.pairs.steps() + self.ips.steps() + self.trusted.steps()
     }
 
     fn ip_open(&self, now: Instant, ip: IpAddr) -> bool {
@@ -195,15 +234,18 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
-    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+    use std::net::Ipv4Addr;
+
+    const IP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
+    const OTHER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 5000);
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
     }
 
-    fn ip(n: u32) -> IpAddr {
-        IpAddr::from(n.to_be_bytes())
+    /// The `n`th guessing address.
+    fn ip(n: u32) -> SocketAddr {
+        SocketAddr::new(IpAddr::from(n.to_be_bytes()), 4000)
     }
 
     #[test]
@@ -253,7 +295,7 @@ mod tests {
             // Never closed for more than the cap.
             assert!(throttle.allows(now, Some(AccountIndex(0)), IP));
         }
-        throttle.succeeded(AccountIndex(0), IP);
+        throttle.succeeded(now, AccountIndex(0), IP);
         throttle.failed(now, Some(AccountIndex(0)), IP);
         assert!(throttle.allows(now, Some(AccountIndex(0)), IP));
     }
@@ -328,6 +370,92 @@ mod tests {
         }
     }
 
+    /// 200 addresses guessing at alice, 2 a second each.
+    fn guess(throttle: &mut LoginThrottle, now: Instant) {
+        for guesser in 0..200 {
+            if throttle.allows(now, Some(AccountIndex(0)), ip(guesser)) {
+                throttle.failed(now, Some(AccountIndex(0)), ip(guesser));
+            }
+        }
+    }
+
+    /// Seen before the fix: one failure from the owner's address (a typo, or
+    /// a datagram forged with it) put her under the account's ceiling, which
+    /// the guessers kept full: 0 of 22 right passwords accepted.
+    #[test]
+    fn one_failure_from_the_owners_address_does_not_hand_her_to_the_guessers() {
+        let t0 = Instant::now();
+        let mut throttle = LoginThrottle::default();
+        for half_second in 0..240 {
+            let now = t0 + Duration::from_millis(500 * half_second);
+            guess(&mut throttle, now);
+            if half_second == 20 {
+                throttle.failed(now, Some(AccountIndex(0)), IP);
+            }
+            assert!(
+                throttle.allows(now, Some(AccountIndex(0)), IP),
+                "at {half_second} half seconds"
+            );
+        }
+    }
+
+    /// Guessers on the owner's own IP (every local client is 127.0.0.1)
+    /// close that IP to her account; her client's endpoint, which logged in
+    /// before, stays open, and a new one is not.
+    #[test]
+    fn a_trusted_endpoint_is_not_closed_by_guessers_on_its_ip() {
+        let t0 = Instant::now();
+        let mut throttle = LoginThrottle::default();
+        let alice = Some(AccountIndex(0));
+        throttle.succeeded(t0, AccountIndex(0), IP);
+        let neighbour = |port| SocketAddr::new(IP.ip(), port);
+        for port in 6000..6100 {
+            if throttle.allows(t0, alice, neighbour(port)) {
+                throttle.failed(t0, alice, neighbour(port));
+            }
+        }
+        assert!(
+            !throttle.allows(t0, alice, neighbour(7000)),
+            "the IP is closed"
+        );
+        assert!(throttle.allows(t0, alice, IP), "her endpoint is not");
+        // Her own typos at it are hers: up to the free failures.
+        for _ in 0..4 {
+            throttle.failed(t0, alice, IP);
+            assert!(throttle.allows(t0, alice, IP));
+        }
+    }
+
+    /// Only datagrams forged with her exact address and port can close her
+    /// endpoint: five of them take its trust, and while guessers elsewhere
+    /// keep the account's ceiling full, she is out until the forged
+    /// failures are forgotten, an hour after the first.
+    #[test]
+    fn five_datagrams_forged_with_a_trusted_endpoint_take_its_trust_for_an_hour() {
+        let t0 = Instant::now();
+        let mut throttle = LoginThrottle::default();
+        let alice = Some(AccountIndex(0));
+        throttle.succeeded(t0, AccountIndex(0), IP);
+        for _ in 0..5 {
+            throttle.failed(t0, alice, IP);
+        }
+        let mut open = Vec::new();
+        for second in 1..=3700 {
+            let now = t0 + secs(second);
+            guess(&mut throttle, now);
+            if throttle.allows(now, alice, IP) {
+                open.push(second);
+            }
+        }
+        assert_eq!(
+            open.first(),
+            Some(&3600),
+            "{:?}",
+            &open[..open.len().min(5)]
+        );
+        assert_eq!(open.len(), 101, "open from then on");
+    }
+
     #[test]
     fn guessing_from_many_addresses_meets_the_accounts_ceiling() {
         let t0 = Instant::now();
@@ -342,8 +470,9 @@ mod tests {
                 }
             }
         }
-        // Each address's first guess, then 10 a minute: docs/security.md.
-        assert_eq!(guesses, 200 + 59 * 10);
+        // Each address's first two guesses, then 10 a minute:
+        // docs/security.md.
+        assert_eq!(guesses, 2 * 200 + 59 * 10);
     }
 
     #[test]
@@ -375,6 +504,10 @@ mod tests {
         }
         assert_eq!(throttle.tracked_ips(), 100);
         assert_eq!(throttle.tracked_pairs(), 100);
+        for i in 0..10_000u32 {
+            throttle.succeeded(t0, AccountIndex(i as usize % 7), ip(i));
+        }
+        assert_eq!(throttle.trusted_endpoints(), 100);
         throttle.failed(t0 + secs(61), None, OTHER);
         assert_eq!(
             throttle.tracked_ips(),

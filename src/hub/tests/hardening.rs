@@ -35,6 +35,58 @@ fn a_guesser_elsewhere_never_keeps_the_owner_out() {
     h.login("alice");
 }
 
+/// Guessers at 200 addresses, `per_second` wrong logins for alice each
+/// second each, from `from` to `until` seconds.
+fn guessers(h: &mut Harness, per_second: u64, from: u64, until: u64) {
+    for tick in from * per_second..until * per_second {
+        h.at(Duration::from_millis(1000 * tick / per_second));
+        for n in 0..200u8 {
+            let guesser = SocketAddr::from(([10, 0, 1, n], 4000));
+            h.send(guesser, "alice->server#login<guess>");
+        }
+    }
+}
+
+/// Seen before the fix: while guessers elsewhere kept the account's ceiling
+/// full, one wrong login from alice's address (her typo, or one datagram
+/// forged with it) got her right password refused, 0 of 22 tries; at 10
+/// guesses a second, 0 of 52.
+#[test]
+fn one_typo_or_forged_datagram_from_her_address_lets_no_guesser_keep_alice_out() {
+    for per_second in [2, 10] {
+        let mut h = Harness::new();
+        guessers(&mut h, per_second, 0, 5);
+        // Her typo; a forged datagram with her address is the same to the hub.
+        let out = h.send(home("alice"), "alice->server#login<wonderlnd>");
+        assert_eq!(out.len(), 1, "refused: {out:?}");
+        guessers(&mut h, per_second, 5, 10);
+        h.login("alice");
+    }
+}
+
+/// Her client's endpoint, which logged in before, stays open to her
+/// however many wrong logins come for her from her IP's other ports (every
+/// local client is 127.0.0.1).
+#[test]
+fn guessers_on_alices_ip_do_not_close_her_clients_endpoint() {
+    let mut h = Harness::new();
+    let token = h.login("alice");
+    h.send(home("alice"), logoff("alice", &token));
+    for port in 20_000..20_100 {
+        h.send(addr(port), "alice->server#login<guess>");
+    }
+    let out = h.send(addr(20_100), login("alice", addr(20_100)));
+    assert_eq!(
+        out,
+        [sent(
+            addr(20_100),
+            "server->alice#Error: password does not match!"
+        )],
+        "a new port of that IP is throttled"
+    );
+    h.login("alice");
+}
+
 /// A message whose forward is exactly 1,024 bytes got a 1,036-byte echo,
 /// which clients drop: they resent it and told the user the server was not
 /// answering, though the destination had it.
