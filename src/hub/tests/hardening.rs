@@ -52,14 +52,17 @@ fn guessers(h: &mut Harness, per_second: u64, from: u64, until: u64) {
 /// forged with it) got her right password refused, 0 of 22 tries; at 10
 /// guesses a second, 0 of 52.
 #[test]
-fn one_typo_or_forged_datagram_from_her_address_lets_no_guesser_keep_alice_out() {
+fn her_typo_and_a_forged_datagram_from_her_address_let_no_guesser_keep_alice_out() {
     for per_second in [2, 10] {
         let mut h = Harness::new();
         guessers(&mut h, per_second, 0, 5);
-        // Her typo; a forged datagram with her address is the same to the hub.
-        let out = h.send(home("alice"), "alice->server#login<wonderlnd>");
-        assert_eq!(out.len(), 1, "refused: {out:?}");
-        guessers(&mut h, per_second, 5, 10);
+        // Her typo, and a wrong login forged with her address (the same
+        // to the hub: a datagram from her address).
+        for (n, wrong) in [(1, "wonderlnd"), (2, "forged")] {
+            let out = h.send(home("alice"), format!("alice->server#login<{wrong}>"));
+            assert_eq!(out.len(), 1, "refused: {out:?}");
+            guessers(&mut h, per_second, 5 * n, 5 * n + 5);
+        }
         h.login("alice");
     }
 }
