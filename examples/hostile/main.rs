@@ -27,6 +27,11 @@
 //! - messages from ids that never logged in, receipts with wrong tokens,
 //!   and replies only the server sends.
 //!
+//! Then, with the flood still on, alice's owner logs in from an address of
+//! her own, after a typo and a wrong login forged with her address each
+//! time: every right password must be accepted (the login throttle must not
+//! let guessers keep her out).
+//!
 //! It prints the latency percentiles of both phases, what the flood sent
 //! and what the hub received, the datagrams the hub's socket dropped for
 //! want of room, and how many lines the hub logged during the flood (its
@@ -34,6 +39,7 @@
 //! pings are counted, and a ping not shown within 10 s counts as lost.
 
 mod flood;
+mod owner;
 mod pair;
 #[path = "../common/proc_net_udp.rs"]
 mod proc_net_udp;
@@ -53,6 +59,7 @@ use reactor_hub::reactor::Reactor;
 use reactor_hub::server::Server;
 
 use flood::Flood;
+use owner::log_in_under_attack;
 use pair::Pair;
 use proc_net_udp::udp_drops;
 
@@ -67,6 +74,9 @@ const TRACKED_BY_THE_THROTTLE: usize = 100;
 /// sockets meanwhile (a pair that stopped reading would find them full of
 /// the hub's answers to forged messages, and its next ping dropped).
 const WARMUP_PINGS: usize = 50;
+
+/// Logins of alice's owner during the flood.
+const OWNER_TRIES: usize = 20;
 
 struct Config {
     pings: usize,
@@ -166,6 +176,8 @@ fn run(config: &Config) -> io::Result<usize> {
     let flood = Flood::start(hub.addr, config.sources, config.rate, config.no_forged_ids)?;
     pair.measure(&mut reactor, WARMUP_PINGS)?;
     let flooded = pair.measure(&mut reactor, config.pings)?;
+    // Last: her logins replace the pair's alice.
+    let owner = log_in_under_attack(hub.addr, ("alice", "wonderland"), OWNER_TRIES)?;
     let flood = flood.stop();
     let hub_drops = udp_drops(&[hub.addr]).saturating_sub(drops_before);
     let pair_drops = udp_drops(&[pair.alice.udp.local_addr()?, pair.bob.udp.local_addr()?]);
@@ -203,6 +215,14 @@ fn run(config: &Config) -> io::Result<usize> {
         "hub log during the flood: {logged} lines ({:.1}/s)",
         logged as f64 / secs
     );
+    println!(
+        "owner: alice's right password accepted {} of {} times, each after a typo and a wrong \
+         login forged with her address, while the flood guessed at her from {} addresses",
+        owner.accepted, owner.tries, config.sources
+    );
+    if owner.accepted < owner.tries {
+        return Err(io::Error::other("the guessers kept the owner out"));
+    }
     Ok(quiet.lost + flooded.lost)
 }
 
