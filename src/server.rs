@@ -145,15 +145,18 @@ impl Server {
         Ok(local)
     }
 
-    /// Reads `path` again on every SIGHUP and makes its accounts the hub's
-    /// ([`Hub::reload`]); a file that fails to parse changes nothing.
-    pub fn reload_accounts_on_hangup(
-        &mut self,
-        reactor: &Reactor,
-        path: PathBuf,
-    ) -> io::Result<()> {
-        self.reload = Some((Hangup::register(reactor.registry(), HANGUP)?, path));
-        Ok(())
+    /// Catches SIGHUP on `reactor` for a server to come: called before the
+    /// accounts load, so that a SIGHUP meanwhile (a `systemctl reload`
+    /// right after start) waits as an event instead of ending the process.
+    pub fn catch_hangup(reactor: &Reactor) -> io::Result<Hangup> {
+        Hangup::register(reactor.registry(), HANGUP)
+    }
+
+    /// Reads `path` again on every SIGHUP that `hangup` catches (one that
+    /// came before is served at the first turn) and makes its accounts the
+    /// hub's ([`Hub::reload`]); a file that fails to parse changes nothing.
+    pub fn reload_accounts_on(&mut self, hangup: Hangup, path: PathBuf) {
+        self.reload = Some((hangup, path));
     }
 
     /// Makes the hub a node of the cluster whose broker is at `broker`:

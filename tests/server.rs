@@ -599,3 +599,32 @@ fn the_debug_log_says_the_socket_buffers_asked_and_what_the_kernel_reports() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A `systemctl reload` right after start: a SIGHUP while the accounts
+/// load (a big file takes a while) waits as an event and is served once the
+/// hub runs; it used to end the hub with no log line.
+#[test]
+fn a_sighup_while_the_accounts_load_is_served_after() {
+    let lines: String = (0..200_000).map(|n| format!("u{n}:p{n}\n")).collect();
+    let accounts = TempFile::new("sighup-at-start.conf", &lines);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
+        .args(["--bind", "127.0.0.1:0", "--users"])
+        .arg(&accounts.0)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = common::Lines::new(child.stderr.take().unwrap());
+    log.expect("reading the accounts from");
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    log.expect("listening on");
+    log.expect("accounts reloaded: 0 added, 0 removed, 0 passwords changed (200000 now)");
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -158,6 +158,12 @@ fn broker_addr(nats: &str) -> Result<SocketAddr, String> {
 
 fn run(config: Config) -> Result<(), String> {
     let bind = bind_addr(&config.bind)?;
+    let mut reactor =
+        Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
+    // Before the accounts load, which takes a while for a big file.
+    let hangup =
+        Server::catch_hangup(&reactor).map_err(|err| format!("cannot catch SIGHUP: {err}"))?;
+    log::debug!("reading the accounts from {}", config.users.display());
     let (accounts, warnings) = Accounts::load(&config.users).map_err(|err| err.to_string())?;
     for warning in warnings {
         log::warn!("{warning}");
@@ -166,8 +172,6 @@ fn run(config: Config) -> Result<(), String> {
     if accounts.is_empty() {
         log::warn!("{users} holds no account: nobody can log in");
     }
-    let mut reactor =
-        Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
     let bound = if config.reuse_port {
         Server::bind_shared(&reactor, bind, accounts, config.hub)
     } else {
@@ -183,9 +187,7 @@ fn run(config: Config) -> Result<(), String> {
         });
         logging::name_node(node);
     }
-    server
-        .reload_accounts_on_hangup(&reactor, config.users.clone())
-        .map_err(|err| format!("cannot catch SIGHUP: {err}"))?;
+    server.reload_accounts_on(hangup, config.users.clone());
     if let Some(metrics) = config.metrics {
         let addr = server
             .serve_metrics(&reactor, metrics)
