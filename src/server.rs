@@ -8,7 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mio::event::Event;
@@ -27,6 +27,7 @@ use crate::wire::{self, MAX_DATAGRAM};
 use exposition::{Reloads, Snapshot};
 use log_limit::LogLimit;
 use scrape::Scrape;
+use settled_file::{SettledFile, SETTLE};
 
 const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -58,7 +59,7 @@ pub struct Server {
     udp: UdpEndpoint,
     shutdown: Shutdown,
     /// SIGHUP, and the accounts file it reloads, once asked for.
-    reload: Option<(Hangup, PathBuf)>,
+    reload: Option<(Hangup, SettledFile)>,
     /// What the reloads came to, for the metrics page.
     reloads: Reloads,
     /// `GET /metrics`, once asked for.
@@ -156,7 +157,7 @@ impl Server {
     /// came before is served at the first turn) and makes its accounts the
     /// hub's ([`Hub::reload`]); a file that fails to parse changes nothing.
     pub fn reload_accounts_on(&mut self, hangup: Hangup, path: PathBuf) {
-        self.reload = Some((hangup, path));
+        self.reload = Some((hangup, SettledFile::new(path)));
     }
 
     /// Makes the hub a node of the cluster whose broker is at `broker`:
@@ -225,12 +226,25 @@ impl Server {
         self.metrics.as_ref().and_then(Scrape::next_deadline)
     }
 
-    /// Reads the accounts file again and says what changed; an error (the
-    /// file's name and line, as at start) changes nothing, a warning does
-    /// not stop it. These lines are asked for by whoever runs the hub, so
-    /// they skip the log budget.
-    fn reload_accounts(&mut self, path: &Path, now: Instant) -> io::Result<()> {
-        match Accounts::load(path) {
+    /// When to look whether the accounts file has settled, after a SIGHUP.
+    fn reload_deadline(&self) -> Option<Instant> {
+        self.reload.as_ref().and_then(|(_, file)| file.deadline())
+    }
+
+    /// Makes the accounts file the hub's once it has settled (see
+    /// [`SettledFile`]) and says what changed; an error (the file's name
+    /// and line, as at start) changes nothing, a warning does not stop it.
+    /// These lines are asked for by whoever runs the hub, so they skip the
+    /// log budget.
+    fn reload_accounts(&mut self, now: Instant) -> io::Result<()> {
+        let Some(loaded) = self
+            .reload
+            .as_mut()
+            .and_then(|(_, file)| file.on_deadline(now))
+        else {
+            return Ok(());
+        };
+        match loaded {
             Ok((accounts, warnings)) => {
                 self.reloads.ok.record(SystemTime::now());
                 for warning in warnings {
@@ -332,10 +346,13 @@ impl ReadyHandler for Server {
             }
             BROKER => self.on_broker(event, now)?,
             HANGUP => {
-                if let Some((hangup, path)) = &mut self.reload {
+                if let Some((hangup, file)) = &mut self.reload {
                     if hangup.on_ready(HANGUP) {
-                        let path = path.clone();
-                        self.reload_accounts(&path, now)?;
+                        log::debug!(
+                            "SIGHUP: {} is read once it has not changed for {SETTLE:?}",
+                            file.path().display()
+                        );
+                        file.asked(now);
                     }
                 }
             }
@@ -368,6 +385,7 @@ impl TimerHandler for Server {
             .poll_timeout()
             .into_iter()
             .chain(self.metrics_deadline())
+            .chain(self.reload_deadline())
             .min()
     }
 
@@ -376,6 +394,7 @@ impl TimerHandler for Server {
             metrics.on_deadline(now);
         }
         self.hub.handle_timeout(now);
+        self.reload_accounts(now)?;
         // A reconnection the cluster's link wants is the edge's to open.
         if let Some(broker) = &mut self.broker {
             broker.on_deadline(&mut self.hub, now);
@@ -395,8 +414,10 @@ impl TimerHandler for Server {
 
     fn describe_due(&self, now: Instant) -> Vec<(Instant, String)> {
         let metrics = self.metrics_deadline().filter(|&at| at <= now);
+        let reload = self.reload_deadline().filter(|&at| at <= now);
         let mut due = self.hub.describe_due(now);
         due.extend(metrics.map(|at| (at, "a metrics request's time limit".to_owned())));
+        due.extend(reload.map(|at| (at, "the accounts file: has it settled?".to_owned())));
         due.sort_by_key(|(at, _)| *at);
         due
     }
@@ -430,5 +451,6 @@ impl Handler for Server {
 mod exposition;
 mod log_limit;
 mod scrape;
+mod settled_file;
 #[cfg(test)]
 mod tests;
