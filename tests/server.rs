@@ -580,9 +580,9 @@ fn usage_errors_exit_2_and_help_exits_0() {
     }
 }
 
-#[test]
-fn the_debug_log_says_the_socket_buffers_asked_and_what_the_kernel_reports() {
-    let accounts = TempFile::new("buffers.conf", common::ACCOUNTS);
+/// The hub with `accounts` on port 0, logging at debug level, not waited
+/// for: its log from the first line.
+fn start_at_debug_level(accounts: &TempFile) -> (std::process::Child, common::Lines) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
         .args(["--bind", "127.0.0.1:0", "--users"])
         .arg(&accounts.0)
@@ -592,6 +592,13 @@ fn the_debug_log_says_the_socket_buffers_asked_and_what_the_kernel_reports() {
         .spawn()
         .unwrap();
     let log = common::Lines::new(child.stderr.take().unwrap());
+    (child, log)
+}
+
+#[test]
+fn the_debug_log_says_the_socket_buffers_asked_and_what_the_kernel_reports() {
+    let accounts = TempFile::new("buffers.conf", common::ACCOUNTS);
+    let (mut child, log) = start_at_debug_level(&accounts);
     let line = log.expect("socket buffers: ");
     // The docs say 4 MiB; Linux reports twice that: both are named.
     assert!(line.contains("asked 4194304 bytes each way"), "{line}");
@@ -607,15 +614,7 @@ fn the_debug_log_says_the_socket_buffers_asked_and_what_the_kernel_reports() {
 fn a_sighup_while_the_accounts_load_is_served_after() {
     let lines: String = (0..200_000).map(|n| format!("u{n}:p{n}\n")).collect();
     let accounts = TempFile::new("sighup-at-start.conf", &lines);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-server"))
-        .args(["--bind", "127.0.0.1:0", "--users"])
-        .arg(&accounts.0)
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = common::Lines::new(child.stderr.take().unwrap());
+    let (mut child, log) = start_at_debug_level(&accounts);
     log.expect("reading the accounts from");
     let hup = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
