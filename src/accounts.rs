@@ -143,6 +143,9 @@ impl Accounts {
             return Err((0, "larger than 4 GiB".into()));
         }
         let mut accounts = Accounts::default();
+        // Room for every line at once: no table grows (and rehashes) on the way.
+        let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+        accounts.reserve(lines, text.len());
         let mut warnings = Vec::new();
         for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
             let line = line.strip_suffix('\r').unwrap_or(line);
@@ -178,17 +181,16 @@ impl Accounts {
                         .to_string(),
                 ));
             }
-            if accounts.find(id).is_some() {
+            if let Some(blanks) = blank_ends(password) {
+                warnings.push((number, format!("the password of {id:?} {blanks}")));
+            }
+            if accounts.insert(id, password.as_bytes()).is_err() {
                 let first = first_line_of(text, id).unwrap_or(number);
                 return Err((
                     number,
                     format!("repeated id {id:?} (first on line {first})"),
                 ));
             }
-            if let Some(blanks) = blank_ends(password) {
-                warnings.push((number, format!("the password of {id:?} {blanks}")));
-            }
-            accounts.add(id, password.as_bytes());
         }
         // Grown by doubling while read: kept at the size needed.
         accounts.bytes.shrink_to_fit();
@@ -196,18 +198,43 @@ impl Accounts {
         Ok((accounts, warnings))
     }
 
-    /// Adds an account; the caller has checked the id (at most 32 bytes)
-    /// and that the arena stays under 4 GiB (a file's size does).
+    /// Adds an account (or finds it, if its id is there); the caller has
+    /// checked the id (at most 32 bytes) and that the arena stays under
+    /// 4 GiB (a file's size does).
     pub fn add(&mut self, id: &str, password: &[u8]) -> AccountIndex {
-        let index = self.entries.len();
-        let entry = append(&mut self.bytes, id.as_bytes(), Some(password));
-        self.entries.push(entry);
+        self.insert(id, password).unwrap_or_else(|index| index)
+    }
+
+    /// Adds an account, or gives the index of the one with that id: one
+    /// probe of the table for both.
+    fn insert(&mut self, id: &str, password: &[u8]) -> Result<AccountIndex, AccountIndex> {
+        let (bytes, entries) = (&mut self.bytes, &mut self.entries);
+        let id = id.as_bytes();
+        let index = entries.len() as u32;
+        let found = self.live.entry(
+            hash_id(id),
+            |&i| id_of(bytes, entries, i) == id,
+            |&i| hash_id(id_of(bytes, entries, i)),
+        );
+        match found {
+            hashbrown::hash_table::Entry::Occupied(entry) => {
+                Err(AccountIndex(*entry.get() as usize))
+            }
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert(index);
+                entries.push(append(bytes, id, Some(password)));
+                Ok(AccountIndex(index as usize))
+            }
+        }
+    }
+
+    /// Room for `accounts` more, of `bytes` bytes in all.
+    fn reserve(&mut self, accounts: usize, bytes: usize) {
+        self.entries.reserve(accounts);
+        self.bytes.reserve(bytes);
         let (bytes, entries) = (&self.bytes, &self.entries);
         self.live
-            .insert_unique(hash_id(id.as_bytes()), index as u32, |&i| {
-                hash_id(id_of(bytes, entries, i))
-            });
-        AccountIndex(index)
+            .reserve(accounts, |&i| hash_id(id_of(bytes, entries, i)));
     }
 
     /// Makes these accounts `new`'s: new ids are added (at new indexes, or

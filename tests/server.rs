@@ -621,7 +621,10 @@ fn a_sighup_while_the_accounts_load_is_served_after() {
         .status()
         .unwrap();
     assert!(hup.success());
-    log.expect("listening on");
+    let listening = log.expect("listening on");
+    // How long a big file took to read is in the log.
+    assert!(listening.contains("(200000 accounts from"), "{listening}");
+    assert!(listening.contains(", read in "), "{listening}");
     log.expect("accounts reloaded: 0 added, 0 removed, 0 passwords changed (200000 now)");
     assert!(child.try_wait().unwrap().is_none(), "still running");
     let _ = child.kill();

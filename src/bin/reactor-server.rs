@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use getopts::Options;
 use reactor_hub::accounts::Accounts;
@@ -164,7 +164,9 @@ fn run(config: Config) -> Result<(), String> {
     let hangup =
         Server::catch_hangup(&reactor).map_err(|err| format!("cannot catch SIGHUP: {err}"))?;
     log::debug!("reading the accounts from {}", config.users.display());
+    let reading = Instant::now();
     let (accounts, warnings) = Accounts::load(&config.users).map_err(|err| err.to_string())?;
+    let read_in = reading.elapsed();
     for warning in warnings {
         log::warn!("{warning}");
     }
@@ -202,7 +204,7 @@ fn run(config: Config) -> Result<(), String> {
     }
     let count = server.hub().accounts().len();
     let accounts = if count == 1 { "account" } else { "accounts" };
-    log::info!("listening on {addr} ({count} {accounts} from {users})");
+    log::info!("listening on {addr} ({count} {accounts} from {users}, read in {read_in:.1?})");
     reactor
         .run(&mut server)
         .map_err(|err| format!("event loop failed: {err}"))?;
