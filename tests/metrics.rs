@@ -230,9 +230,10 @@ fn head_gets_the_head_of_get_and_no_body() {
     assert!(head.contains(&length), "{head}");
 }
 
-/// A scraper that sends half a request and waits, and more connections
-/// than the hub serves at once: the chat goes on meanwhile, the extra
-/// connection is closed at once, the slow one within a second or so.
+/// A scraper that sends half a request and waits, and as many idle
+/// connections as the hub serves at once: the chat goes on meanwhile, a
+/// real scrape is answered all the same, the slow one is closed within a
+/// second or so.
 #[test]
 fn a_slow_or_greedy_scraper_never_stalls_the_hub() {
     let (hub, metrics) = hub("metrics-slow");
@@ -241,8 +242,6 @@ fn a_slow_or_greedy_scraper_never_stalls_the_hub() {
     let idle: Vec<TcpStream> = (0..3)
         .map(|_| TcpStream::connect(metrics).unwrap())
         .collect();
-    let mut extra = TcpStream::connect(metrics).unwrap();
-    extra.set_read_timeout(Some(PATIENCE)).unwrap();
 
     let (alice, bob) = (Peer::new(hub.addr), Peer::new(hub.addr));
     let alice_token = alice.login("alice", "wonderland");
@@ -258,8 +257,8 @@ fn a_slow_or_greedy_scraper_never_stalls_the_hub() {
         );
     }
 
+    assert!(scrape(metrics).contains("reactor_hub_sessions_online 2"));
     let mut buf = [0; 16];
-    assert_eq!(extra.read(&mut buf).unwrap_or(0), 0, "the fifth is closed");
     slow.set_read_timeout(Some(PATIENCE)).unwrap();
     let started = Instant::now();
     assert_eq!(
