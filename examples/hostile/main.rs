@@ -38,8 +38,8 @@
 //! 0.5 s, `--scrapes` times, while `--attackers` local connections try to
 //! hold its slots: first a slowloris (a byte of a request's head every
 //! 0.3 s), then clients that send whole requests and never read; each
-//! reopens as soon as the hub closes it. The pair's pings are timed
-//! meanwhile. A scrape answered later than 2 s is missed; under 90%
+//! reopens as soon as the hub closes it. The pair's pings are timed all
+//! the while. A scrape answered later than 2 s is missed; under 90%
 //! answered fails the run.
 
 mod flood;
@@ -66,7 +66,7 @@ use reactor_hub::server::Server;
 use flood::Flood;
 use pair::{Latency, Pair};
 use proc_net_udp::udp_drops;
-use scrape::{Attack, Outcome, Siege};
+use scrape::{Attack, Outcome, Siege, SCRAPE_INTERVAL};
 
 const PROGRAM: &str = "hostile";
 
@@ -263,7 +263,8 @@ fn run(config: &Config) -> io::Result<Vec<String>> {
     Ok(failures)
 }
 
-/// Scrapes the metrics page while `attack` is on, and times pings meanwhile.
+/// Scrapes the metrics page while `attack` is on, and times pings
+/// meanwhile: as many as last while the scrapes do, `--pings` at least.
 fn besiege_metrics(
     pair: &mut Pair,
     reactor: &mut Reactor,
@@ -271,8 +272,13 @@ fn besiege_metrics(
     attack: Attack,
     config: &Config,
 ) -> io::Result<(Attack, Latency, Outcome)> {
+    let lasting = SCRAPE_INTERVAL * config.scrapes as u32;
+    let pings = lasting
+        .as_millis()
+        .checked_div(config.interval.as_millis())
+        .map_or(config.pings, |pings| config.pings.max(pings as usize));
     let siege = Siege::start(metrics, attack, config.attackers, config.scrapes)?;
-    let chat = pair.measure(reactor, config.pings)?;
+    let chat = pair.measure(reactor, pings)?;
     Ok((attack, chat, siege.finish()))
 }
 
