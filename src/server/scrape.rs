@@ -146,10 +146,16 @@ impl Scrape {
         }
     }
 
-    /// Accepts until `WouldBlock`. A connection whose request is already
-    /// here is answered at once; another waits in a slot for the rest.
+    /// Accepts until `WouldBlock`, [`MAX_CONNECTIONS`] a turn. A
+    /// connection whose request is already here is answered at once;
+    /// another waits in a slot for the rest.
+    ///
+    /// The bound keeps a burst (each connection perhaps a page to build)
+    /// from holding up the UDP socket, and no newcomer is evicted in the
+    /// turn that accepted it; the rest wait in the kernel's queue, where a
+    /// scraper's request comes meanwhile.
     fn accept(&mut self, now: Instant, page: &mut Page) {
-        loop {
+        for _ in 0..MAX_CONNECTIONS {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -187,6 +193,15 @@ impl Scrape {
                 continue;
             }
             self.connections.insert(token, connection);
+        }
+        // Readiness is edge-triggered: registering again makes epoll
+        // report, at the next poll, the connections still queued.
+        let (listener, token) = (&mut self.listener, self.listener_token);
+        if let Err(err) = self
+            .registry
+            .reregister(listener, token, Interest::READABLE)
+        {
+            log::warn!("metrics: queued connections may wait for another: {err}");
         }
     }
 
@@ -316,6 +331,8 @@ mod tests {
     use super::*;
 
     const PAGE: &str = "a_page 1\n";
+    /// A scraper's request, whole.
+    const GET: &str = "GET /metrics HTTP/1.1\r\n\r\n";
 
     /// A [`Scrape`] on loopback, and the poll that drives it.
     struct Endpoint {
@@ -405,7 +422,7 @@ mod tests {
 
     #[test]
     fn head_gets_what_get_gets_but_the_body() {
-        let get = answer("GET /metrics HTTP/1.1\r\n\r\n");
+        let get = answer(GET);
         let head = answer("HEAD /metrics HTTP/1.1\r\n\r\n");
         assert_eq!(get, format!("{head}{PAGE}"));
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
@@ -432,7 +449,7 @@ mod tests {
     fn a_newcomer_is_answered_when_slow_connections_fill_the_table() {
         let mut endpoint = Endpoint::new();
         let _slow = fill(&mut endpoint, "GET /metr");
-        let newcomer = endpoint.client("GET /metrics HTTP/1.1\r\n\r\n");
+        let newcomer = endpoint.client(GET);
         endpoint.until(|_| heard_from(&newcomer));
         let answer = read_all(newcomer);
         assert!(answered_with_the_page(&answer), "{answer}");
@@ -464,9 +481,7 @@ mod tests {
             }
         }
         assert!(!heard_from(&second), "the second newcomer should be open");
-        (&first)
-            .write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
-            .unwrap();
+        (&first).write_all(GET.as_bytes()).unwrap();
         endpoint.until(|_| heard_from(&first));
         let answer = read_all(first);
         assert!(answered_with_the_page(&answer), "{answer}");
@@ -499,5 +514,24 @@ mod tests {
         let answer = read_all(first);
         assert!(answered_with_the_page(&answer), "{answer}");
         assert_eq!(endpoint.scrape.refused, 0);
+    }
+
+    /// A burst of connections is accepted a table's worth a turn, so that
+    /// it cannot hold up the UDP socket; the rest are announced again and
+    /// served in the next turns.
+    #[test]
+    fn a_burst_is_accepted_a_table_at_a_time() {
+        let mut endpoint = Endpoint::new();
+        let clients: Vec<Client> = (0..3 * MAX_CONNECTIONS)
+            .map(|_| endpoint.client(GET))
+            .collect();
+        let now = Instant::now();
+        endpoint.scrape.on_ready(Token(0), now, |_| PAGE.to_owned());
+        assert_eq!(endpoint.scrape.turns, MAX_CONNECTIONS as u64, "accepts");
+        endpoint.until(|_| clients.iter().all(heard_from));
+        for client in clients {
+            let answer = read_all(client);
+            assert!(answered_with_the_page(&answer), "{answer}");
+        }
     }
 }
