@@ -1,5 +1,6 @@
 //! `reactor-server --metrics`: the page counts what the hub did, passes
-//! Prometheus's own checker, and no scrape can stall the hub.
+//! Prometheus's own checker, no scrape can stall the hub, and no client
+//! can keep the scraper out.
 
 mod common;
 #[allow(dead_code)] // hostile's report uses the rest

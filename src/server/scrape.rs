@@ -3,9 +3,10 @@
 //! scrape may stall the hub. `HEAD` gets GET's answer without its body:
 //! load balancers and Prometheus probe with it.
 //!
-//! Everything is bounded: at most [`MAX_CONNECTIONS`] connections at once,
-//! a request larger than [`MAX_REQUEST`] bytes or slower than [`PATIENCE`]
-//! is dropped, and a connection is closed once its one answer is written.
+//! Everything is bounded: at most [`MAX_CONNECTIONS`] connections at once
+//! and as many accepted a turn, a request larger than [`MAX_REQUEST`]
+//! bytes or slower than [`PATIENCE`] is dropped, and a connection is
+//! closed once its one answer is written.
 //! A newcomer is never turned away: a scraper sends its whole request at
 //! once, so it is usually answered on arrival without taking a slot, and
 //! when it must wait for its request and the table is full, the connection
@@ -24,7 +25,7 @@ use mio::{Interest, Registry, Token};
 
 use super::exposition::Format;
 
-/// Connections served at once.
+/// Connections served at once, and accepted in one turn of the Reactor.
 pub const MAX_CONNECTIONS: usize = 4;
 /// The largest request read; a scraper's is a few hundred bytes.
 pub const MAX_REQUEST: usize = 4096;
