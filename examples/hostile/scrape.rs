@@ -47,8 +47,8 @@ pub struct Outcome {
 
 impl Siege {
     /// Opens `connections` attacking connections to the metrics page at
-    /// `addr`, reopening each as soon as the hub closes it; once all are
-    /// open, scrapes the page `scrapes` times, one every
+    /// `addr`, reopening each as soon as the hub closes it; once each has
+    /// had its first try, scrapes the page `scrapes` times, one every
     /// [`SCRAPE_INTERVAL`].
     pub fn start(
         addr: SocketAddr,
@@ -57,14 +57,14 @@ impl Siege {
         scrapes: usize,
     ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (ready, opened) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel();
         let stopped = stop.clone();
         let attack = thread::Builder::new()
             .name("attack".into())
-            .spawn(move || besiege(addr, attack, connections, &stopped, ready))?;
+            .spawn(move || besiege(addr, attack, connections, &stopped, ready_tx))?;
         // The scraper starts once every attacking connection has had its
         // first try (each bounded by SCRAPE_TIMEOUT).
-        let _ = opened.recv();
+        let _ = ready.recv();
         let scraper = thread::Builder::new()
             .name("scraper".into())
             .spawn(move || scrape_every_interval(addr, scrapes))?;
@@ -112,6 +112,7 @@ fn besiege(
     stop: &AtomicBool,
     ready: mpsc::Sender<()>,
 ) -> u64 {
+    let mut ready = Some(ready);
     let now = Instant::now();
     let mut attackers: Vec<Attacker> = (0..connections)
         .map(|_| Attacker {
@@ -135,7 +136,9 @@ fn besiege(
                 attacker.stream = None; // reopened at the next tick
             }
         }
-        let _ = ready.send(());
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
+        }
         thread::sleep(TICK);
     }
     opened

@@ -6,14 +6,14 @@
 //! Everything is bounded: at most [`MAX_CONNECTIONS`] connections at once
 //! and as many accepted a turn, a request larger than [`MAX_REQUEST`]
 //! bytes or slower than [`PATIENCE`] is dropped, and a connection is
-//! closed once its one answer is written.
-//! A newcomer is never turned away: a scraper sends its whole request at
-//! once, so it is usually answered on arrival without taking a slot, and
-//! when it must wait for its request and the table is full, the connection
-//! idle longest makes room. So clients that hold connections open (one
-//! byte now and then, or nothing at all) cannot keep the scraper out.
-//! Requests are parsed with `httparse`; reads and writes go until
-//! `WouldBlock`, as everywhere on the Reactor.
+//! closed once its one answer is written. A newcomer is never turned
+//! away: a scraper sends its whole request at once, so it is usually
+//! answered on arrival without taking a slot, and when it must wait for
+//! its request and the table is full, the connection idle longest makes
+//! room. So clients that hold connections open (one byte now and then, or
+//! nothing at all) cannot keep the scraper out. Requests are parsed with
+//! `httparse`; reads and writes go until `WouldBlock`, as everywhere on
+//! the Reactor.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
