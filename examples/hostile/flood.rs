@@ -110,6 +110,7 @@ fn hostile_datagrams(no_forged_ids: bool, carol_token: &str) -> Vec<Vec<u8>> {
             garbage,
             vec![b'x'; MAX_DATAGRAM + 1 + n],
             format!("alice->server#login<{guess}>").into_bytes(),
+            format!("dave->server#login<{guess}>").into_bytes(),
             format!("bob->server#login<{guess}><127.0.0.1><9>").into_bytes(),
             format!("nobody{n}->server#login<{guess}>").into_bytes(),
             format!("alice->bob#<{t}><{m}>forged, wrong token").into_bytes(),

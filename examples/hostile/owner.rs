@@ -1,12 +1,12 @@
-//! The owner of an account under a guessing attack: can she still log in?
+//! The owner of an account under a guessing attack: can they still log in?
 //!
-//! While the flood guesses at alice from its many addresses, alice, from an
-//! address of her own, sends a typo and a wrong login forged with her
-//! address (the same datagram to the hub) before each right password, each
-//! time from another loopback address of hers (127.0.1.N, which the flood
-//! never uses), so that her own failures stay within an address's budget:
-//! a device trusted by nothing. The hub must accept every right password:
-//! docs/security.md.
+//! While the flood guesses at the account from its many addresses, its
+//! owner, from an address of their own, sends a typo and a wrong login
+//! forged with that address (the same datagram to the hub) before each
+//! right password, each time from another loopback address (127.0.1.N,
+//! which the flood never uses), so that their own failures stay within an
+//! address's budget: a device trusted by nothing. The hub must accept
+//! every right password: docs/security.md.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
