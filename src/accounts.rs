@@ -184,7 +184,7 @@ impl Accounts {
             if let Some(blanks) = blank_ends(password) {
                 warnings.push((number, format!("the password of {id:?} {blanks}")));
             }
-            if accounts.insert(id, password.as_bytes()).is_err() {
+            if accounts.insert(id.as_bytes(), password.as_bytes()).is_err() {
                 let first = first_line_of(text, id).unwrap_or(number);
                 return Err((
                     number,
@@ -202,19 +202,19 @@ impl Accounts {
     /// checked the id (at most 32 bytes) and that the arena stays under
     /// 4 GiB (a file's size does).
     pub fn add(&mut self, id: &str, password: &[u8]) -> AccountIndex {
-        self.insert(id, password).unwrap_or_else(|index| index)
+        self.insert(id.as_bytes(), password)
+            .unwrap_or_else(|index| index)
     }
 
     /// Adds an account, or gives the index of the one with that id: one
     /// probe of the table for both.
-    fn insert(&mut self, id: &str, password: &[u8]) -> Result<AccountIndex, AccountIndex> {
+    fn insert(&mut self, id: &[u8], password: &[u8]) -> Result<AccountIndex, AccountIndex> {
         let (bytes, entries) = (&mut self.bytes, &mut self.entries);
-        let id = id.as_bytes();
         let index = entries.len() as u32;
         let found = self.live.entry(
             hash_id(id),
             |&i| id_of(bytes, entries, i) == id,
-            |&i| hash_id(id_of(bytes, entries, i)),
+            rehash(bytes, entries),
         );
         match found {
             hashbrown::hash_table::Entry::Occupied(entry) => {
@@ -232,9 +232,8 @@ impl Accounts {
     fn reserve(&mut self, accounts: usize, bytes: usize) {
         self.entries.reserve(accounts);
         self.bytes.reserve(bytes);
-        let (bytes, entries) = (&self.bytes, &self.entries);
         self.live
-            .reserve(accounts, |&i| hash_id(id_of(bytes, entries, i)));
+            .reserve(accounts, rehash(&self.bytes, &self.entries));
     }
 
     /// Makes these accounts `new`'s: new ids are added (at new indexes, or
@@ -251,9 +250,8 @@ impl Accounts {
             if let Ok(entry) = self.live.find_entry(hash, |&j| j == i) {
                 entry.remove();
             }
-            let (bytes, entries) = (&self.bytes, &self.entries);
             self.removed
-                .insert_unique(hash, i, |&j| hash_id(id_of(bytes, entries, j)));
+                .insert_unique(hash, i, rehash(&self.bytes, &self.entries));
             update.removed.push(AccountIndex(i as usize));
         }
         update.removed.sort();
@@ -276,12 +274,10 @@ impl Accounts {
             match again {
                 Ok(entry) => {
                     let (i, _) = entry.remove();
-                    let (bytes, entries) = (&self.bytes, &self.entries);
                     self.live
-                        .insert_unique(hash, i, |&j| hash_id(id_of(bytes, entries, j)));
+                        .insert_unique(hash, i, rehash(&self.bytes, &self.entries));
                 }
-                // Safe: `new` holds it, and so came from a string.
-                Err(_) => _ = self.add(&String::from_utf8_lossy(id), password),
+                Err(_) => _ = self.insert(id, password),
             }
         }
         // One arena again, with the new passwords: its size follows the
@@ -368,6 +364,11 @@ fn append(bytes: &mut Vec<u8>, id: &[u8], password: Option<&[u8]>) -> Entry {
         password: password.map(|p| p.len() as u32),
         id_len: id.len() as u8,
     }
+}
+
+/// How a table by id hashes the indexes it holds, when it grows.
+fn rehash<'a>(bytes: &'a [u8], entries: &'a [Entry]) -> impl Fn(&u32) -> u64 + 'a {
+    move |&i| hash_id(id_of(bytes, entries, i))
 }
 
 /// The id at index `i`.
