@@ -221,14 +221,16 @@ impl Server {
         Ok(())
     }
 
-    /// When the first open metrics request runs out of time, if any is open.
-    fn metrics_deadline(&self) -> Option<Instant> {
-        self.metrics.as_ref().and_then(Scrape::next_deadline)
-    }
-
-    /// When to look whether the accounts file has settled, after a SIGHUP.
-    fn reload_deadline(&self) -> Option<Instant> {
-        self.reload.as_ref().and_then(|(_, file)| file.deadline())
+    /// The server's own deadlines beside the hub's, and what each is for:
+    /// when the first open metrics request runs out of time, and when to
+    /// look whether the accounts file has settled, after a SIGHUP.
+    fn own_deadlines(&self) -> [(Option<Instant>, &'static str); 2] {
+        let metrics = self.metrics.as_ref().and_then(Scrape::next_deadline);
+        let reload = self.reload.as_ref().and_then(|(_, file)| file.deadline());
+        [
+            (metrics, "a metrics request's time limit"),
+            (reload, "the accounts file: has it settled?"),
+        ]
     }
 
     /// Makes the accounts file the hub's once it has settled (see
@@ -378,15 +380,11 @@ impl ReadyHandler for Server {
 }
 
 impl TimerHandler for Server {
-    /// The hub's next deadline (its cluster's among them), or a metrics
-    /// request's time limit.
+    /// The hub's next deadline (its cluster's among them), or one of the
+    /// server's own.
     fn next_deadline(&self) -> Option<Instant> {
-        self.hub
-            .poll_timeout()
-            .into_iter()
-            .chain(self.metrics_deadline())
-            .chain(self.reload_deadline())
-            .min()
+        let own = self.own_deadlines().into_iter().filter_map(|(at, _)| at);
+        self.hub.poll_timeout().into_iter().chain(own).min()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
@@ -404,20 +402,19 @@ impl TimerHandler for Server {
 
     fn describe_deadline(&self) -> String {
         let hub = self.hub.poll_timeout();
-        let earlier = |at: Option<Instant>| at.is_some_and(|at| hub.is_none_or(|hub| at < hub));
-        if earlier(self.metrics_deadline()) {
-            "a metrics request's time limit".into()
-        } else {
-            self.hub.describe_timeout()
+        let own = self.own_deadlines().into_iter();
+        let earliest = own.filter_map(|(at, what)| Some((at?, what))).min();
+        match earliest {
+            Some((at, what)) if hub.is_none_or(|hub| at < hub) => what.into(),
+            _ => self.hub.describe_timeout(),
         }
     }
 
     fn describe_due(&self, now: Instant) -> Vec<(Instant, String)> {
-        let metrics = self.metrics_deadline().filter(|&at| at <= now);
-        let reload = self.reload_deadline().filter(|&at| at <= now);
+        let own = self.own_deadlines().into_iter();
+        let own = own.filter_map(|(at, what)| Some((at.filter(|&at| at <= now)?, what.into())));
         let mut due = self.hub.describe_due(now);
-        due.extend(metrics.map(|at| (at, "a metrics request's time limit".to_owned())));
-        due.extend(reload.map(|at| (at, "the accounts file: has it settled?".to_owned())));
+        due.extend(own);
         due.sort_by_key(|(at, _)| *at);
         due
     }
