@@ -60,6 +60,15 @@ impl<K: Hash + Eq + Copy, V> ExpiryMap<K, V> {
             .map(|entry| &entry.value)
     }
 
+    /// The entry of `key`, if it is live at `now`, to change.
+    pub fn get_mut(&mut self, key: &K, now: Instant) -> Option<&mut V> {
+        self.step(1);
+        self.entries
+            .get_mut(key)
+            .filter(|entry| now < entry.expiry)
+            .map(|entry| &mut entry.value)
+    }
+
     /// The live entry of `key`, or a new one made by `new`, for `lifetime`
     /// from `now`. Forgets what expired first, then the oldest if full.
     pub fn entry(&mut self, key: K, now: Instant, new: impl FnOnce() -> V) -> &mut V {
