@@ -102,20 +102,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// A usage error unless `text` is written `HOST:PORT` (a host name or an
-/// address, then a port number), as `--flag` needs it.
-pub fn host_port(flag: &str, text: &str) -> Result<(), String> {
-    if text.parse::<std::net::SocketAddr>().is_ok() {
-        return Ok(());
+/// The port of `text`, or a usage error unless it is written `HOST:PORT`
+/// (a host name or an address, then a port number), as `--flag` needs it.
+pub fn host_port(flag: &str, text: &str) -> Result<u16, String> {
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        return Ok(addr.port());
     }
-    match text.rsplit_once(':') {
-        None => Err(format!(
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
             "--{flag}: {text:?} is not a HOST:PORT address (no port)"
-        )),
-        Some((host, port)) if host.is_empty() || port.parse::<u16>().is_err() => {
-            Err(format!("--{flag}: {text:?} is not a HOST:PORT address"))
-        }
-        Some(_) => Ok(()),
+        ));
+    };
+    match port.parse() {
+        Ok(port) if !host.is_empty() => Ok(port),
+        _ => Err(format!("--{flag}: {text:?} is not a HOST:PORT address")),
     }
 }
 
@@ -199,9 +199,9 @@ mod tests {
 
     #[test]
     fn host_port_wants_a_port() {
-        assert!(host_port("bind", "127.0.0.1:0").is_ok());
-        assert!(host_port("bind", "localhost:32000").is_ok());
-        assert!(host_port("bind", "[::1]:9").is_ok());
+        assert_eq!(host_port("bind", "127.0.0.1:0"), Ok(0));
+        assert_eq!(host_port("bind", "localhost:32000"), Ok(32000));
+        assert_eq!(host_port("bind", "[::1]:9"), Ok(9));
         let no_port = host_port("bind", "127.0.0.1").unwrap_err();
         assert_eq!(
             no_port,

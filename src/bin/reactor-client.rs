@@ -52,12 +52,11 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     let server = matches
         .opt_str("server")
         .unwrap_or_else(|| "127.0.0.1:32000".into());
-    cli::host_port("server", &server)?;
-    let port_zero = server.rsplit_once(':').is_some_and(|(_, port)| port == "0");
+    let port = cli::host_port("server", &server)?;
     let unspecified = server
         .parse::<SocketAddr>()
         .is_ok_and(|addr| addr.ip().is_unspecified());
-    if port_zero || unspecified {
+    if port == 0 || unspecified {
         return Err(format!("--server: {server:?} is not an address to send to"));
     }
     let listen = cli::optional_value(&matches, "listen")?;
