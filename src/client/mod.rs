@@ -353,6 +353,13 @@ impl Client {
             attempt.due = now + resend_after * 2u32.pow(attempt.resends);
             return self.transmit();
         }
+        self.give_up(now, "no reply after resends");
+    }
+
+    /// Gives up on the request in flight: the session goes back where it
+    /// was before it (`OFFLINE` after a logoff), the person is told the
+    /// server did not answer, and what waits goes on.
+    fn give_up(&mut self, now: Instant, cause: &str) {
         let (next, unanswered) = match &self.session {
             Session::LoginSent { id, current, .. } => {
                 (back_from_login(id, *current), Unanswered::Login)
@@ -369,7 +376,7 @@ impl Client {
             Session::LogoutSent { .. } => (Session::Offline, Unanswered::Logoff),
             Session::Offline | Session::Online { .. } => return,
         };
-        self.enter(next, "no reply after resends");
+        self.enter(next, cause);
         self.notify(Notice::NotAnswering {
             server: self.server,
             what: unanswered,
@@ -390,12 +397,7 @@ impl Client {
             });
         }
         if let Session::LogoutSent { .. } = self.session {
-            self.enter(Session::Offline, "nothing listens at the server's address");
-            self.notify(Notice::NotAnswering {
-                server: self.server,
-                what: Unanswered::Logoff,
-            });
-            self.pump(now);
+            self.give_up(now, "nothing listens at the server's address");
         }
     }
 
