@@ -47,10 +47,15 @@ struct TwoNodes {
 }
 
 fn alice_at_a_bob_at_b() -> Option<TwoNodes> {
+    alice_as(Peer::new)
+}
+
+/// [`alice_at_a_bob_at_b`], alice's peer made by `peer` (a split one, say).
+fn alice_as(peer: fn(SocketAddr) -> Peer) -> Option<TwoNodes> {
     let broker = start_broker(free_addr())?;
     let a = node("a", broker.addr, true);
     let b = node("b", broker.addr, true);
-    let alice = Peer::new(a.addr);
+    let alice = peer(a.addr);
     let bob = Peer::new(b.addr);
     let ta = alice.login("alice", "wonderland");
     let tb = bob.login("bob", "builder");
@@ -136,15 +141,19 @@ const M3: &str = "0000000003";
 
 #[test]
 fn users_of_two_nodes_chat_as_on_one_hub() {
-    let Some(broker) = start_broker(free_addr()) else {
+    // alice sends from one socket and receives on another.
+    let Some(TwoNodes {
+        broker: _broker,
+        a: _a,
+        b: _b,
+        alice,
+        bob,
+        ta,
+        tb,
+    }) = alice_as(Peer::split)
+    else {
         return;
     };
-    let a = node("a", broker.addr, true);
-    let b = node("b", broker.addr, true);
-    let alice = Peer::split(a.addr);
-    let bob = Peer::new(b.addr);
-    let ta = alice.login("alice", "wonderland");
-    let tb = bob.login("bob", "builder");
 
     // Byte for byte, with bob's token, from bob's node; Success from alice's.
     alice.send(&format!("alice->bob#<{ta}><{M1}>hi #<bob> -> you"));
