@@ -1,5 +1,5 @@
 //! The accounts file: one `ID:PASSWORD` a line, read at start and again
-//! when the hub is asked to reload it ([`Accounts::update`]).
+//! when the hub is asked to reload it ([`Rebuild`], a piece at a time).
 //!
 //! Every error names the file and, where there is one, the line, so that a
 //! person can fix the file without reading code.
@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use hashbrown::HashTable;
 
-use crate::wire::{self, SERVER_ID};
+use crate::wire;
+
+mod rebuild;
+pub use rebuild::{Rebuild, Rebuilt};
 
 /// The accounts the hub knows, each with a dense [`AccountIndex`] at which
 /// the hub keeps its session.
@@ -44,7 +47,7 @@ struct Entry {
     id_len: u8,
 }
 
-/// What [`Accounts::update`] changed.
+/// What a reload changed ([`Rebuilt::update`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Update {
     pub added: usize,
@@ -139,63 +142,15 @@ impl Accounts {
     /// Parses the text of an accounts file; an error and each warning give
     /// the line number.
     fn parse_with_warnings(text: &str) -> Result<(Self, Vec<AtLine>), AtLine> {
-        if u32::try_from(text.len()).is_err() {
-            return Err((0, "larger than 4 GiB".into()));
-        }
-        let mut accounts = Accounts::default();
-        // Room for every line at once: no table grows (and rehashes) on the way.
-        let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
-        accounts.reserve(lines, text.len());
-        let mut warnings = Vec::new();
-        for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.trim().is_empty() || line.trim_start().starts_with('#') {
-                continue;
-            }
-            let (id, password) = line
-                .split_once(':')
-                .ok_or((number, "malformed line: expected ID:PASSWORD".to_string()))?;
-            if !wire::is_valid_id(id) {
-                return Err((
-                    number,
-                    format!("bad id {id:?}: use 1 to 32 of A-Z a-z 0-9 _ . -"),
-                ));
-            }
-            if id == SERVER_ID {
-                return Err((number, format!("the id {SERVER_ID:?} is reserved")));
-            }
-            if password.is_empty() {
-                return Err((
-                    number,
-                    format!("the password of {id:?} is empty: anyone could log in as {id}"),
-                ));
-            }
-            if password.contains(['<', '>']) {
-                return Err((number, "a password cannot contain '<' or '>'".to_string()));
-            }
-            if password.contains('\r') {
-                // Lines ended by `\r` alone would make one password of them all.
-                return Err((
-                    number,
-                    "a password cannot contain a carriage return: end lines with \\n or \\r\\n"
-                        .to_string(),
-                ));
-            }
-            if let Some(blanks) = blank_ends(password) {
-                warnings.push((number, format!("the password of {id:?} {blanks}")));
-            }
-            if accounts.insert(id.as_bytes(), password.as_bytes()).is_err() {
-                let first = first_line_of(text, id).unwrap_or(number);
-                return Err((
-                    number,
-                    format!("repeated id {id:?} (first on line {first})"),
-                ));
-            }
-        }
-        // Grown by doubling while read: kept at the size needed.
-        accounts.bytes.shrink_to_fit();
-        accounts.entries.shrink_to_fit();
-        Ok((accounts, warnings))
+        let rebuilt = Rebuild::run(&Accounts::default(), text.as_bytes())?;
+        Ok((rebuilt.accounts, rebuilt.warnings))
+    }
+
+    /// These accounts as `text` would make them, with what changed: the
+    /// whole of a reload at once (the server's runs in slices, through
+    /// [`Rebuild`]).
+    pub fn reread(&self, text: &str) -> Result<Rebuilt, (usize, String)> {
+        Rebuild::run(self, text.as_bytes())
     }
 
     /// Adds an account (or finds it, if its id is there); the caller has
@@ -206,92 +161,17 @@ impl Accounts {
             .unwrap_or_else(|index| index)
     }
 
-    /// Adds an account, or gives the index of the one with that id: one
-    /// probe of the table for both.
+    /// Adds an account, or gives the index of the one with that id.
     fn insert(&mut self, id: &[u8], password: &[u8]) -> Result<AccountIndex, AccountIndex> {
-        let (bytes, entries) = (&mut self.bytes, &mut self.entries);
-        let index = entries.len() as u32;
-        let found = self.live.entry(
-            hash_id(id),
-            |&i| id_of(bytes, entries, i) == id,
-            rehash(bytes, entries),
-        );
-        match found {
-            hashbrown::hash_table::Entry::Occupied(entry) => {
-                Err(AccountIndex(*entry.get() as usize))
-            }
-            hashbrown::hash_table::Entry::Vacant(entry) => {
-                entry.insert(index);
-                entries.push(append(bytes, id, Some(password)));
-                Ok(AccountIndex(index as usize))
-            }
-        }
-    }
-
-    /// Room for `accounts` more, of `bytes` bytes in all.
-    fn reserve(&mut self, accounts: usize, bytes: usize) {
-        self.entries.reserve(accounts);
-        self.bytes.reserve(bytes);
-        self.live
-            .reserve(accounts, rehash(&self.bytes, &self.entries));
-    }
-
-    /// Makes these accounts `new`'s: new ids are added (at new indexes, or
-    /// at their old ones if they were removed before), missing ones
-    /// removed, changed passwords replaced. An account that stays keeps its
-    /// index, and with it its session.
-    pub fn update(&mut self, new: &Accounts) -> Update {
-        let mut update = Update::default();
-        let gone: Vec<u32> = (self.live.iter().copied())
-            .filter(|&i| new.find_bytes(self.id_bytes(i)).is_none())
-            .collect();
-        for i in gone {
-            let hash = hash_id(self.id_bytes(i));
-            if let Ok(entry) = self.live.find_entry(hash, |&j| j == i) {
-                entry.remove();
-            }
-            self.removed
-                .insert_unique(hash, i, rehash(&self.bytes, &self.entries));
-            update.removed.push(AccountIndex(i as usize));
-        }
-        update.removed.sort();
-        // In the new file's order, so that indexes do not depend on hashing.
-        for n in 0..new.entries.len() as u32 {
-            let (id, Some(password)) = (new.id_bytes(n), new.password(n)) else {
-                continue;
-            };
-            if let Some(i) = self.find_bytes(id) {
-                if self.password(i) != Some(password) {
-                    update.passwords_changed += 1;
-                }
-                continue;
-            }
-            update.added += 1;
-            let hash = hash_id(id);
-            let again = self
-                .removed
-                .find_entry(hash, |&j| id_of(&self.bytes, &self.entries, j) == id);
-            match again {
-                Ok(entry) => {
-                    let (i, _) = entry.remove();
-                    self.live
-                        .insert_unique(hash, i, rehash(&self.bytes, &self.entries));
-                }
-                Err(_) => _ = self.insert(id, password),
-            }
-        }
-        // One arena again, with the new passwords: its size follows the
-        // accounts there are, not the reloads there were.
-        let mut bytes = Vec::with_capacity(self.bytes.len());
-        for entry in &mut self.entries {
-            let id = &self.bytes[entry.start as usize..][..usize::from(entry.id_len)];
-            // After the update the accounts are `new`'s: the live ones
-            // have its passwords, the others none.
-            let password = new.find_bytes(id).and_then(|n| new.password(n));
-            *entry = append(&mut bytes, id, password);
-        }
-        self.bytes = bytes;
-        update
+        insert_new(
+            &mut self.live,
+            &mut self.bytes,
+            &mut self.entries,
+            id,
+            password,
+        )
+        .map(|i| AccountIndex(i as usize))
+        .map_err(|i| AccountIndex(i as usize))
     }
 
     /// The index of the account with this id.
@@ -304,6 +184,12 @@ impl Accounts {
         self.live
             .find(hash_id(id), |&i| self.id_bytes(i) == id)
             .copied()
+    }
+
+    /// The index of the account with this id, live or removed.
+    fn find_any(&self, id: &[u8]) -> Option<u32> {
+        let removed = || self.removed.find(hash_id(id), |&i| self.id_bytes(i) == id);
+        self.find_bytes(id).or_else(|| removed().copied())
     }
 
     /// The id of an account.
@@ -354,6 +240,32 @@ impl Accounts {
     }
 }
 
+/// Adds an account to `table` (and its id and password to the arena) at
+/// the next index, unless an account there has its id: one probe of the
+/// table for both. Gives the index, the new one or the one found.
+fn insert_new(
+    table: &mut HashTable<u32>,
+    bytes: &mut Vec<u8>,
+    entries: &mut Vec<Entry>,
+    id: &[u8],
+    password: &[u8],
+) -> Result<u32, u32> {
+    let found = table.entry(
+        hash_id(id),
+        |&i| id_of(bytes, entries, i) == id,
+        rehash(bytes, entries),
+    );
+    match found {
+        hashbrown::hash_table::Entry::Occupied(entry) => Err(*entry.get()),
+        hashbrown::hash_table::Entry::Vacant(entry) => {
+            let index = entries.len() as u32;
+            entry.insert(index);
+            entries.push(append(bytes, id, Some(password)));
+            Ok(index)
+        }
+    }
+}
+
 /// Appends an id and its password (if live) to an arena; says where.
 fn append(bytes: &mut Vec<u8>, id: &[u8], password: Option<&[u8]>) -> Entry {
     let start = bytes.len() as u32;
@@ -376,16 +288,6 @@ fn id_of<'a>(bytes: &'a [u8], entries: &[Entry], i: u32) -> &'a [u8] {
     let entry = entries[i as usize];
     let start = entry.start as usize;
     &bytes[start..start + usize::from(entry.id_len)]
-}
-
-/// The number of the first line that holds the account `id`: only looked
-/// for to report an id repeated.
-fn first_line_of(text: &str, id: &str) -> Option<usize> {
-    let line = text.lines().position(|line| {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        line.split_once(':').is_some_and(|(first, _)| first == id)
-    })?;
-    Some(line + 1)
 }
 
 /// What is odd about a password's ends, if anything: a space or tab there
@@ -438,6 +340,13 @@ impl std::error::Error for AccountsError {}
 mod tests {
     use super::*;
 
+    /// Rereads `accounts` from `text`, as a reload does; says what changed.
+    fn reread(accounts: &mut Accounts, text: &str) -> Update {
+        let rebuilt = accounts.reread(text).unwrap();
+        *accounts = rebuilt.accounts;
+        rebuilt.update
+    }
+
     #[test]
     fn reads_accounts_and_skips_comments_and_blank_lines() {
         let accounts = Accounts::parse(
@@ -460,8 +369,7 @@ mod tests {
             accounts.find("bob").unwrap(),
             accounts.find("carol").unwrap(),
         );
-        let new = Accounts::parse("carol:c2\nalice:a\ndave:d\nerin:e\n").unwrap();
-        let update = accounts.update(&new);
+        let update = reread(&mut accounts, "carol:c2\nalice:a\ndave:d\nerin:e\n");
         assert_eq!(
             update,
             Update {
@@ -484,12 +392,15 @@ mod tests {
         assert_eq!((accounts.len(), accounts.indexes()), (4, 5));
         // Back again: its old index, with no session (that ended at its
         // removal), and no new slot.
-        let update = accounts.update(&Accounts::parse("alice:a\nbob:b2\n").unwrap());
+        let update = reread(&mut accounts, "alice:a\nbob:b2\n");
         assert_eq!((update.added, update.removed.len()), (1, 3));
         assert_eq!(accounts.find("bob"), Some(bob));
         assert!(accounts.password_matches(bob, b"b2"));
         assert_eq!((accounts.len(), accounts.indexes()), (2, 5));
-        assert_eq!(accounts.update(&accounts.clone()), Update::default());
+        assert_eq!(
+            reread(&mut accounts, "bob:b2\nalice:a\n"),
+            Update::default()
+        );
     }
 
     /// Seen before: about 360 bytes an account (a `String` id, a boxed
@@ -511,16 +422,20 @@ mod tests {
     #[test]
     fn accounts_removed_and_added_back_many_times_take_no_new_indexes() {
         let all: String = (0..1000).map(|n| format!("u{n}:p{n}\n")).collect();
-        let all = Accounts::parse(&all).unwrap();
         let half: String = (0..500).map(|n| format!("u{n}:p{n}\n")).collect();
-        let half = Accounts::parse(&half).unwrap();
-        let mut accounts = all.clone();
+        let mut accounts = Accounts::parse(&all).unwrap();
+        let (u999, bytes) = (accounts.find("u999"), accounts.heap_bytes());
         for _ in 0..20 {
-            assert_eq!(accounts.update(&half).removed.len(), 500);
-            assert_eq!(accounts.update(&all).added, 500);
+            assert_eq!(reread(&mut accounts, &half).removed.len(), 500);
+            assert_eq!(reread(&mut accounts, &all).added, 500);
         }
         assert_eq!((accounts.len(), accounts.indexes()), (1000, 1000));
-        assert_eq!(accounts.find("u999"), all.find("u999"));
+        assert_eq!(accounts.find("u999"), u999);
+        assert!(
+            accounts.heap_bytes() <= bytes,
+            "{} > {bytes}",
+            accounts.heap_bytes()
+        );
     }
 
     #[test]

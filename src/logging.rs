@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 /// The log targets that `--trace` turns on: the Reactor's events, every
 /// datagram in and out, state transitions, the broker link of a cluster
-/// node, and the lossy relay's verdicts.
-pub const TRACE_TARGETS: [&str; 6] = ["reactor", "udp", "hub", "nats", "client", "relay"];
+/// node, the lossy relay's verdicts, and the slices of an accounts reload.
+pub const TRACE_TARGETS: [&str; 7] = ["reactor", "udp", "hub", "nats", "client", "relay", "reload"];
 
 /// Starts logging to stderr. `RUST_LOG` overrides the default level.
 pub fn init(program: &'static str, trace: bool) {

@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use mio::event::Event;
 use mio::Token;
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, AccountsError};
 use crate::cluster::Note;
 use crate::hub::{ClusterConfig, Hub, HubConfig, HubEvent};
 use crate::nats::BrokerLink;
@@ -26,8 +26,8 @@ use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
 use crate::wire::{self, MAX_DATAGRAM};
 use exposition::{Reloads, Snapshot};
 use log_limit::LogLimit;
+use reload::{Reload, SETTLE};
 use scrape::Scrape;
-use settled_file::{SettledFile, SETTLE};
 
 const UDP: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -59,7 +59,7 @@ pub struct Server {
     udp: UdpEndpoint,
     shutdown: Shutdown,
     /// SIGHUP, and the accounts file it reloads, once asked for.
-    reload: Option<(Hangup, SettledFile)>,
+    reload: Option<(Hangup, Reload)>,
     /// What the reloads came to, for the metrics page.
     reloads: Reloads,
     /// `GET /metrics`, once asked for.
@@ -157,7 +157,7 @@ impl Server {
     /// came before is served at the first turn) and makes its accounts the
     /// hub's ([`Hub::reload`]); a file that fails to parse changes nothing.
     pub fn reload_accounts_on(&mut self, hangup: Hangup, path: PathBuf) {
-        self.reload = Some((hangup, SettledFile::new(path)));
+        self.reload = Some((hangup, Reload::new(path)));
     }
 
     /// Makes the hub a node of the cluster whose broker is at `broker`:
@@ -226,43 +226,68 @@ impl Server {
     /// look whether the accounts file has settled, after a SIGHUP.
     fn own_deadlines(&self) -> [(Option<Instant>, &'static str); 2] {
         let metrics = self.metrics.as_ref().and_then(Scrape::next_deadline);
-        let reload = self.reload.as_ref().and_then(|(_, file)| file.deadline());
+        let reload = self
+            .reload
+            .as_ref()
+            .and_then(|(_, reload)| reload.deadline());
         [
             (metrics, "a metrics request's time limit"),
             (reload, "the accounts file: has it settled?"),
         ]
     }
 
-    /// Makes the accounts file the hub's once it has settled (see
-    /// [`SettledFile`]) and says what changed; an error (the file's name
-    /// and line, as at start) changes nothing, a warning does not stop it.
+    /// Opens the accounts file to be read in slices once it has settled
+    /// (see [`Reload`]); says why not if it cannot be opened.
+    fn reload_settled(&mut self, now: Instant) {
+        let Some((_, reload)) = &mut self.reload else {
+            return;
+        };
+        if let Some(err) = reload.on_deadline(now, self.hub.accounts()) {
+            self.reload_failed(&err);
+        }
+    }
+
+    /// Reads one slice of the accounts file; after the last, makes its
+    /// accounts the hub's and says what changed. An error (the file's name
+    /// and line, as at start) changes nothing; a warning does not stop it.
     /// These lines are asked for by whoever runs the hub, so they skip the
     /// log budget.
-    fn reload_accounts(&mut self, now: Instant) -> io::Result<()> {
-        let Some(loaded) = self
-            .reload
-            .as_mut()
-            .and_then(|(_, file)| file.on_deadline(now))
-        else {
+    fn reload_slice(&mut self, now: Instant) -> io::Result<()> {
+        let Some((_, reload)) = &mut self.reload else {
             return Ok(());
         };
-        match loaded {
-            Ok((accounts, warnings)) => {
-                self.reloads.ok.record(SystemTime::now());
-                for warning in warnings {
-                    log::warn!("{warning}");
-                }
-                let update = self.hub.reload(now, &accounts);
-                let count = self.hub.accounts().len();
-                log::info!("accounts reloaded: {update} ({count} now)");
-                self.flush(now)
-            }
-            Err(err) => {
-                self.reloads.failed.record(SystemTime::now());
-                log::error!("accounts not reloaded, the old ones stay: {err}");
+        match reload.slice(now, self.hub.accounts()) {
+            None => Ok(()),
+            Some(Err(err)) => {
+                self.reload_failed(&err);
                 Ok(())
             }
+            Some(Ok(reloaded)) => {
+                self.reloads.ok.record(SystemTime::now());
+                for warning in &reloaded.warnings {
+                    log::warn!("{warning}");
+                }
+                self.hub.reload(now, reloaded.accounts, &reloaded.update);
+                let count = self.hub.accounts().len();
+                let slices = match reloaded.slices {
+                    1 => "1 slice".to_string(),
+                    n => format!("{n} slices"),
+                };
+                log::info!(
+                    "accounts reloaded: {} ({count} now; read in {:.1?}, {slices}, \
+                     the longest {:.1?})",
+                    reloaded.update,
+                    reloaded.took,
+                    reloaded.longest,
+                );
+                self.flush(now)
+            }
         }
+    }
+
+    fn reload_failed(&mut self, err: &AccountsError) {
+        self.reloads.failed.record(SystemTime::now());
+        log::error!("accounts not reloaded, the old ones stay: {err}");
     }
 
     /// Logs what the hub reported and sends what it queued: what the turn
@@ -348,13 +373,16 @@ impl ReadyHandler for Server {
             }
             BROKER => self.on_broker(event, now)?,
             HANGUP => {
-                if let Some((hangup, file)) = &mut self.reload {
+                if let Some((hangup, reload)) = &mut self.reload {
                     if hangup.on_ready(HANGUP) {
+                        let again = match reload.asked(now) {
+                            true => " (the reading under way starts over)",
+                            false => "",
+                        };
                         log::debug!(
-                            "SIGHUP: {} is read once it has not changed for {SETTLE:?}",
-                            file.path().display()
+                            "SIGHUP: {} is read once it has not changed for {SETTLE:?}{again}",
+                            reload.path().display()
                         );
-                        file.asked(now);
                     }
                 }
             }
@@ -392,7 +420,7 @@ impl TimerHandler for Server {
             metrics.on_deadline(now);
         }
         self.hub.handle_timeout(now);
-        self.reload_accounts(now)?;
+        self.reload_settled(now);
         // A reconnection the cluster's link wants is the edge's to open.
         if let Some(broker) = &mut self.broker {
             broker.on_deadline(&mut self.hub, now);
@@ -435,19 +463,27 @@ impl Handler for Server {
         self.shutdown.requested()
     }
 
-    /// Datagrams the last turn left in the socket.
+    /// Datagrams the last turn left in the socket, or an accounts file
+    /// being read in slices.
     fn has_backlog(&self) -> bool {
         self.backlog
+            || self
+                .reload
+                .as_ref()
+                .is_some_and(|(_, reload)| reload.is_reading())
     }
 
     fn on_backlog(&mut self, now: Instant) -> io::Result<()> {
-        self.on_readable(now)
+        if self.backlog {
+            self.on_readable(now)?;
+        }
+        self.reload_slice(now)
     }
 }
 
 mod exposition;
 mod log_limit;
+mod reload;
 mod scrape;
-mod settled_file;
 #[cfg(test)]
 mod tests;

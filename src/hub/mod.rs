@@ -194,12 +194,14 @@ impl Hub {
         &self.accounts
     }
 
-    /// Makes `accounts` the hub's, as a reload of the accounts file does: a
-    /// new account can log in at once; a removed one's session ends (its
-    /// next datagram is told to log in again); a changed password applies
-    /// to the next login and leaves the running session alone.
-    pub fn reload(&mut self, now: Instant, accounts: &Accounts) -> Update {
-        let update = self.accounts.update(accounts);
+    /// Makes `accounts` the hub's, as a reload of the accounts file does:
+    /// they were read against the hub's (`Accounts::reread`, or a `Rebuild`
+    /// in slices), and `update` says what changed. A new account can log in
+    /// at once; a removed one's session ends (its next datagram is told to
+    /// log in again); a changed password applies to the next login and
+    /// leaves the running session alone.
+    pub fn reload(&mut self, now: Instant, accounts: Accounts, update: &Update) {
+        self.accounts = accounts;
         self.sessions.grow(self.accounts.indexes());
         for &index in &update.removed {
             if self.sessions[index].online.is_some() {
@@ -209,7 +211,6 @@ impl Hub {
             self.end_session(now, index, "account removed");
             self.report(index, "account removed");
         }
-        update
     }
 
     /// One datagram arrived from `source` at `now`.

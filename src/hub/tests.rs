@@ -29,7 +29,7 @@ const ACCOUNTS: &[(&str, &str)] = &[
     ("alice", "wonder land"),
     ("bob", "b:b#-!"),
     ("carol", "c4r0l"),
-    ("dave", ""),
+    ("dave", "d4ve"),
 ];
 
 const M1: &str = "0000000001";

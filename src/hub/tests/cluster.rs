@@ -298,9 +298,9 @@ fn a_user_online_nowhere_is_offline_without_waiting() {
 fn a_user_a_node_does_not_know_is_offline_to_it() {
     let mut net = Net::new(2);
     // B's accounts file lacks alice: it was reloaded at A only.
-    let without_alice = reload::reloaded(|lines| lines.retain(|(id, _)| *id != "alice"));
-    let h = &mut net.nodes[B].h;
-    h.hub.reload(h.now, &without_alice);
+    net.nodes[B]
+        .h
+        .reload(|lines| lines.retain(|(id, _)| *id != "alice"));
     let ta = net.login(A, "alice", home("alice"));
     let tb = net.login(B, "bob", home("bob"));
     // B takes no message from a sender it does not know.
@@ -313,8 +313,7 @@ fn a_user_a_node_does_not_know_is_offline_to_it() {
     assert_eq!(out, [sent(home("bob"), offline("bob", &tb, M1))]);
     assert_eq!(net.nodes[B].h.hub.stats().asking, 0);
     // Once B has the same accounts, they chat.
-    let h = &mut net.nodes[B].h;
-    h.hub.reload(h.now, &reload::reloaded(|_| {}));
+    net.nodes[B].h.reload(|_| {});
     let out = net.send(A, home("alice"), chat("alice", "bob", &ta, M2, "hi"));
     assert_sent(
         &out,

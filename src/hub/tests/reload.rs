@@ -2,24 +2,27 @@
 
 use super::*;
 
-/// The test accounts as a reloaded file would give them, changed by `edit`.
-pub(super) fn reloaded(edit: impl FnOnce(&mut Vec<(&'static str, &'static str)>)) -> Accounts {
-    let mut lines = ACCOUNTS.to_vec();
-    edit(&mut lines);
-    let mut accounts = Accounts::default();
-    for (id, password) in lines {
-        accounts.add(id, password.as_bytes());
+impl Harness {
+    /// Reloads the test accounts as a file changed by `edit` would give
+    /// them; says what changed.
+    pub(super) fn reload(&mut self, edit: impl FnOnce(&mut Vec<(&str, &str)>)) -> Update {
+        let mut lines = ACCOUNTS.to_vec();
+        edit(&mut lines);
+        let text: String = lines
+            .iter()
+            .map(|(id, pw)| format!("{id}:{pw}\n"))
+            .collect();
+        let rebuilt = self.hub.accounts().reread(&text).unwrap();
+        self.hub.reload(self.now, rebuilt.accounts, &rebuilt.update);
+        rebuilt.update
     }
-    accounts
 }
 
 #[test]
 fn a_new_account_logs_in_at_once_and_can_be_reached() {
     let mut h = Harness::new();
     let alice = h.login("alice");
-    let update = h
-        .hub
-        .reload(h.now, &reloaded(|lines| lines.push(("erin", "e"))));
+    let update = h.reload(|lines| lines.push(("erin", "e")));
     assert_eq!(
         update.to_string(),
         "1 added, 0 removed, 0 passwords changed"
@@ -37,10 +40,7 @@ fn a_removed_account_loses_its_session_and_is_told_to_log_in_again() {
     let bob = h.login("bob");
     let alice = h.login("alice");
     h.events();
-    let update = h.hub.reload(
-        h.now,
-        &reloaded(|lines| lines.retain(|(id, _)| *id != "bob")),
-    );
+    let update = h.reload(|lines| lines.retain(|(id, _)| *id != "bob"));
     assert_eq!(update.removed.len(), 1);
     assert_eq!(h.hub.state_of("bob"), None, "no such account any more");
     assert_eq!(h.events(), [HubEvent::AccountRemoved { id: "bob".into() }]);
@@ -82,10 +82,7 @@ fn forwards_owed_to_a_removed_account_are_given_up() {
         chat("alice", "bob", &alice, M1, "unreceipted"),
     );
     h.events();
-    h.hub.reload(
-        h.now,
-        &reloaded(|lines| lines.retain(|(id, _)| *id != "bob")),
-    );
+    h.reload(|lines| lines.retain(|(id, _)| *id != "bob"));
     let events = h.events();
     assert!(
         events.iter().any(|e| is_gave_up(e, ("alice", "bob", M1))),
@@ -99,9 +96,7 @@ fn a_changed_password_applies_to_the_next_login_and_leaves_the_session_alone() {
     let mut h = Harness::new();
     let alice = h.login("alice");
     h.login("bob");
-    let update = h
-        .hub
-        .reload(h.now, &reloaded(|lines| lines[0].1 = "new words"));
+    let update = h.reload(|lines| lines[0].1 = "new words");
     assert_eq!(update.passwords_changed, 1);
     assert_eq!(h.state("alice"), SessionState::Online);
     let out = h.send(
@@ -128,7 +123,7 @@ fn a_changed_password_applies_to_the_next_login_and_leaves_the_session_alone() {
 fn reloading_the_same_accounts_changes_nothing() {
     let mut h = Harness::new();
     let alice = h.login("alice");
-    let update = h.hub.reload(h.now, &reloaded(|_| {}));
+    let update = h.reload(|_| {});
     assert_eq!(
         update.to_string(),
         "0 added, 0 removed, 0 passwords changed"
