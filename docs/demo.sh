@@ -159,7 +159,9 @@ size=15
 cell_w=9     # DejaVu Sans Mono's advance at 15 px, rounded up
 cell_h=19
 colour() {
-    case "$1" in
+    # A trace line starts with its time since the start: `  1.048576 [udp] in ...`.
+    local line=${1#"${1%%[![:space:].0-9]*}"}
+    case "$line" in
         '[reactor]'*) echo '#8a8f98' ;;
         '[udp] in'*) echo '#7dcfff' ;;
         '[udp] out'*) echo '#9ece6a' ;;

@@ -1,9 +1,17 @@
 //! Logging for the binaries: `log` + `env_logger` on stderr, `info` unless
 //! `RUST_LOG` says otherwise, and `--trace` to watch every Reactor event,
 //! datagram and state transition.
+//!
+//! A trace line starts with the seconds since logging started (the
+//! program's first step), to the microsecond: `  1.048576 [reactor] ...`.
+//! Together with the `woke after` lines they show when each event happened
+//! and how long each handler took. Other lines leave the time to whoever
+//! keeps the log (journald, a terminal).
 
+use std::fmt;
 use std::io::Write;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// The log targets that `--trace` turns on: the Reactor's events, every
 /// datagram in and out, state transitions, the broker link of a cluster
@@ -19,11 +27,13 @@ pub fn init(program: &'static str, trace: bool) {
             builder.filter(Some(target), log::LevelFilter::Trace);
         }
     }
+    let started = Instant::now();
     builder.format(move |out, record| {
         let trace = record.level() == log::Level::Trace;
+        let at = Since(started.elapsed());
         match NODE.get() {
             Some(node) if trace => {
-                writeln!(out, "[{node}] [{}] {}", record.target(), record.args())
+                writeln!(out, "{at} [{node}] [{}] {}", record.target(), record.args())
             }
             Some(node) => writeln!(
                 out,
@@ -31,11 +41,20 @@ pub fn init(program: &'static str, trace: bool) {
                 record.level(),
                 record.args()
             ),
-            None if trace => writeln!(out, "[{}] {}", record.target(), record.args()),
+            None if trace => writeln!(out, "{at} [{}] {}", record.target(), record.args()),
             None => writeln!(out, "{program}: {}: {}", record.level(), record.args()),
         }
     });
     builder.init();
+}
+
+/// Time since the program started, as a trace line begins: `  1.048576`.
+struct Since(Duration);
+
+impl fmt::Display for Since {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>3}.{:06}", self.0.as_secs(), self.0.subsec_micros())
+    }
 }
 
 /// The name of the cluster node this process is, once it has one.

@@ -307,7 +307,7 @@ impl Server {
         while let Some(event) = self.hub.poll_event() {
             let level = match &event {
                 // Asked for with --trace: every one is the point.
-                HubEvent::Transition { .. } => {
+                HubEvent::Transition { .. } | HubEvent::Unchanged { .. } => {
                     log::trace!(target: "hub", "{event}");
                     continue;
                 }

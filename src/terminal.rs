@@ -150,7 +150,9 @@ impl Terminal {
     fn flush(&mut self) -> io::Result<()> {
         while let Some(event) = self.client.poll_event() {
             match event {
-                ClientEvent::Transition { .. } => log::trace!(target: "client", "{event}"),
+                ClientEvent::Transition { .. } | ClientEvent::Received { .. } => {
+                    log::trace!(target: "client", "{event}")
+                }
                 ClientEvent::Ignored(_) => log::debug!(target: "client", "{event}"),
             }
         }

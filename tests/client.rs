@@ -13,6 +13,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::peer::Peer;
 use common::{Lines, Server, TempFile, PATIENCE};
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_reactor-client");
@@ -22,6 +23,8 @@ struct Client {
     child: Child,
     stdin: Option<ChildStdin>,
     out: Lines,
+    /// Its stderr, when started with `--trace`.
+    trace: Option<Lines>,
 }
 
 impl Client {
@@ -31,16 +34,30 @@ impl Client {
     }
 
     fn spawn(server: SocketAddr, stdin: Stdio) -> Self {
-        let mut child = Command::new(CLIENT)
+        Self::start(server, stdin, false)
+    }
+
+    /// With `--trace`, its stderr in `trace`.
+    fn traced(server: SocketAddr) -> Self {
+        Self::start(server, Stdio::piped(), true)
+    }
+
+    fn start(server: SocketAddr, stdin: Stdio, trace: bool) -> Self {
+        let mut command = Command::new(CLIENT);
+        command
             .args(["--server", &server.to_string()])
             .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        if trace {
+            command.arg("--trace").stderr(Stdio::piped());
+        } else {
+            command.stderr(Stdio::null());
+        }
+        let mut child = command.spawn().unwrap();
         Self {
             stdin: child.stdin.take(),
             out: Lines::new(child.stdout.take().unwrap()),
+            trace: child.stderr.take().map(Lines::new),
             child,
         }
     }
@@ -375,6 +392,28 @@ fn the_client_trace_shows_a_transition_before_what_it_sends() {
         "{trace}"
     );
     assert!(at("=> LOGOUT_SENT") < at("logoff<"), "{trace}");
+}
+
+/// Receiving a message changes no state: the client's trace says it was
+/// shown and its receipt sent, before the receipt goes out.
+#[test]
+fn the_client_trace_says_a_message_was_shown_and_its_receipt_sent() {
+    let server = Server::start("client-trace-shown", &[]);
+    let mut alice = Client::traced(server.addr);
+    alice.type_line("alice->server#login<wonderland>");
+    alice.expect("* logged in as alice");
+    let bob = Peer::new(server.addr);
+    let token = bob.login("bob", "builder");
+    bob.send(&format!("bob->alice#<{token}><0123456789>hi alice"));
+    alice.expect("bob: hi alice");
+    let trace = alice.trace.as_ref().expect("traced");
+    trace.expect("[client] alice: msg 0123456789 from bob shown, receipt sent");
+    let receipt = trace.expect("[udp] out ");
+    assert!(receipt.contains("alice->server#<"), "{receipt}");
+    assert!(
+        receipt.contains("<0123456789>Success: hi alice"),
+        "{receipt}"
+    );
 }
 
 /// A message typed before the login, as someone else, is dropped at the

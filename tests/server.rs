@@ -106,6 +106,85 @@ fn the_trace_names_every_timer_that_fires() {
     }
 }
 
+/// The trace says when each line was written, how long each wait lasted,
+/// what each batched receive and send came to, and why a reply that
+/// changes nothing was sent: here a token forged for a session that is not
+/// there, answered `please log in again!`.
+#[test]
+fn the_trace_says_when_how_many_and_why() {
+    let hub = Server::start("trace-says", &["--trace"]);
+    let mallory = Peer::new(hub.addr);
+    mallory.send("alice->bob#<AAAAAA><0000000001>it is me, alice");
+    assert_eq!(
+        mallory.recv(),
+        "server->alice#<AAAAAA><0000000001>Error: please log in again!"
+    );
+    let lines = hub.log.until("sendmmsg: ");
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {lines:#?}"))
+    };
+    let order = [
+        "[reactor] woke after ",
+        "[udp] recvmmsg: 1 datagram, fewer than 32: the socket is drained",
+        "[udp] in ",
+        "[hub] alice: stays OFFLINE (no session for alice: answered log in again)",
+        "[udp] out ",
+        "[udp] sendmmsg: 1 of 1 datagram in one call",
+    ]
+    .map(at);
+    assert!(order.is_sorted(), "{order:?} in {lines:#?}");
+    assert!(lines[order[0]].ends_with(" with 1 event"), "{lines:#?}");
+    // Each trace line starts with the seconds since the start: `  0.012345 [`.
+    for line in &lines {
+        let (time, rest) = line.trim_start().split_once(' ').unwrap_or_default();
+        let (seconds, micros) = time.split_once('.').unwrap_or_default();
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        assert!(
+            digits(seconds) && micros.len() == 6 && digits(micros) && rest.starts_with('['),
+            "{line:?}"
+        );
+    }
+}
+
+/// Datagrams that wait while the hub is stopped are read in batches of 32:
+/// a full batch says more may wait, the short one after it that the
+/// socket is drained; the 40 replies go out in as many datagrams a call.
+#[test]
+fn the_trace_counts_each_batch_and_says_when_the_socket_is_drained() {
+    let hub = Server::start("trace-batches", &["--trace"]);
+    let mallory = Peer::new(hub.addr);
+    hub.pause();
+    for n in 0..40 {
+        mallory.send(&format!("nobody->bob#<AAAAAA><{n:010}>hi"));
+    }
+    hub.resume();
+    let mut lines = hub
+        .log
+        .until("recvmmsg: 32 datagrams, a full batch: more may wait");
+    lines.extend(hub.log.until("sendmmsg: "));
+    let drained = hub.log.until("recvmmsg: ");
+    assert!(
+        drained
+            .last()
+            .unwrap()
+            .contains("recvmmsg: 8 datagrams, fewer than 32: the socket is drained"),
+        "{drained:#?}"
+    );
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(
+        has("[udp] sendmmsg: 32 of 32 datagrams in one call"),
+        "{lines:#?}"
+    );
+    let nobody = "[hub] nobody: no such account (answered log in again)";
+    assert!(has(nobody), "{lines:#?}");
+    for _ in 0..40 {
+        mallory.recv();
+    }
+}
+
 #[test]
 fn refusals_and_errors() {
     let hub = Server::start("errors", &[]);

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::ClientState;
-use crate::wire::ParseError;
+use crate::wire::{MsgId, ParseError};
 
 /// One thing worth a log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,16 @@ pub enum ClientEvent {
     },
     /// A datagram that changed nothing, and why.
     Ignored(Ignored),
+    /// A message forwarded by the server was answered with its receipt,
+    /// and shown unless it was a copy of one shown before; only with
+    /// `ClientConfig::trace` (receiving changes no state, so no
+    /// transition says it).
+    Received {
+        id: String,
+        from: String,
+        msg_id: MsgId,
+        shown: bool,
+    },
 }
 
 /// Why a datagram changed nothing: a late copy, a stranger, or a forgery.
@@ -45,6 +55,18 @@ impl fmt::Display for ClientEvent {
                 cause,
             } => write!(f, "{id}: {from} => {to} ({cause})"),
             ClientEvent::Ignored(why) => write!(f, "ignored {why}"),
+            ClientEvent::Received {
+                id,
+                from,
+                msg_id,
+                shown: true,
+            } => write!(f, "{id}: msg {msg_id} from {from} shown, receipt sent"),
+            ClientEvent::Received {
+                id, from, msg_id, ..
+            } => write!(
+                f,
+                "{id}: msg {msg_id} from {from} again, shown before: receipt sent again"
+            ),
         }
     }
 }

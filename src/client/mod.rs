@@ -805,7 +805,16 @@ impl Client {
             body: &wire::receipt_echo(id, body),
         });
         self.outbox.push(self.server, &receipt);
-        if !self.shown.first_time(now, from, msg_id) {
+        let shown = self.shown.first_time(now, from, msg_id);
+        if self.config.trace {
+            self.report(ClientEvent::Received {
+                id: id.into(),
+                from: from.into(),
+                msg_id,
+                shown,
+            });
+        }
+        if !shown {
             return;
         }
         self.notify(Notice::Received {

@@ -574,6 +574,27 @@ fn a_forwarded_message_is_shown_once_and_every_copy_receipted() {
     assert_eq!(h.state(), ClientState::Online);
 }
 
+/// Receiving changes no state, so the trace says it in a line of its own:
+/// shown and receipted, or receipted again for a copy.
+#[test]
+fn the_trace_says_a_message_was_shown_and_its_receipt_sent() {
+    let mut h = Harness::online();
+    h.client.config.trace = true;
+    let forward = format!("bob->alice#<{TOKEN}><5550001234>hi");
+    h.recv(&forward);
+    h.recv(&forward);
+    let lines: Vec<_> = std::iter::from_fn(|| h.client.poll_event())
+        .map(|event| event.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "alice: msg 5550001234 from bob shown, receipt sent",
+            "alice: msg 5550001234 from bob again, shown before: receipt sent again"
+        ]
+    );
+}
+
 #[test]
 fn forwards_are_received_while_a_message_or_logoff_is_in_flight() {
     let mut h = Harness::online();

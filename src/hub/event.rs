@@ -72,6 +72,36 @@ pub enum HubEvent {
         to: SessionState,
         cause: String,
     },
+    /// The hub sent a datagram that changed no session's state, and why
+    /// (only with [`HubConfig::trace`](super::HubConfig)): with the
+    /// transitions, every datagram the hub sends has a line that explains it.
+    Unchanged {
+        id: String,
+        /// The session's state, which stays; `None`: `id` has no account.
+        state: Option<SessionState>,
+        why: NoChange,
+    },
+}
+
+/// Why the hub sent a datagram that changed no state, and what it said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoChange {
+    /// A message or logoff from an id with no session: `please log in again!`.
+    NoSession,
+    /// A login with no account behind it: refused as a wrong password is.
+    NoAccount,
+    /// A login refused unchecked: too many failures for the id or address.
+    Throttled,
+    /// A message with a token that is not the session's: `token error!`.
+    WrongToken,
+    /// A logoff resent with the token it ended (its reply was lost).
+    LogoffResent,
+    /// A message resent: the same answer as the first time, not forwarded again.
+    Resent(MsgId),
+    /// A message to an id offline or unknown: `destination offline!`.
+    DestinationOffline(MsgId),
+    /// A forward to a session that already awaits receipts for others.
+    AnotherForward { msg_id: MsgId, from: String },
 }
 
 /// Why a datagram was dropped.
@@ -192,6 +222,56 @@ impl fmt::Display for HubEvent {
                 to,
                 cause,
             } => write!(f, "{id}: {from} => {to} ({cause})"),
+            HubEvent::Unchanged {
+                id,
+                state: Some(state),
+                why,
+            } => write!(f, "{id}: stays {state} ({})", Said(id, why)),
+            HubEvent::Unchanged {
+                id,
+                state: None,
+                why: NoChange::NoSession,
+            } => write!(f, "{id}: no such account (answered log in again)"),
+            HubEvent::Unchanged {
+                id,
+                state: None,
+                why,
+            } => write!(f, "{id}: no such account ({})", Said(id, why)),
+        }
+    }
+}
+
+/// A [`NoChange`] in words, for the session of the id it names.
+struct Said<'a>(&'a str, &'a NoChange);
+
+impl fmt::Display for Said<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Said(id, why) = self;
+        match why {
+            NoChange::NoSession => write!(f, "no session for {id}: answered log in again"),
+            NoChange::NoAccount => f.write_str("login refused as a wrong password is"),
+            NoChange::Throttled => {
+                f.write_str("too many failed logins: refused, the password unchecked")
+            }
+            NoChange::WrongToken => write!(f, "not {id}'s token: answered token error"),
+            NoChange::LogoffResent => {
+                f.write_str("logoff resent, its reply was lost: answered success again")
+            }
+            NoChange::Resent(msg_id) => {
+                write!(
+                    f,
+                    "msg {msg_id} resent: the same answer, not forwarded again"
+                )
+            }
+            NoChange::DestinationOffline(msg_id) => {
+                write!(f, "msg {msg_id}: its destination is offline or unknown")
+            }
+            NoChange::AnotherForward { msg_id, from } => {
+                write!(
+                    f,
+                    "msg {msg_id} from {from}, awaiting its receipt with the others"
+                )
+            }
         }
     }
 }

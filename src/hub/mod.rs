@@ -47,7 +47,7 @@ use crate::wire::{
 
 pub use crate::cluster::ClusterConfig;
 pub use counters::{HubCounters, LoginResult, MessageResult};
-pub use event::{DropReason, HubEvent};
+pub use event::{DropReason, HubEvent, NoChange};
 use in_cluster::Origin;
 #[cfg(test)]
 pub(crate) use in_cluster::ENDED_ELSEWHERE_TOO;
@@ -319,6 +319,7 @@ impl Hub {
                 &Message::PasswordMismatch(PasswordMismatch { to: from }),
             );
             self.counters.login(LoginResult::Throttled);
+            self.explain(account, from, NoChange::Throttled);
             return self.event(HubEvent::LoginThrottled {
                 id: from.into(),
                 from: source,
@@ -391,6 +392,10 @@ impl Hub {
             reply_addr,
             &Message::PasswordMismatch(PasswordMismatch { to: from }),
         );
+        // A known account's refusal is its `LOGIN_RECEIVED => ...` transition.
+        if account.is_none() {
+            self.explain(None, from, NoChange::NoAccount);
+        }
         self.event(HubEvent::LoginRefused {
             id: from.into(),
             from: source,
@@ -400,9 +405,9 @@ impl Hub {
     fn on_logoff(&mut self, now: Instant, source: SocketAddr, logoff: Logoff<'_>) {
         let Logoff { from, token } = logoff;
         let Some(index) = self.accounts.find(from) else {
-            return self
-                .outbox
+            self.outbox
                 .push(source, &Message::LogInAgain(LogInAgain { to: from }));
+            return self.explain(None, from, NoChange::NoSession);
         };
         self.expire_if_idle(index, now);
         let token_check = self.check_token(now, source, index, &token);
@@ -422,12 +427,16 @@ impl Hub {
             Some(TokenCheck::Wrong { .. }) => self.discard(source, DropReason::TokenMismatch),
             Some(TokenCheck::Unchecked) => self.discard(source, DropReason::TokenGuessing),
             // The reply to the logoff was lost and the client asked again.
-            None if resent => self
-                .outbox
-                .push(reply_addr, &Message::Success(Success { to: from, token })),
-            None => self
-                .outbox
-                .push(reply_addr, &Message::LogInAgain(LogInAgain { to: from })),
+            None if resent => {
+                self.outbox
+                    .push(reply_addr, &Message::Success(Success { to: from, token }));
+                self.explain(Some(index), from, NoChange::LogoffResent);
+            }
+            None => {
+                self.outbox
+                    .push(reply_addr, &Message::LogInAgain(LogInAgain { to: from }));
+                self.explain(Some(index), from, NoChange::NoSession);
+            }
         }
     }
 
@@ -449,19 +458,22 @@ impl Hub {
         };
         let Some(index) = self.accounts.find(from) else {
             self.counters.message(MessageResult::LogInAgain);
-            return self.outbox.push(source, &reply(Outcome::LogInAgain));
+            self.outbox.push(source, &reply(Outcome::LogInAgain));
+            return self.explain(None, from, NoChange::NoSession);
         };
         self.expire_if_idle(index, now);
         let reply_addr = self.sessions[index].addr.unwrap_or(source);
         match self.check_token(now, source, index, &token) {
             None => {
                 self.counters.message(MessageResult::LogInAgain);
-                return self.outbox.push(reply_addr, &reply(Outcome::LogInAgain));
+                self.outbox.push(reply_addr, &reply(Outcome::LogInAgain));
+                return self.explain(Some(index), from, NoChange::NoSession);
             }
             Some(TokenCheck::Matches) => {}
             Some(TokenCheck::Wrong { answer: true }) => {
                 self.counters.message(MessageResult::TokenError);
-                return self.outbox.push(reply_addr, &reply(Outcome::TokenError));
+                self.outbox.push(reply_addr, &reply(Outcome::TokenError));
+                return self.explain(Some(index), from, NoChange::WrongToken);
             }
             Some(TokenCheck::Wrong { answer: false }) => return,
             Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
@@ -473,10 +485,12 @@ impl Hub {
         // A resend is the same id with the same destination and body; the
         // same id with anything else is a new message.
         let key = MessageKey::new(msg_id, to, body);
-        let answer = match online.recall(&key) {
+        // What a reply says when no transition does (an accepted
+        // forward's is the destination's).
+        let (answer, why) = match online.recall(&key) {
             Some(answer) => {
                 self.counters.message(MessageResult::Resend);
-                answer
+                (answer, Some(NoChange::Resent(msg_id)))
             }
             None => {
                 let answer = self.forward(now, index, &chat, key, reply_addr);
@@ -486,11 +500,18 @@ impl Hub {
                 if let Some(online) = &mut self.sessions[index].online {
                     online.remember(key, answer, self.config.remembered_ids);
                 }
-                answer
+                let offline = answer == Answer::DestinationOffline;
+                (
+                    answer,
+                    offline.then_some(NoChange::DestinationOffline(msg_id)),
+                )
             }
         };
         if let Some(reply) = answer.reply(from, token, msg_id, body) {
             self.outbox.push(reply_addr, &reply);
+            if let Some(why) = why {
+                self.explain(Some(index), from, why);
+            }
         }
     }
 
@@ -550,8 +571,11 @@ impl Hub {
             self.wake_at(dest, now + self.config.resend_wait(0));
         }
         if self.config.trace {
-            let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
-            self.report(dest, &cause);
+            let from = self.accounts.id(from).to_owned();
+            if !self.report(dest, &format!("msg {msg_id} from {from}")) {
+                let id = self.accounts.id(dest).to_owned();
+                self.explain(Some(dest), &id, NoChange::AnotherForward { msg_id, from });
+            }
         }
     }
 
@@ -748,32 +772,49 @@ impl Hub {
         self.events.push_back(event);
     }
 
+    /// Reports a datagram sent that changed no state, as a
+    /// [`HubEvent::Unchanged`] with its reason: where no transition
+    /// explains a reply, this does. `index`: the account of `id`, if any.
+    fn explain(&mut self, index: Option<AccountIndex>, id: &str, why: NoChange) {
+        if !self.config.trace {
+            return;
+        }
+        self.event(HubEvent::Unchanged {
+            id: id.into(),
+            state: index.map(|index| self.sessions[index].state()),
+            why,
+        });
+    }
+
     /// Reports the change of the session's state since it was last
     /// reported, if any, as a [`HubEvent::Transition`] with its cause: the
     /// one place the hub's transitions are logged, as smoltcp's `set_state`
     /// is for its sockets. The state is derived from the session's data
     /// (`Session::state`), so a change is seen by comparing.
-    fn report(&mut self, index: AccountIndex, cause: &str) {
+    /// Returns whether it reported one.
+    fn report(&mut self, index: AccountIndex, cause: &str) -> bool {
         let state = self.sessions[index].state();
-        self.report_passing(index, state, cause);
+        self.report_passing(index, state, cause)
     }
 
     /// Reports a move to `state`; for `LOGIN_RECEIVED`, which no data
     /// holds: it lasts while one login's password is checked.
-    fn report_passing(&mut self, index: AccountIndex, state: SessionState, cause: &str) {
+    fn report_passing(&mut self, index: AccountIndex, state: SessionState, cause: &str) -> bool {
         if !self.config.trace {
-            return;
+            return false;
         }
         let session = &mut self.sessions[index];
         let from = std::mem::replace(&mut session.reported, state);
-        if from != state {
-            self.event(HubEvent::Transition {
-                id: self.accounts.id(index).into(),
-                from,
-                to: state,
-                cause: cause.into(),
-            });
+        if from == state {
+            return false;
         }
+        self.event(HubEvent::Transition {
+            id: self.accounts.id(index).into(),
+            from,
+            to: state,
+            cause: cause.into(),
+        });
+        true
     }
 }
 

@@ -275,23 +275,11 @@ impl UdpEndpoint {
     /// flood's clients), or that reads many sockets into one batch. A batch
     /// that is not full says the socket was empty (see [`RecvBatch`]).
     pub fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Drain> {
-        loop {
+        let count = loop {
             match mmsg::recv(&self.socket, batch) {
-                Ok(count) => {
-                    self.stats.received += count as u64;
-                    if log::log_enabled!(target: "udp", log::Level::Trace) {
-                        for (from, datagram) in batch.iter() {
-                            log::trace!(target: "udp", "in  {from} {}", Shown(self.show, datagram));
-                        }
-                    }
-                    return Ok(if count < mmsg::BATCH {
-                        Drain::Drained
-                    } else {
-                        Drain::More
-                    });
-                }
+                Ok(count) => break count,
                 // The batch is empty: a failed call leaves it so.
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Drained),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break 0,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) if is_icmp_report(&err) => {
                     self.stats.unreachable += 1;
@@ -300,7 +288,20 @@ impl UdpEndpoint {
                 }
                 Err(err) => return Err(err),
             }
+        };
+        self.stats.received += count as u64;
+        let drain = if count < mmsg::BATCH {
+            Drain::Drained
+        } else {
+            Drain::More
+        };
+        if log::log_enabled!(target: "udp", log::Level::Trace) {
+            log::trace!(target: "udp", "{}", Received { count, drain });
+            for (from, datagram) in batch.iter() {
+                log::trace!(target: "udp", "in  {from} {}", Shown(self.show, datagram));
+            }
         }
+        Ok(drain)
     }
 
     /// Sends every datagram of `outbox`, up to [`mmsg::BATCH`] per system
@@ -322,13 +323,19 @@ impl UdpEndpoint {
         let next = if self.queue.is_empty() {
             let socket = &self.socket;
             send_until_blocked(outbox, &mut self.stats, |first| {
-                mmsg::send(socket, outbox, first)
+                let sent = mmsg::send(socket, outbox, first);
+                if let Ok(count) = sent {
+                    let left = outbox.len() - first;
+                    log::trace!(target: "udp", "sendmmsg: {count} of {} in one call", Datagrams(left));
+                }
+                sent
             })
         } else {
             0
         };
         if next < outbox.len() {
             let was_waiting = !self.queue.is_empty();
+            trace_queued(outbox.len() - next, self.queue.len());
             for index in next..outbox.len() {
                 let transmit = outbox.get(index);
                 self.enqueue(transmit.to, transmit.payload);
@@ -352,6 +359,7 @@ impl UdpEndpoint {
         log::trace!(target: "udp", "out {to} {}", Shown(self.show, payload));
         // Once something waits, later datagrams wait behind it, in order.
         if !self.queue.is_empty() {
+            trace_queued(1, self.queue.len());
             self.enqueue(to, payload);
             return Ok(());
         }
@@ -361,6 +369,7 @@ impl UdpEndpoint {
                 Err(err) => match SendFailure::of(&err) {
                     SendFailure::Interrupted => continue,
                     SendFailure::WouldBlock => {
+                        trace_queued(1, 0);
                         self.enqueue(to, payload);
                         self.registry.reregister(
                             &mut self.socket,
@@ -378,16 +387,26 @@ impl UdpEndpoint {
     /// The socket became writable: sends what waits, and stops asking for
     /// writability once the queue is empty.
     pub fn on_writable(&mut self) -> io::Result<()> {
+        let waiting = self.queue.len();
         while let Some((to, payload)) = self.queue.front() {
             match self.socket.send_to(payload, *to) {
                 Ok(_) => self.stats.sent += 1,
                 Err(err) => match SendFailure::of(&err) {
                     SendFailure::Interrupted => continue,
-                    SendFailure::WouldBlock => return Ok(()),
+                    SendFailure::WouldBlock => break,
                     SendFailure::Lost => self.stats.lost(*to, &err),
                 },
             }
             self.queue.pop_front();
+        }
+        let left = self.queue.len();
+        log::trace!(
+            target: "udp",
+            "writable: sent {} of {waiting} queued, {left} still queued",
+            Datagrams(waiting - left)
+        );
+        if left > 0 {
+            return Ok(());
         }
         self.registry
             .reregister(&mut self.socket, self.token, Interest::READABLE)
@@ -448,6 +467,54 @@ fn get_socket_option(fd: libc::c_int, option: libc::c_int) -> io::Result<usize> 
         Ok(usize::try_from(value).unwrap_or(0))
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// What one batched receive (`recvmmsg`) returned, for the trace: a batch
+/// that is not full says the socket is empty, so draining stops there.
+struct Received {
+    count: usize,
+    drain: Drain,
+}
+
+impl fmt::Display for Received {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (count, most) = (Datagrams(self.count), mmsg::BATCH);
+        match self.drain {
+            Drain::Drained if self.count == 0 => {
+                f.write_str("recvmmsg: no datagram (it would block): the socket is drained")
+            }
+            Drain::Drained => {
+                write!(
+                    f,
+                    "recvmmsg: {count}, fewer than {most}: the socket is drained"
+                )
+            }
+            Drain::More => write!(f, "recvmmsg: {count}, a full batch: more may wait"),
+        }
+    }
+}
+
+/// The trace's line for `count` datagrams the socket would not take now,
+/// queued behind `waiting` others until it is writable.
+fn trace_queued(count: usize, waiting: usize) {
+    let count = Datagrams(count);
+    if waiting == 0 {
+        log::trace!(target: "udp", "queued {count}: the socket would block, until it is writable");
+    } else {
+        log::trace!(target: "udp", "queued {count} behind {waiting} waiting for the socket");
+    }
+}
+
+/// A count of datagrams in words: `1 datagram`, `3 datagrams`.
+struct Datagrams(usize);
+
+impl fmt::Display for Datagrams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 datagram"),
+            count => write!(f, "{count} datagrams"),
+        }
     }
 }
 
