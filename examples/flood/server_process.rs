@@ -93,6 +93,8 @@ impl ServerProcess {
             Some(stderr) => read_lines(stderr),
             None => return Err("reactor-server has no stderr to read".into()),
         };
+        // Whole from the start (its start line a placeholder until read),
+        // so that it is killed if it never listens.
         let mut server = Self {
             pid: child.id(),
             child,

@@ -54,9 +54,8 @@ pub fn to_accounts(users: &[User]) -> Accounts {
 /// a time (millions of accounts need not be in memory at once).
 pub fn write(path: &Path, users: impl IntoIterator<Item = User>) -> Result<(), String> {
     let header = "# accounts for `cargo run --release --example flood`";
-    let write = |file| write_lines(file, [header.to_string()], users);
     File::create(path)
-        .and_then(write)
+        .and_then(|file| write_lines(file, Some(header), users))
         .map_err(|err| format!("cannot write {}: {err}", path.display()))
 }
 
@@ -65,17 +64,17 @@ pub fn append(path: &Path, users: impl IntoIterator<Item = User>) -> Result<(), 
     OpenOptions::new()
         .append(true)
         .open(path)
-        .and_then(|file| write_lines(file, [], users))
+        .and_then(|file| write_lines(file, None, users))
         .map_err(|err| format!("cannot write {}: {err}", path.display()))
 }
 
 fn write_lines(
     file: File,
-    comments: impl IntoIterator<Item = String>,
+    comment: Option<&str>,
     users: impl IntoIterator<Item = User>,
 ) -> io::Result<()> {
     let mut file = BufWriter::new(file);
-    for comment in comments {
+    if let Some(comment) = comment {
         writeln!(file, "{comment}")?;
     }
     for user in users {
