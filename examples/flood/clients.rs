@@ -44,6 +44,7 @@ use reactor_hub::wire::{
 
 use super::options::Config;
 use super::os::CpuSource;
+use super::reload::{Progress, Reload};
 use super::report::{new_histogram, Errors};
 use super::users::User;
 
@@ -186,6 +187,8 @@ pub struct Clients {
     pub errors: Errors,
     /// The hub's resident memory once every session was logged in.
     pub hub_resident: Option<u64>,
+    /// With `--accounts`: the reload that ends the measured part.
+    pub reload: Option<Reload>,
     /// Why the run stopped early, if it did.
     pub fatal: Option<String>,
 }
@@ -200,6 +203,7 @@ impl Clients {
         hub_cpu: Option<CpuSource>,
         users: Vec<User>,
         idle_users: Vec<User>,
+        reload: Option<Reload>,
     ) -> io::Result<Self> {
         let now = Instant::now();
         let mut clients = Vec::with_capacity(users.len());
@@ -274,6 +278,7 @@ impl Clients {
             },
             errors: Errors::default(),
             hub_resident: None,
+            reload,
             fatal: None,
         };
         for n in 0..this.clients.len() {
@@ -495,6 +500,9 @@ impl Clients {
             return Ok(());
         }
         pair.unanswered -= 1;
+        if let Some(reload) = &mut self.reload {
+            reload.on_reply(pair.in_flight[at].first_sent, now);
+        }
         match outcome {
             Outcome::Accepted(_) => {
                 let message = &mut pair.in_flight[at];
@@ -644,7 +652,14 @@ impl Clients {
 
     fn start_measuring(&mut self, now: Instant) {
         self.phase = Phase::Measuring;
-        self.phase_deadline = Some(now + self.config.duration);
+        // A reload ends the measured part when its window closes.
+        self.phase_deadline = match &mut self.reload {
+            Some(reload) => {
+                reload.start_measuring(now);
+                None
+            }
+            None => Some(now + self.config.duration),
+        };
         let m = &mut self.measurement;
         m.started = Some(now);
         m.hub_cpu_start = self.hub_cpu.as_ref().and_then(|c| c.cpu_time().ok());
@@ -699,8 +714,17 @@ impl Clients {
         self.phase = Phase::Finished;
     }
 
-    /// Every tick: resends, deadlines, and once a second the progress line.
+    /// Every tick: the reload's progress, resends, deadlines, and once a
+    /// second the progress line.
     fn tick(&mut self, now: Instant) -> io::Result<()> {
+        match self.reload.as_mut().map(|reload| reload.on_tick(now)) {
+            Some(Progress::Over) if self.phase == Phase::Measuring => self.end_measuring(now),
+            Some(Progress::Failed(why)) => {
+                self.fail(why);
+                return Ok(());
+            }
+            _ => {}
+        }
         match self.phase {
             Phase::LoggingIn | Phase::LoggingOff => {
                 for n in 0..self.clients.len() {

@@ -11,13 +11,21 @@
 //! message as the OS counts it. `--server ADDR --users FILE` floods a running
 //! `reactor-server` instead; `--cluster` floods two in-process nodes of a
 //! cluster and a `nats-server` it starts, `--cluster-nodes A,B --users FILE`
-//! two running nodes. The exit status is 1 if anything went wrong
-//! (any error of any kind), so a script or CI can use a short run as a test.
+//! two running nodes. `--accounts N` starts a real `reactor-server` with N
+//! accounts in a temporary file instead, and also reports its start-up, its
+//! memory before and after the logins, and the longest a reply waits while
+//! it reloads its accounts on SIGHUP (`--max-reply-wait MS` fails the run
+//! above that). The exit status is 1 if anything went wrong (any error of
+//! any kind), so a script or CI can use a short run as a test.
 //!
 //! The modules, one concept each:
 //! - [`options`]: the command line;
 //! - [`users`]: the accounts to log in with;
 //! - [`hub_thread`]: the in-process hub;
+//! - [`accounts_target`]: the `--accounts` target, a real server with many
+//!   accounts, and [`server_process`], that process;
+//! - [`reload`]: the SIGHUP reload under load, and [`reload_window`], which
+//!   replies waited through it;
 //! - [`cluster`]: the broker of a `--cluster` run, and a probe that waits
 //!   until its two nodes reach each other;
 //! - [`bare_hub`]: the control, a hub that does only the happy path;
@@ -26,6 +34,7 @@
 //! - [`os`]: CPU time, memory and socket drops, from `/proc`;
 //! - [`report`]: the report, as text or JSON.
 
+mod accounts_target;
 mod bare_hub;
 mod clients;
 mod cluster;
@@ -37,7 +46,10 @@ mod options;
 mod os;
 #[path = "../common/proc_net_udp.rs"]
 mod proc_net_udp;
+mod reload;
+mod reload_window;
 mod report;
+mod server_process;
 mod users;
 
 use std::process::ExitCode;
@@ -53,7 +65,7 @@ use clients::{Clients, Hubs};
 use hub_thread::HubThread;
 use options::{Command, Config, Target, PROGRAM};
 use os::CpuSource;
-use report::{Floors, Report};
+use report::{AccountsReport, Floors, Report};
 
 /// The floor is measured in this many slices before the flood and as many
 /// after it, each this long: the machine is shared, and its speed drifts.
@@ -63,7 +75,7 @@ const FLOOR_SLICE: Duration = Duration::from_millis(500);
 fn main() -> ExitCode {
     cli::main(PROGRAM, options::parse, |command| match command {
         Command::MakeUsers(count, path) => {
-            users::write(&path, &users::generate(count)).map_err(|err| err.to_string())?;
+            users::write(&path, users::generate(count)).map_err(|err| err.to_string())?;
             eprintln!("{PROGRAM}: wrote {count} accounts to {}", path.display());
             Ok(())
         }
@@ -76,6 +88,13 @@ fn main() -> ExitCode {
                 println!("{}", report.json());
             } else {
                 print!("{}", report.text());
+            }
+            if let Some(why) = report
+                .accounts
+                .as_ref()
+                .and_then(AccountsReport::over_limit)
+            {
+                return Err(why);
             }
             if report.errors.total() == 0 && report.accepted > 0 {
                 Ok(())
@@ -91,6 +110,8 @@ fn run(config: Config) -> Result<Report, String> {
     let mut bare = None;
     let mut threads = Vec::new();
     let mut broker = None;
+    // The --accounts server's figures, its reload, and its files.
+    let (mut accounts, mut reload, mut _accounts_files) = (None, None, None);
     let (hubs, hub_cpu, mut users, target) = match &config.target {
         Target::Bare => {
             let hub =
@@ -117,6 +138,20 @@ fn run(config: Config) -> Result<Report, String> {
                 users,
                 "in-process (thread)".to_string(),
             )
+        }
+        Target::Accounts(count) => {
+            let started = accounts_target::start(*count)?;
+            let target = format!("reactor-server pid {} with {count} accounts", started.pid);
+            let users = (0..needed).map(|n| users::numbered(n, *count)).collect();
+            accounts = Some(AccountsReport {
+                sessions: needed,
+                max_reply_wait: config.max_reply_wait,
+                ..started.report
+            });
+            reload = Some(started.reload);
+            _accounts_files = Some(started.dir);
+            let cpu = CpuSource::Process(started.pid);
+            (Hubs::one(started.addr), Some(cpu), users, target)
         }
         Target::Cluster {
             same_node,
@@ -230,6 +265,7 @@ fn run(config: Config) -> Result<Report, String> {
         hub_cpu,
         users,
         idle_users,
+        reload,
     )
     .map_err(|err| format!("cannot start the clients: {err}"))?;
     reactor
@@ -276,6 +312,11 @@ fn run(config: Config) -> Result<Report, String> {
             .map(|(before, after)| Floors { before, after }),
         idle_sessions: config.idle_sessions,
         hub_resident: clients.hub_resident,
+        accounts: accounts.map(|accounts| AccountsReport {
+            after_logins: clients.hub_resident,
+            reload: clients.reload.as_ref().and_then(|reload| reload.report()),
+            ..accounts
+        }),
     })
 }
 

@@ -18,6 +18,10 @@ and the hub's CPU time per message. With no flags it starts its own hub.";
 pub enum Target {
     /// A hub started in this process, on its own thread, with generated accounts.
     InProcess,
+    /// A real `reactor-server` process the flood starts with this many
+    /// accounts in a temporary file (`--accounts N`), to measure its
+    /// start-up, its memory and a reload under load.
+    Accounts(usize),
     /// The control: a bare hub in this process (`--bare-hub`).
     Bare,
     /// Two in-process hubs joined into a cluster through a `nats-server`
@@ -66,6 +70,8 @@ pub struct Config {
     /// Every client sends from its own socket, not through the shared uplink.
     pub own_sockets: bool,
     pub json: bool,
+    /// With `--accounts`: fail if a reply waits longer during the reload.
+    pub max_reply_wait: Option<Duration>,
 }
 
 /// What the command line asks for.
@@ -180,6 +186,18 @@ fn options() -> Options {
         )
         .optopt(
             "",
+            "accounts",
+            "start a real reactor-server with N accounts instead: its start-up, memory, and replies during a SIGHUP reload",
+            "N",
+        )
+        .optopt(
+            "",
+            "max-reply-wait",
+            "with --accounts: fail if a reply waits longer than MS during the reload",
+            "MS",
+        )
+        .optopt(
+            "",
             "make-users",
             "write an accounts file of N accounts to FILE and exit",
             "N FILE",
@@ -252,6 +270,9 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
         None if matches.opt_present("broker-cores") => {
             return Err("--broker-cores goes with --cluster".into())
         }
+        None if matches.opt_present("accounts") => {
+            Target::Accounts(cli::value(&matches, "accounts", 0)?)
+        }
         None => Target::InProcess,
     };
     let config = Config {
@@ -267,6 +288,7 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
         idle_sessions: cli::value(&matches, "idle-sessions", 0)?,
         own_sockets: matches.opt_present("own-sockets"),
         json: matches.opt_present("json"),
+        max_reply_wait: cli::optional_value(&matches, "max-reply-wait")?.map(Duration::from_millis),
     };
     if config.clients < 2 || !config.clients.is_multiple_of(2) {
         return Err("--clients: an even number, 2 or more".into());
@@ -280,7 +302,38 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, String> {
     if config.resend_after.is_zero() {
         return Err("--resend-after: more than 0 ms".into());
     }
+    check_accounts(&matches, &config)?;
     Ok(Some(Command::Run(config)))
+}
+
+/// `--accounts` starts its own server and measures until its reload is
+/// over: it goes with no other target, and with no length of its own.
+fn check_accounts(matches: &Matches, config: &Config) -> Result<(), String> {
+    let Target::Accounts(count) = config.target else {
+        if matches.opt_present("accounts") {
+            return Err(
+                "--accounts goes with no other target (--server, --cluster, --bare-hub)".into(),
+            );
+        }
+        if config.max_reply_wait.is_some() {
+            return Err("--max-reply-wait goes with --accounts".into());
+        }
+        return Ok(());
+    };
+    for flag in ["duration", "messages"] {
+        if matches.opt_present(flag) {
+            return Err(format!(
+                "--{flag} does not go with --accounts (the reload ends the measured part)"
+            ));
+        }
+    }
+    if count < config.clients + config.idle_sessions {
+        return Err(format!(
+            "--accounts: at least the {} clients and idle sessions",
+            config.clients + config.idle_sessions
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -290,6 +343,14 @@ mod tests {
     fn parse_words(line: &str) -> Result<Option<Command>, String> {
         let args: Vec<String> = line.split_whitespace().map(String::from).collect();
         parse(&args)
+    }
+
+    /// The run `line` asks for; panics if it is not one.
+    fn run_config(line: &str) -> Config {
+        let Ok(Some(Command::Run(config))) = parse_words(line) else {
+            panic!("{line} not understood");
+        };
+        config
     }
 
     fn assert_refused(lines: &[&str]) {
@@ -315,9 +376,7 @@ mod tests {
 
     #[test]
     fn no_flags_is_the_in_process_demo_with_the_defaults() {
-        let Ok(Some(Command::Run(config))) = parse_words("") else {
-            panic!("no flags not understood");
-        };
+        let config = run_config("");
         assert!(matches!(config.target, Target::InProcess));
         assert_eq!((config.clients, config.window, config.body), (64, 1, 32));
         assert_eq!(config.duration, Duration::from_secs(10));
@@ -326,11 +385,7 @@ mod tests {
 
     #[test]
     fn an_external_server_needs_its_accounts_file() {
-        let Ok(Some(Command::Run(config))) =
-            parse_words("--server 127.0.0.1:32099 --users u.conf --idle-sessions 5")
-        else {
-            panic!("--server ADDR --users FILE not understood");
-        };
+        let config = run_config("--server 127.0.0.1:32099 --users u.conf --idle-sessions 5");
         let Target::External { addr, users, pid } = config.target else {
             panic!("not an external target");
         };
@@ -352,9 +407,7 @@ mod tests {
             ("--cluster --broker-cores 0", false, None),
             ("--cluster --broker-cores 2", false, Some(2)),
         ] {
-            let Ok(Some(Command::Run(config))) = parse_words(line) else {
-                panic!("{line} not understood");
-            };
+            let config = run_config(line);
             let Target::Cluster {
                 same_node,
                 broker_cores,
@@ -369,11 +422,8 @@ mod tests {
             "--broker-cores 1",
             "--cluster --broker-cores x",
         ]);
-        let Ok(Some(Command::Run(config))) =
-            parse_words("--cluster-nodes 127.0.0.1:1,127.0.0.1:2 --users u.conf --broker-pid 7")
-        else {
-            panic!("--cluster-nodes not understood");
-        };
+        let config =
+            run_config("--cluster-nodes 127.0.0.1:1,127.0.0.1:2 --users u.conf --broker-pid 7");
         let Target::ExternalCluster {
             nodes,
             users,
@@ -395,6 +445,30 @@ mod tests {
             "--cluster-nodes 127.0.0.1:1 --users u.conf",
             "--cluster-nodes 127.0.0.1:1,127.0.0.1:2,127.0.0.1:3 --users u.conf",
             "--cluster-nodes a,b --users u.conf",
+        ]);
+    }
+
+    #[test]
+    fn accounts_starts_its_own_server_and_the_reload_ends_the_run() {
+        let config = run_config("--accounts 1000000 --idle-sessions 10000 --max-reply-wait 200");
+        assert!(matches!(config.target, Target::Accounts(1_000_000)));
+        assert_eq!(config.idle_sessions, 10_000);
+        assert_eq!(config.max_reply_wait, Some(Duration::from_millis(200)));
+        let config = run_config("--accounts 64");
+        assert_eq!(config.max_reply_wait, None);
+        assert_refused(&[
+            "--accounts 63",
+            "--accounts 100 --idle-sessions 37",
+            "--accounts x",
+            "--accounts 100 --duration 5",
+            "--accounts 100 --messages 5",
+            "--accounts 100 --server 127.0.0.1:1 --users u.conf",
+            "--accounts 100 --cluster",
+            "--accounts 100 --bare-hub",
+            "--accounts 100 --users u.conf",
+            "--accounts 100 --max-reply-wait soon",
+            "--max-reply-wait 200",
+            "--server 127.0.0.1:1 --users u.conf --max-reply-wait 200",
         ]);
     }
 

@@ -95,17 +95,85 @@ fn task_cpu_time(task: &Path) -> io::Result<Duration> {
 }
 
 fn resident_bytes(process: &Path) -> io::Result<u64> {
-    let status = fs::read_to_string(process.join("status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
+    Memory::read(process).map(|memory| memory.resident)
+}
+
+/// A process's memory as its `status` file states it, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident now (`VmRSS`).
+    pub resident: u64,
+    /// The most it has been resident (`VmHWM`) since it started, or since
+    /// [`reset_peak`].
+    pub peak: u64,
+}
+
+impl Memory {
+    /// Process `pid`'s memory now.
+    pub fn of(pid: u32) -> io::Result<Self> {
+        Self::read(&Path::new("/proc").join(pid.to_string()))
+    }
+
+    fn read(process: &Path) -> io::Result<Self> {
+        let status = fs::read_to_string(process.join("status"))?;
+        Self::parse(&status).ok_or_else(|| io::Error::other("no VmRSS or VmHWM in status"))
+    }
+
+    /// The `VmRSS:` and `VmHWM:` lines of a `status` file (`VmRSS:  1748 kB`).
+    fn parse(status: &str) -> Option<Self> {
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))?
+                .trim()
+                .strip_suffix("kB")?
                 .trim()
                 .parse::<u64>()
                 .ok()
+        };
+        Some(Self {
+            resident: kib("VmRSS:")?.checked_mul(1024)?,
+            peak: kib("VmHWM:")?.checked_mul(1024)?,
         })
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| io::Error::other("no VmRSS in status"))
+    }
+}
+
+/// Makes process `pid`'s peak ([`Memory::peak`]) its resident memory now,
+/// so that a later peak is that of what it did since (Linux 4.0 and later).
+pub fn reset_peak(pid: u32) -> io::Result<()> {
+    fs::write(format!("/proc/{pid}/clear_refs"), "5")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_read_from_the_status_lines_in_kib() {
+        let status =
+            "Name:\treactor-server\nVmHWM:\t   62012 kB\nVmRSS:\t   52000 kB\nThreads:\t1\n";
+        let memory = Memory::parse(status).unwrap();
+        assert_eq!(memory.resident, 52_000 * 1024);
+        assert_eq!(memory.peak, 62_012 * 1024);
+    }
+
+    #[test]
+    fn a_status_without_both_figures_is_not_read() {
+        for status in [
+            "",
+            "VmRSS:\t 52000 kB\n",
+            "VmHWM:\t 62012 kB\n",
+            "VmRSS:\t 52000 kB\nVmHWM:\t many kB\n",
+            "VmRSS:\t 52000\nVmHWM:\t 62012 kB\n",
+            "VmRSS:\t 99999999999999999999 kB\nVmHWM:\t 1 kB\n",
+        ] {
+            assert_eq!(Memory::parse(status), None, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn this_process_has_a_memory() {
+        let memory = Memory::of(std::process::id()).unwrap();
+        assert!(memory.resident > 0 && memory.peak >= memory.resident);
+    }
 }

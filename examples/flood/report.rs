@@ -7,6 +7,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::floor::Floor;
+use super::os::Memory;
+use super::reload;
 
 /// Latencies in nanoseconds, 3 significant digits, up to a minute.
 pub fn new_histogram() -> Histogram<u64> {
@@ -126,6 +128,197 @@ impl Floors {
     }
 }
 
+/// What `--accounts` measured of a real `reactor-server`.
+#[derive(Clone, Debug)]
+pub struct AccountsReport {
+    pub accounts: usize,
+    pub file_bytes: u64,
+    /// From the spawn to the `listening on` line.
+    pub start_up: Duration,
+    /// How long the server says the file took to read.
+    pub read_in: Option<Duration>,
+    /// A server with no account, just started: what the process costs
+    /// whatever it holds.
+    pub empty_resident: u64,
+    pub before_login: Memory,
+    /// Every session logged in (idle and active), and the resident memory
+    /// then.
+    pub sessions: usize,
+    pub after_logins: Option<u64>,
+    pub reload: Option<ReloadReport>,
+    pub max_reply_wait: Option<Duration>,
+}
+
+/// What one SIGHUP reload under load cost.
+#[derive(Clone, Debug)]
+pub struct ReloadReport {
+    /// From the SIGHUP to the server's `accounts reloaded` line.
+    pub took: Duration,
+    pub line: String,
+    /// The longest a reply waited through the reload, and before it.
+    pub longest_wait: Duration,
+    pub longest_before: Duration,
+    /// Replies that waited through the reload.
+    pub replies: u64,
+    /// The server's peak resident memory since the SIGHUP, if it could be
+    /// reset then.
+    pub peak: Option<u64>,
+    pub resident_after: u64,
+}
+
+impl AccountsReport {
+    /// What an account adds to the process's resident memory.
+    pub fn bytes_per_account(&self) -> f64 {
+        (self.before_login.resident as f64 - self.empty_resident as f64)
+            / self.accounts.max(1) as f64
+    }
+
+    /// What a logged-in session adds to it.
+    pub fn bytes_per_session(&self) -> Option<f64> {
+        let after = self.after_logins? as f64;
+        Some((after - self.before_login.resident as f64) / self.sessions.max(1) as f64)
+    }
+
+    /// Why the run fails `--max-reply-wait`, if it does.
+    pub fn over_limit(&self) -> Option<String> {
+        let (limit, reload) = (self.max_reply_wait?, self.reload.as_ref()?);
+        (reload.longest_wait > limit).then(|| {
+            format!(
+                "a reply waited {:.1} ms during the reload, over --max-reply-wait {} ms",
+                millis(reload.longest_wait),
+                limit.as_millis()
+            )
+        })
+    }
+
+    fn text(&self, w: &mut String) {
+        let _ = writeln!(
+            w,
+            "accounts        {} ({:.1} MB file)",
+            self.accounts,
+            mb(self.file_bytes)
+        );
+        let read_in = self
+            .read_in
+            .map_or("unknown".into(), |read| format!("{:.1} ms", millis(read)));
+        let _ = writeln!(
+            w,
+            "start-up        {:.1} ms from the spawn to `listening` (the file read in {read_in})",
+            millis(self.start_up)
+        );
+        let _ = writeln!(
+            w,
+            "memory          {:.1} MB before any login (peak {:.1} MB; {:.1} MB with no account): {:.1} B an account",
+            mb(self.before_login.resident),
+            mb(self.before_login.peak),
+            mb(self.empty_resident),
+            self.bytes_per_account()
+        );
+        if let (Some(after), Some(per)) = (self.after_logins, self.bytes_per_session()) {
+            let _ = writeln!(
+                w,
+                "                {:.1} MB with {} sessions logged in: {per:.0} B a session",
+                mb(after),
+                self.sessions
+            );
+        }
+        let Some(reload) = &self.reload else {
+            return;
+        };
+        let _ = writeln!(
+            w,
+            "reload          {:.1} ms from the SIGHUP to `{}`",
+            millis(reload.took),
+            reload
+                .line
+                .split(reload::RELOADED)
+                .nth(1)
+                .unwrap_or(&reload.line)
+        );
+        let _ = writeln!(
+            w,
+            "                peak {} since the SIGHUP, {:.1} MB after",
+            reload
+                .peak
+                .map_or("unknown".into(), |peak| format!("{:.1} MB", mb(peak))),
+            mb(reload.resident_after)
+        );
+        let verdict = match (self.max_reply_wait, self.over_limit()) {
+            (None, _) => String::new(),
+            (Some(limit), None) => format!("; within {} ms", limit.as_millis()),
+            (Some(limit), Some(_)) => format!("; OVER {} ms", limit.as_millis()),
+        };
+        let _ = writeln!(
+            w,
+            "reply wait      longest {:.1} ms through the reload ({} replies{verdict}), {:.1} ms in the {:.1} s before",
+            millis(reload.longest_wait),
+            reload.replies,
+            millis(reload.longest_before),
+            reload::LEAD_IN.as_secs_f64()
+        );
+    }
+
+    fn json(&self) -> String {
+        let optional = |x: Option<String>| x.unwrap_or("null".into());
+        let mut fields = vec![
+            ("accounts", self.accounts.to_string()),
+            ("file_bytes", self.file_bytes.to_string()),
+            ("start_up_ms", json_f64(millis(self.start_up))),
+            (
+                "read_in_ms",
+                optional(self.read_in.map(|d| json_f64(millis(d)))),
+            ),
+            ("empty_resident_bytes", self.empty_resident.to_string()),
+            (
+                "resident_before_login_bytes",
+                self.before_login.resident.to_string(),
+            ),
+            (
+                "peak_before_login_bytes",
+                self.before_login.peak.to_string(),
+            ),
+            ("bytes_per_account", json_f64(self.bytes_per_account())),
+            ("sessions", self.sessions.to_string()),
+            (
+                "resident_after_logins_bytes",
+                optional(self.after_logins.map(|b| b.to_string())),
+            ),
+            (
+                "bytes_per_session",
+                optional(self.bytes_per_session().map(json_f64)),
+            ),
+            (
+                "max_reply_wait_ms",
+                optional(self.max_reply_wait.map(|d| json_f64(millis(d)))),
+            ),
+        ];
+        if let Some(reload) = &self.reload {
+            fields.extend([
+                ("reload_ms", json_f64(millis(reload.took))),
+                ("reload_line", json_string(&reload.line)),
+                (
+                    "reload_longest_wait_ms",
+                    json_f64(millis(reload.longest_wait)),
+                ),
+                (
+                    "longest_wait_before_ms",
+                    json_f64(millis(reload.longest_before)),
+                ),
+                ("reload_replies", reload.replies.to_string()),
+                (
+                    "reload_peak_bytes",
+                    optional(reload.peak.map(|b| b.to_string())),
+                ),
+                (
+                    "resident_after_reload_bytes",
+                    reload.resident_after.to_string(),
+                ),
+            ]);
+        }
+        json_object(fields.iter().map(|(name, value)| (*name, value.as_str())))
+    }
+}
+
 /// The whole result of a run.
 pub struct Report {
     pub target: String,
@@ -153,6 +346,8 @@ pub struct Report {
     /// The hub's resident memory once every session is logged in (for an
     /// in-process hub: the whole flood process).
     pub hub_resident: Option<u64>,
+    /// With `--accounts`: the server's start-up, memory and reload.
+    pub accounts: Option<AccountsReport>,
 }
 
 impl Report {
@@ -281,8 +476,11 @@ impl Report {
                 self.idle_sessions,
                 self.clients,
                 self.hub_resident
-                    .map_or("unknown".into(), |b| format!("{:.1} MB", b as f64 / 1e6))
+                    .map_or("unknown".into(), |b| format!("{:.1} MB", mb(b)))
             );
+        }
+        if let Some(accounts) = &self.accounts {
+            accounts.text(w);
         }
         out
     }
@@ -357,11 +555,14 @@ impl Report {
             "hub_resident_bytes".into(),
             self.hub_resident.map_or("null".into(), |b| b.to_string()),
         ));
-        let body: Vec<String> = fields
-            .iter()
-            .map(|(name, value)| format!("\"{name}\":{value}"))
-            .collect();
-        format!("{{{}}}", body.join(","))
+        if let Some(accounts) = &self.accounts {
+            fields.push(("accounts".into(), accounts.json()));
+        }
+        json_object(
+            fields
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )
     }
 }
 
@@ -371,6 +572,22 @@ fn per_message(cpu: Duration, messages: u64) -> Option<Duration> {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// `{"name":value,...}` of values already in JSON.
+fn json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let body: Vec<String> = fields
+        .map(|(name, value)| format!("\"{name}\":{value}"))
+        .collect();
+    format!("{{{}}}", body.join(","))
 }
 
 /// p50, p99, p99.9 and max, in microseconds.
