@@ -267,7 +267,10 @@ impl Server {
                 for warning in &reloaded.warnings {
                     log::warn!("{warning}");
                 }
-                self.hub.reload(now, reloaded.accounts, &reloaded.update);
+                let replaced = self.hub.reload(now, reloaded.accounts, &reloaded.update);
+                if let Some((_, reload)) = &mut self.reload {
+                    reload.retire(replaced);
+                }
                 let count = self.hub.accounts().len();
                 let slices = match reloaded.slices {
                     1 => "1 slice".to_string(),
@@ -464,13 +467,13 @@ impl Handler for Server {
     }
 
     /// Datagrams the last turn left in the socket, or an accounts file
-    /// being read in slices.
+    /// being read in slices (or the accounts it replaced, being freed).
     fn has_backlog(&self) -> bool {
         self.backlog
             || self
                 .reload
                 .as_ref()
-                .is_some_and(|(_, reload)| reload.is_reading())
+                .is_some_and(|(_, reload)| reload.has_work())
     }
 
     fn on_backlog(&mut self, now: Instant) -> io::Result<()> {

@@ -35,7 +35,8 @@ pub struct Rebuild {
     /// By index, old and new; an old one's holds `old`'s until the file
     /// names it or the end marks it removed.
     entries: Vec<Entry>,
-    /// By index: the line that named it, 0 if none has (yet).
+    /// By index: the line that named it, 0 if none has (yet). Longer
+    /// than `entries` (room for new ids, zeroed); pushed to beyond.
     line_of: Vec<u32>,
     /// Ids that `old` has never seen, by index: the duplicates among them
     /// are found here, and at the end they are the start of the live table.
@@ -97,17 +98,31 @@ pub struct Rebuilt {
 }
 
 impl Rebuild {
-    /// Starts reading a file that replaces `old`.
-    pub fn new(old: &Accounts) -> Self {
+    /// Starts reading a file of `file_bytes` bytes that replaces `old`.
+    ///
+    /// With room for all of it at once: growing an arena or a table copies
+    /// it whole, and with a million accounts that copy would hold the loop
+    /// for tens of milliseconds. The arena needs no more than the file
+    /// (less each line's `:` and `\n`) and the removed ids; the count of
+    /// new ids is guessed from the file's size and the old accounts'
+    /// length, with an eighth to spare.
+    pub fn new(old: &Accounts, file_bytes: usize) -> Self {
         let old_indexes = old.entries.len();
+        // No accounts, no guess: nobody waits on a first load.
+        let lines = match old_indexes {
+            0 => 0,
+            n => file_bytes / (old.bytes.len() / n + 2),
+        };
+        let new_ids = lines.saturating_sub(old.len()) + lines / 8 + 1024;
+        let indexes = old_indexes + new_ids;
         Self {
             stage: Stage::Copying,
             old_indexes,
-            bytes: Vec::with_capacity(old.bytes.len()),
-            entries: Vec::with_capacity(old_indexes),
+            bytes: Vec::with_capacity(file_bytes + old.bytes.len() / 8),
+            entries: Vec::with_capacity(indexes),
             // Zeroed memory costs nothing until it is written.
-            line_of: vec![0; old_indexes],
-            new_ids: HashTable::new(),
+            line_of: vec![0; indexes],
+            new_ids: HashTable::with_capacity(new_ids),
             partial: Vec::new(),
             lines: 0,
             accounts: 0,
@@ -118,11 +133,11 @@ impl Rebuild {
 
     /// Reads a whole file at once: at start, and in tests.
     pub fn run(old: &Accounts, text: &[u8]) -> Result<Rebuilt, AtLine> {
-        let mut rebuild = Self::new(old);
-        // Room for every line: the table of new ids does not grow (and
-        // rehash) on the way.
+        let mut rebuild = Self::new(old, text.len());
+        // Room for every line: no table grows (and rehashes) on the way.
         let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
         rebuild.new_ids.reserve(lines, |_| 0);
+        rebuild.entries.reserve(lines);
         loop {
             if rebuild.wants_bytes() {
                 rebuild.feed(old, text)?;
@@ -151,17 +166,29 @@ impl Rebuild {
             };
             let mut line = mem::take(&mut self.partial);
             line.extend_from_slice(&bytes[..end]);
-            self.line(old, &line)?;
+            self.line_bytes(old, &line)?;
             // Its room serves the next line that a piece of input cuts.
             line.clear();
             self.partial = line;
             bytes = &bytes[end + 1..];
         }
-        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
-            self.line(old, &bytes[..end])?;
-            bytes = &bytes[end + 1..];
+        // The whole lines at once: their text checked in one pass, then cut
+        // where `str` finds a `\n` fastest. Bytes that are not UTF-8 are
+        // looked for line by line, to name the line.
+        let whole = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |end| end + 1);
+        let (lines, rest) = bytes.split_at(whole);
+        match std::str::from_utf8(lines) {
+            Ok(text) => text
+                .split_terminator('\n')
+                .try_for_each(|line| self.line(old, line))?,
+            Err(_) => lines
+                .split_inclusive(|&b| b == b'\n')
+                .try_for_each(|line| self.line_bytes(old, &line[..line.len() - 1]))?,
         }
-        self.partial.extend_from_slice(bytes);
+        self.partial.extend_from_slice(rest);
         Ok(())
     }
 
@@ -169,7 +196,7 @@ impl Rebuild {
     pub fn end_of_file(&mut self, old: &Accounts) -> Result<(), AtLine> {
         let last = mem::take(&mut self.partial);
         if !last.is_empty() {
-            self.line(old, &last)?;
+            self.line_bytes(old, &last)?;
         }
         let live = mem::take(&mut self.new_ids);
         self.stage = Stage::Indexing {
@@ -268,8 +295,19 @@ impl Rebuild {
         }
     }
 
+    /// As [`line`](Self::line), for bytes that may not be text.
+    fn line_bytes(&mut self, old: &Accounts, line: &[u8]) -> Result<(), AtLine> {
+        match std::str::from_utf8(line) {
+            Ok(line) => self.line(old, line),
+            Err(_) => Err((
+                self.lines + 1,
+                "not UTF-8 text: save the file as UTF-8".to_string(),
+            )),
+        }
+    }
+
     /// Checks one line (without its `\n`) and places its account.
-    fn line(&mut self, old: &Accounts, line: &[u8]) -> Result<(), AtLine> {
+    fn line(&mut self, old: &Accounts, line: &str) -> Result<(), AtLine> {
         self.lines += 1;
         let number = self.lines;
         let Some((id, password)) = check_line(number, line, &mut self.warnings)? else {
@@ -288,7 +326,8 @@ impl Rebuild {
         };
         let line_number = u32::try_from(number).unwrap_or(u32::MAX);
         self.accounts += 1;
-        if let Some(i) = old.find_any(id) {
+        let hash = hash_id(id);
+        if let Some(i) = old.find_any(hash, id) {
             let i = i as usize;
             if self.line_of[i] != 0 {
                 return Err(repeated(self.line_of[i]));
@@ -303,9 +342,12 @@ impl Rebuild {
             return Ok(());
         }
         let (bytes, entries) = (&mut self.bytes, &mut self.entries);
-        match insert_new(&mut self.new_ids, bytes, entries, id, password) {
-            Ok(_) => {
-                self.line_of.push(line_number);
+        match insert_new(&mut self.new_ids, bytes, entries, (hash, id), password) {
+            Ok(i) => {
+                match self.line_of.get_mut(i as usize) {
+                    Some(line) => *line = line_number,
+                    None => self.line_of.push(line_number),
+                }
                 self.update.added += 1;
                 Ok(())
             }
@@ -319,12 +361,10 @@ impl Rebuild {
 /// loads but looks like a mistake.
 fn check_line<'a>(
     number: usize,
-    line: &'a [u8],
+    line: &'a str,
     warnings: &mut Vec<AtLine>,
 ) -> Result<Option<(&'a str, &'a str)>, AtLine> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = std::str::from_utf8(line)
-        .map_err(|_| (number, "not UTF-8 text: save the file as UTF-8".to_string()))?;
+    let line = line.strip_suffix('\r').unwrap_or(line);
     if line.trim().is_empty() || line.trim_start().starts_with('#') {
         return Ok(None);
     }
@@ -368,7 +408,7 @@ mod tests {
 
     /// Feeds `text` in pieces of `size` bytes, and steps one at a time.
     fn in_pieces(old: &Accounts, text: &[u8], size: usize) -> Result<Rebuilt, AtLine> {
-        let mut rebuild = Rebuild::new(old);
+        let mut rebuild = Rebuild::new(old, text.len());
         let mut pieces = text.chunks(size);
         loop {
             if rebuild.wants_bytes() {
@@ -415,7 +455,7 @@ mod tests {
     #[test]
     fn progress_is_told_as_it_goes() {
         let old = Accounts::parse("alice:a\nbob:b\n").unwrap();
-        let mut rebuild = Rebuild::new(&old);
+        let mut rebuild = Rebuild::new(&old, 16);
         assert_eq!(rebuild.progress().to_string(), "copied 0 of 2 accounts");
         assert!(rebuild.step(&old, 2).is_none());
         rebuild.feed(&old, b"alice:a\nbo").unwrap();

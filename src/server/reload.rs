@@ -22,7 +22,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::accounts::{Accounts, AccountsError, AccountsWarning, Rebuild, Rebuilt, Update};
+use crate::accounts::{
+    Accounts, AccountsError, AccountsWarning, Rebuild, Rebuilt, Retired, Update,
+};
 
 /// How long the file must stay unchanged before it is read.
 pub const SETTLE: Duration = Duration::from_millis(100);
@@ -37,6 +39,9 @@ const CHUNK: usize = 16 << 10;
 
 /// Entries copied or indexed between two looks at the clock.
 const STEP: usize = 1 << 10;
+
+/// Bytes of replaced accounts freed between two looks at the clock.
+const FREE: usize = 1 << 20;
 
 /// A reload that has read the whole file.
 pub struct Reloaded {
@@ -61,6 +66,8 @@ type Stamp = Option<(u64, SystemTime)>;
 pub struct Reload {
     path: PathBuf,
     state: State,
+    /// The accounts that reloads replaced, freed a slice at a time too.
+    retired: Vec<Retired>,
 }
 
 enum State {
@@ -92,6 +99,7 @@ impl Reload {
         Self {
             path,
             state: State::Idle,
+            retired: Vec::new(),
         }
     }
 
@@ -120,10 +128,20 @@ impl Reload {
         }
     }
 
-    /// Whether a reading is under way: the server's backlog, which
-    /// [`slice`](Self::slice) takes on.
+    /// Whether a reading is under way.
     pub fn is_reading(&self) -> bool {
         matches!(self.state, State::Reading(_))
+    }
+
+    /// Whether a reading is under way or replaced accounts wait to be
+    /// freed: the server's backlog, which [`slice`](Self::slice) takes on.
+    pub fn has_work(&self) -> bool {
+        self.is_reading() || !self.retired.is_empty()
+    }
+
+    /// Accounts that a reload replaced, to free in the slices to come.
+    pub fn retire(&mut self, accounts: Accounts) {
+        self.retired.push(accounts.into());
     }
 
     /// If the file has stayed the same since the last look, opens it to be
@@ -149,7 +167,7 @@ impl Reload {
                 self.state = State::Reading(Box::new(Reading {
                     file,
                     stamp: seen,
-                    rebuild: Rebuild::new(old),
+                    rebuild: Rebuild::new(old, seen.map_or(0, |(len, _)| len as usize)),
                     buffer: vec![0; CHUNK],
                     started: now,
                     slices: 0,
@@ -168,6 +186,10 @@ impl Reload {
     /// passed. What it came to, once the file is read.
     pub fn slice(&mut self, now: Instant, old: &Accounts) -> Option<Loaded> {
         let began = Instant::now();
+        if !self.is_reading() {
+            self.free_retired(began);
+            return None;
+        }
         let loaded = loop {
             if let Some(loaded) = self.piece(now, old) {
                 break Some(loaded);
@@ -194,6 +216,19 @@ impl Reload {
             (_, other) => other,
         };
         loaded
+    }
+
+    /// Frees replaced accounts until [`SLICE`] has passed since `began`.
+    fn free_retired(&mut self, began: Instant) {
+        while let Some(retired) = self.retired.last_mut() {
+            if !retired.free(FREE) {
+                self.retired.pop();
+                log::trace!(target: "reload", "the accounts replaced are freed");
+            }
+            if began.elapsed() >= SLICE {
+                return;
+            }
+        }
     }
 
     /// One piece of the reading: a chunk of the file read and its lines
