@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::session::TakenKey;
+use super::sessions::SessionId;
 use super::{Answer, Hub, HubEvent, MessageKey};
 use crate::accounts::AccountIndex;
 use crate::cluster::{
@@ -179,19 +180,18 @@ impl Hub {
         let Some(chat) = parse_forward(forward) else {
             return Took::Refused;
         };
-        let Some(dest) = self.accounts.find(chat.to) else {
+        let Some(account) = self.accounts.find(chat.to) else {
             return Took::NotHere; // an account this node does not know
         };
-        self.expire_if_idle(dest, now);
-        if self.sessions.find(dest).is_none() {
+        let Some(dest) = self.expire_if_idle(account, now) else {
             return Took::NotHere;
-        }
+        };
         let Some(from) = self.accounts.find(chat.from) else {
             return Took::Refused; // a sender this node does not know
         };
         let taken = TakenKey::new(from, chat.msg_id, chat.body);
         let capacity = self.config.remembered_ids;
-        let Some(session) = self.sessions.of_mut(dest) else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return Took::NotHere;
         };
         if !session.take_once(taken, capacity) {
@@ -203,7 +203,7 @@ impl Hub {
         }
         let held = self.next_held;
         self.next_held += 1;
-        self.held.insert(held, dest);
+        self.held.insert(held, account);
         self.deliver(now, from, dest, (chat.msg_id, chat.body), Some(held));
         Took::Now(held)
     }
@@ -215,7 +215,7 @@ impl Hub {
         };
         let Some(traffic) = self
             .sessions
-            .of_mut(dest)
+            .get_mut(dest)
             .and_then(|session| session.traffic_mut_if_any())
         else {
             return;
@@ -236,22 +236,24 @@ impl Hub {
         let Some((dest, position)) = self.find_held(held) else {
             return;
         };
-        let Some(session) = self.sessions.of_mut(dest) else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return;
         };
+        let account = session.account();
         let Some(pending) = session.traffic_mut().pending.remove(position) else {
             return;
         };
         session.forget_taken(TakenKey::new(pending.from, pending.msg_id, &pending.body));
         self.bodies.give_back(pending.body);
-        self.report(dest, "a forward never sent: its verdict was lost");
+        self.report(account, "a forward never sent: its verdict was lost");
     }
 
     /// The session and position of the held forward `held`, if it is still
     /// there; forgets it either way.
-    fn find_held(&mut self, held: u64) -> Option<(AccountIndex, usize)> {
-        let dest = self.held.remove(&held)?;
-        let session = self.sessions.of(dest)?;
+    fn find_held(&mut self, held: u64) -> Option<(SessionId, usize)> {
+        let account = self.held.remove(&held)?;
+        let dest = self.sessions.find(account)?;
+        let session = self.sessions.get(dest)?;
         let position = session
             .pending()
             .iter()

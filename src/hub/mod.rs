@@ -261,9 +261,10 @@ impl Hub {
                 _ => continue,
             }
             let index = session.account();
-            self.expire_if_idle(index, now);
-            self.resend_due(index, now);
-            self.schedule_wakeup(index);
+            if self.expire_if_idle(index, now).is_some() {
+                self.resend_due(id, now);
+                self.schedule_wakeup(id);
+            }
         }
     }
 
@@ -331,9 +332,16 @@ impl Hub {
     }
 
     /// Where replies to `index` go: the address its login named, while
-    /// its session lives or is remembered; else the datagram's `source`.
-    fn reply_addr(&self, index: AccountIndex, source: SocketAddr, now: Instant) -> SocketAddr {
-        match self.sessions.of(index) {
+    /// its session (`live`) lives or is remembered; else the datagram's
+    /// `source`.
+    fn reply_addr(
+        &self,
+        live: Option<SessionId>,
+        index: AccountIndex,
+        source: SocketAddr,
+        now: Instant,
+    ) -> SocketAddr {
+        match live.and_then(|id| self.sessions.get(id)) {
             Some(session) => session.addr,
             None => self
                 .ended
@@ -387,26 +395,26 @@ impl Hub {
             return self.refuse_login(now, source, reply_addr, from, Some(index));
         }
         self.throttle.succeeded(now, index, source);
-        let session = self.sessions.of_mut(index);
+        let live = self.sessions.find(index);
+        let session = live.and_then(|id| self.sessions.get_mut(id));
         let repeat = session
             .as_ref()
             .is_some_and(|session| session.addr == reply_addr);
-        let token = match session {
-            Some(session) if repeat => {
+        let (id, token) = match (live, session) {
+            (Some(id), Some(session)) if repeat => {
                 session.last_seen = now;
-                session.token
+                (id, session.token)
             }
-            Some(session) => {
+            (Some(id), Some(session)) => {
                 let token = SessionToken::generate(&mut self.rng);
                 session.replace(token, reply_addr, now);
-                token
+                (id, token)
             }
-            None => {
+            _ => {
                 let token = SessionToken::generate(&mut self.rng);
-                self.sessions
-                    .insert(Session::new(index, token, reply_addr, now));
+                let session = Session::new(index, token, reply_addr, now);
                 self.ended.forget(index);
-                token
+                (self.sessions.insert(session), token)
             }
         };
         // A repeat is a login too: in a cluster it is stamped again, so
@@ -428,7 +436,7 @@ impl Hub {
                 replaced: before != SessionState::Offline,
             });
         }
-        self.schedule_wakeup(index);
+        self.schedule_wakeup(id);
     }
 
     fn refuse_login(
@@ -458,9 +466,9 @@ impl Hub {
                 .outbox
                 .push(source, &Message::LogInAgain(LogInAgain { to: from }));
         };
-        self.expire_if_idle(index, now);
-        let token_check = self.check_token(now, source, index, &token);
-        let reply_addr = self.reply_addr(index, source, now);
+        let live = self.expire_if_idle(index, now);
+        let token_check = self.check_token(now, source, live, &token);
+        let reply_addr = self.reply_addr(live, index, source, now);
         let resent = token_check.is_none()
             && self
                 .ended
@@ -507,9 +515,9 @@ impl Hub {
             self.counters.message(MessageResult::LogInAgain);
             return self.outbox.push(source, &reply(Outcome::LogInAgain));
         };
-        self.expire_if_idle(index, now);
-        let reply_addr = self.reply_addr(index, source, now);
-        match self.check_token(now, source, index, &token) {
+        let live = self.expire_if_idle(index, now);
+        let reply_addr = self.reply_addr(live, index, source, now);
+        match self.check_token(now, source, live, &token) {
             None => {
                 self.counters.message(MessageResult::LogInAgain);
                 return self.outbox.push(reply_addr, &reply(Outcome::LogInAgain));
@@ -522,7 +530,9 @@ impl Hub {
             Some(TokenCheck::Wrong { answer: false }) => return,
             Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
         }
-        let Some(session) = self.sessions.of_mut(index) else {
+        // The token matched: `live` is the sender's session, and stays it
+        // while the message is handled (only the destination may expire).
+        let Some(session) = live.and_then(|id| self.sessions.get_mut(id)) else {
             return;
         };
         session.last_seen = now;
@@ -539,7 +549,7 @@ impl Hub {
                 if let Some(result) = answer.result() {
                     self.counters.message(result);
                 }
-                if let Some(session) = self.sessions.of_mut(index) {
+                if let Some(session) = live.and_then(|id| self.sessions.get_mut(id)) {
                     session.remember(key, answer, self.config.remembered_ids);
                 }
                 answer
@@ -563,10 +573,9 @@ impl Hub {
         let Some(dest) = self.accounts.find(chat.to) else {
             return Answer::DestinationOffline;
         };
-        self.expire_if_idle(dest, now);
-        if self.sessions.find(dest).is_none() {
+        let Some(dest) = self.expire_if_idle(dest, now) else {
             return self.ask_cluster(now, from, chat, key, reply_addr);
-        }
+        };
         self.deliver(now, from, dest, (chat.msg_id, chat.body), None);
         Answer::Accepted
     }
@@ -577,20 +586,21 @@ impl Hub {
         &mut self,
         now: Instant,
         from: AccountIndex,
-        dest: AccountIndex,
+        dest: SessionId,
         (msg_id, body): (MsgId, &[u8]),
         held: Option<u64>,
     ) {
-        let Some(session) = self.sessions.of_mut(dest) else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return;
         };
+        let account = session.account();
         let pending = &mut session.traffic_mut().pending;
         if pending.len() >= self.config.max_pending {
             if let Some(oldest) = pending.pop_front() {
-                self.give_up(dest, oldest, "too many forwards await receipts");
+                self.give_up(account, oldest, "too many forwards await receipts");
             }
         }
-        let Some(session) = self.sessions.of_mut(dest) else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return;
         };
         let pending = &mut session.traffic_mut().pending;
@@ -609,15 +619,15 @@ impl Hub {
         }
         if self.config.trace {
             let cause = format!("msg {msg_id} from {}", self.accounts.id(from));
-            self.report(dest, &cause);
+            self.report(account, &cause);
         }
     }
 
     /// Sends the forward at `position` in `dest`'s pending queue to `dest`
     /// with `dest`'s current token. By position, not by message id: two
     /// senders may well pick the same id for messages to the same client.
-    fn send_forward(&mut self, dest: AccountIndex, position: usize) {
-        let Some(session) = self.sessions.of(dest) else {
+    fn send_forward(&mut self, dest: SessionId, position: usize) {
+        let Some(session) = self.sessions.get(dest) else {
             return;
         };
         let Some(pending) = session.pending().get(position) else {
@@ -626,7 +636,7 @@ impl Hub {
         let addr = session.addr;
         let message = Message::Chat(Chat {
             from: self.accounts.id(pending.from),
-            to: self.accounts.id(dest),
+            to: self.accounts.id(session.account()),
             token: session.token,
             msg_id: pending.msg_id,
             body: &pending.body,
@@ -644,8 +654,8 @@ impl Hub {
         let Some(index) = self.accounts.find(from) else {
             return self.discard(source, DropReason::NotLoggedIn);
         };
-        self.expire_if_idle(index, now);
-        match self.check_token(now, source, index, &token) {
+        let live = self.expire_if_idle(index, now);
+        match self.check_token(now, source, live, &token) {
             None => return self.discard(source, DropReason::NotLoggedIn),
             Some(TokenCheck::Matches) => {}
             Some(TokenCheck::Wrong { .. }) => {
@@ -653,7 +663,7 @@ impl Hub {
             }
             Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
         }
-        let Some(session) = self.sessions.of_mut(index) else {
+        let Some(session) = live.and_then(|id| self.sessions.get_mut(id)) else {
             return;
         };
         session.last_seen = now;
@@ -666,17 +676,18 @@ impl Hub {
         }
     }
 
-    /// Checks `token`, from `source`, against the session of `index`; `None`
-    /// if it is offline. A wrong token is counted for the session and the
-    /// source; the session's count is reported at the 1st, 10th, 100th, ...
+    /// Checks `token`, from `source`, against the session `live`; `None`
+    /// if there is none (offline). A wrong token is counted for the session
+    /// and the source; the session's count is reported at the 1st, 10th,
+    /// 100th, ...
     fn check_token(
         &mut self,
         now: Instant,
         source: SocketAddr,
-        index: AccountIndex,
+        live: Option<SessionId>,
         token: &SessionToken,
     ) -> Option<TokenCheck> {
-        let session = self.sessions.of_mut(index)?;
+        let session = self.sessions.get_mut(live?)?;
         if !self.token_guard.may_check(now, source, Some(session.addr)) {
             return Some(TokenCheck::Unchecked);
         }
@@ -685,6 +696,7 @@ impl Hub {
         }
         session.wrong_tokens = session.wrong_tokens.saturating_add(1);
         let count = u64::from(session.wrong_tokens);
+        let index = session.account();
         let answer = self.token_guard.wrong(now, source);
         if count == 10u64.pow(count.ilog10()) {
             self.event(HubEvent::WrongTokens {
@@ -696,19 +708,21 @@ impl Hub {
         Some(TokenCheck::Wrong { answer })
     }
 
-    /// Ends the session if its client has been silent for the session timeout.
-    fn expire_if_idle(&mut self, index: AccountIndex, now: Instant) {
+    /// Ends the session of `index` if its client has been silent for the
+    /// session timeout; else its slot, if it is online: the one lookup by
+    /// account a handler makes for each party.
+    fn expire_if_idle(&mut self, index: AccountIndex, now: Instant) -> Option<SessionId> {
         let timeout = self.config.session_timeout;
-        let Some(session) = self.sessions.of(index) else {
-            return;
-        };
+        let id = self.sessions.find(index)?;
+        let session = self.sessions.get(id)?;
         if session.expiry(timeout).is_none_or(|expiry| now < expiry) {
-            return;
+            return Some(id);
         }
         self.end_session(now, index, Ending::Expired);
         self.event(HubEvent::Expired {
             id: self.accounts.id(index).into(),
         });
+        None
     }
 
     /// Ends the session of `index` here, if it has one: frees it, giving
@@ -759,10 +773,10 @@ impl Hub {
     /// wait each time up to [`HubConfig::max_resend_interval`]. A forward is
     /// resent for as long as the session lives: only a receipt, the end of
     /// the session, or the cap on pending forwards ends it.
-    fn resend_due(&mut self, dest: AccountIndex, now: Instant) {
+    fn resend_due(&mut self, dest: SessionId, now: Instant) {
         let Some(traffic) = self
             .sessions
-            .of_mut(dest)
+            .get_mut(dest)
             .and_then(|session| session.traffic_mut_if_any())
         else {
             return;
@@ -782,9 +796,9 @@ impl Hub {
     }
 
     /// Queues the session's next deadline: the earlier of expiry and resend.
-    fn schedule_wakeup(&mut self, index: AccountIndex) {
+    fn schedule_wakeup(&mut self, id: SessionId) {
         let timeout = self.config.session_timeout;
-        let Some(session) = self.sessions.of(index) else {
+        let Some(session) = self.sessions.get(id) else {
             return;
         };
         let next = [session.expiry(timeout), session.next_resend()]
@@ -792,15 +806,12 @@ impl Hub {
             .flatten()
             .min();
         if let Some(at) = next {
-            self.wake_at(index, at);
+            self.wake_at(id, at);
         }
     }
 
     /// Makes sure the session is woken at `at` or earlier.
-    fn wake_at(&mut self, index: AccountIndex, at: Instant) {
-        let Some(id) = self.sessions.find(index) else {
-            return;
-        };
+    fn wake_at(&mut self, id: SessionId, at: Instant) {
         let Some(session) = self.sessions.get_mut(id) else {
             return;
         };
