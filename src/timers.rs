@@ -63,6 +63,18 @@ impl<K: Ord> TimerQueue<K> {
         self.heap.pop().map(|Reverse((_, key))| key)
     }
 
+    /// Keeps only the entries `keep` says still mean something: stale ones
+    /// are otherwise only dropped as they fall due.
+    pub fn retain(&mut self, mut keep: impl FnMut(Instant, &K) -> bool) {
+        self.heap.retain(|Reverse((at, key))| keep(*at, key));
+    }
+
+    /// The bytes the queue holds on the heap, spare room included.
+    #[cfg(test)]
+    pub fn heap_bytes(&self) -> usize {
+        self.heap.capacity() * std::mem::size_of::<Reverse<(Instant, K)>>()
+    }
+
     /// How many entries are queued, stale ones included.
     pub fn len(&self) -> usize {
         self.heap.len()

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::sessions::SessionId;
 use super::Hub;
-use crate::accounts::AccountIndex;
 
 impl Hub {
     /// What the deadline that [`poll_timeout`](Hub::poll_timeout) gives is
@@ -24,7 +24,7 @@ impl Hub {
             }
         }
         match self.timers.peek() {
-            Some((at, &index)) => self.describe_wakeup(at, index),
+            Some((at, &id)) => self.describe_wakeup(at, id),
             None => "nothing".into(),
         }
     }
@@ -39,29 +39,28 @@ impl Hub {
         let sessions = self.timers.due(now).into_iter();
         let mut due: Vec<_> = cluster
             .into_iter()
-            .chain(sessions.map(|(at, &index)| (at, self.describe_wakeup(at, index))))
+            .chain(sessions.map(|(at, &id)| (at, self.describe_wakeup(at, id))))
             .collect();
         due.sort_by_key(|(at, _)| *at);
         due
     }
 
-    /// What the wakeup of session `index` at `at` is for.
-    fn describe_wakeup(&self, at: Instant, index: AccountIndex) -> String {
-        let id = self.accounts.id(index);
-        let session = &self.sessions[index];
+    /// What the wakeup of the session in slot `slot` at `at` is for.
+    fn describe_wakeup(&self, at: Instant, slot: SessionId) -> String {
+        let Some(session) = self.sessions.get(slot) else {
+            return "a wakeup of a session that ended, nothing to do".into();
+        };
+        let id = self.accounts.id(session.account());
         if session.wake_at != Some(at) {
             return format!("{id}: a superseded wakeup, nothing to do");
         }
-        let Some(online) = &session.online else {
-            return format!("{id}: nothing (offline)");
-        };
         let timeout = self.config.session_timeout;
-        let expiry = online.expiry(timeout);
+        let expiry = session.expiry(timeout);
         if expiry.is_some_and(|expiry| expiry <= at) {
             return format!("{id}: session expiry ({timeout:?} without a datagram)");
         }
-        let due = online
-            .pending
+        let due = session
+            .pending()
             .iter()
             .filter(|pending| pending.due <= at && pending.held.is_none())
             .min_by_key(|pending| pending.due);

@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::session::TakenKey;
+use super::sessions::SessionId;
 use super::{Answer, Hub, HubEvent, MessageKey};
 use crate::accounts::AccountIndex;
 use crate::cluster::{
@@ -179,22 +180,21 @@ impl Hub {
         let Some(chat) = parse_forward(forward) else {
             return Took::Refused;
         };
-        let Some(dest) = self.accounts.find(chat.to) else {
+        let Some(account) = self.accounts.find(chat.to) else {
             return Took::NotHere; // an account this node does not know
         };
-        self.expire_if_idle(dest, now);
-        if self.sessions[dest].online.is_none() {
+        let Some(dest) = self.expire_if_idle(account, now) else {
             return Took::NotHere;
-        }
+        };
         let Some(from) = self.accounts.find(chat.from) else {
             return Took::Refused; // a sender this node does not know
         };
         let taken = TakenKey::new(from, chat.msg_id, chat.body);
         let capacity = self.config.remembered_ids;
-        let Some(online) = &mut self.sessions[dest].online else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return Took::NotHere;
         };
-        if !online.take_once(taken, capacity) {
+        if !session.take_once(taken, capacity) {
             return Took::Earlier;
         }
         if !hold {
@@ -203,7 +203,7 @@ impl Hub {
         }
         let held = self.next_held;
         self.next_held += 1;
-        self.held.insert(held, dest);
+        self.held.insert(held, account);
         self.deliver(now, from, dest, (chat.msg_id, chat.body), Some(held));
         Took::Now(held)
     }
@@ -213,11 +213,17 @@ impl Hub {
         let Some((dest, position)) = self.find_held(held) else {
             return; // its session ended meanwhile
         };
-        let Some(online) = &mut self.sessions[dest].online else {
+        let Some(traffic) = self
+            .sessions
+            .get_mut(dest)
+            .and_then(|session| session.traffic_mut_if_any())
+        else {
             return;
         };
         let due = now + self.config.resend_wait(0);
-        let pending = &mut online.pending[position];
+        let Some(pending) = traffic.pending.get_mut(position) else {
+            return;
+        };
         pending.held = None;
         pending.due = due;
         self.send_forward(dest, position);
@@ -230,23 +236,28 @@ impl Hub {
         let Some((dest, position)) = self.find_held(held) else {
             return;
         };
-        let Some(online) = &mut self.sessions[dest].online else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return;
         };
-        let Some(pending) = online.pending.remove(position) else {
+        let account = session.account();
+        let Some(pending) = session.traffic_mut().pending.remove(position) else {
             return;
         };
-        online.forget_taken(TakenKey::new(pending.from, pending.msg_id, &pending.body));
+        session.forget_taken(TakenKey::new(pending.from, pending.msg_id, &pending.body));
         self.bodies.give_back(pending.body);
-        self.report(dest, "a forward never sent: its verdict was lost");
+        self.report(account, "a forward never sent: its verdict was lost");
     }
 
     /// The session and position of the held forward `held`, if it is still
     /// there; forgets it either way.
-    fn find_held(&mut self, held: u64) -> Option<(AccountIndex, usize)> {
-        let dest = self.held.remove(&held)?;
-        let online = self.sessions[dest].online.as_ref()?;
-        let position = online.pending.iter().position(|p| p.held == Some(held))?;
+    fn find_held(&mut self, held: u64) -> Option<(SessionId, usize)> {
+        let account = self.held.remove(&held)?;
+        let dest = self.sessions.find(account)?;
+        let session = self.sessions.get(dest)?;
+        let position = session
+            .pending()
+            .iter()
+            .position(|p| p.held == Some(held))?;
         Some((dest, position))
     }
 
@@ -275,9 +286,9 @@ impl Hub {
                 if let Some(result) = answer.result() {
                     self.counters.message(result);
                 }
-                if let Some(online) = &mut self.sessions[sender].online {
-                    if online.token.matches(&token) {
-                        online.remember(key, answer, self.config.remembered_ids);
+                if let Some(session) = self.sessions.of_mut(sender) {
+                    if session.token.matches(&token) {
+                        session.remember(key, answer, self.config.remembered_ids);
                     }
                 }
                 let to = self.accounts.id(sender);
@@ -309,7 +320,7 @@ impl Hub {
         let Some(index) = self.accounts.find(id) else {
             return;
         };
-        let Some(online) = self.sessions[index].online.take() else {
+        let Some(mut session) = self.free_session(now, index, None) else {
             return;
         };
         let why = if online_there {
@@ -317,7 +328,7 @@ impl Hub {
         } else {
             "its later login at another node ended"
         };
-        for pending in online.pending {
+        for pending in session.take_traffic().into_iter().flat_map(|t| t.pending) {
             let chat = Chat {
                 from: self.accounts.id(pending.from),
                 to: id,
@@ -341,7 +352,7 @@ impl Hub {
                 None => self.give_up(index, pending, why),
             }
         }
-        self.report(index, why);
+        self.report_from(index, session.reported, why);
         self.event(HubEvent::MovedAway {
             id: id.into(),
             online_there,

@@ -13,13 +13,20 @@
 //! [`Endpoint`](crate::nats::Endpoint) (`hub/in_cluster.rs`: what the hub
 //! tells its cluster, and what it does with the cluster's events).
 //!
-//! Every account has a session in the hub's table (`hub/sessions.rs`),
-//! found by its `AccountIndex`, so memory is bounded by the accounts file
-//! however many datagrams arrive. Each session has at most one live entry
-//! in the [`TimerQueue`]: the earlier of its expiry and its next resend.
+//! A session exists only while its client is online: made at login, freed
+//! at logoff, expiry, a login that replaces it, or its account's removal.
+//! The session table (`hub/sessions.rs`) is a slab of them, found by
+//! account or by the slot's `SessionId`; an account that is not online
+//! costs nothing there. What the contract needs after a session ended
+//! (where its replies went, the token a logoff ended) is remembered for a
+//! while in `hub/ended.rs`. So memory is bounded by the accounts online and
+//! a few fixed caps, however many datagrams arrive. Each session has at
+//! most one live entry in the [`TimerQueue`], keyed by its `SessionId`:
+//! the earlier of its expiry and its next resend.
 
 mod counters;
 mod describe;
+mod ended;
 mod event;
 mod expiry_map;
 mod in_cluster;
@@ -47,14 +54,15 @@ use crate::wire::{
 
 pub use crate::cluster::ClusterConfig;
 pub use counters::{HubCounters, LoginResult, MessageResult};
+use ended::{Ended, EndedSessions, Ending};
 pub use event::{DropReason, HubEvent, NoChange};
 use in_cluster::Origin;
 #[cfg(test)]
 pub(crate) use in_cluster::ENDED_ELSEWHERE_TOO;
 use pool::BufferPool;
 pub use session::SessionState;
-use session::{Answer, MessageKey, Online, Pending};
-use sessions::Sessions;
+use session::{Answer, MessageKey, Pending, Session};
+use sessions::{SessionId, Sessions};
 use throttle::LoginThrottle;
 pub use throttle::ThrottleConfig;
 use token_guard::TokenGuard;
@@ -124,6 +132,8 @@ pub struct HubStats {
     pub broker_up: bool,
     /// Logins that ended here, remembered by the cluster.
     pub ended_logins: usize,
+    /// Sessions that ended lately, remembered for their replies.
+    pub ended_sessions: usize,
 }
 
 /// What [`Hub::check_token`] found.
@@ -143,7 +153,9 @@ pub struct Hub {
     config: HubConfig,
     accounts: Accounts,
     sessions: Sessions,
-    timers: TimerQueue<AccountIndex>,
+    /// What is left of the sessions that ended lately.
+    ended: EndedSessions,
+    timers: TimerQueue<SessionId>,
     outbox: Outbox,
     bodies: BufferPool,
     events: std::collections::VecDeque<HubEvent>,
@@ -169,12 +181,12 @@ impl Hub {
 
     /// A hub with its own token generator (tests use a seeded one).
     pub fn with_rng(accounts: Accounts, config: HubConfig, rng: Box<dyn RngCore + Send>) -> Self {
-        let sessions = Sessions::new(accounts.indexes());
         Self {
             throttle: LoginThrottle::new(config.throttle.clone()),
             config,
             accounts,
-            sessions,
+            sessions: Sessions::default(),
+            ended: EndedSessions::default(),
             timers: TimerQueue::default(),
             outbox: Outbox::default(),
             bodies: BufferPool::default(),
@@ -204,16 +216,20 @@ impl Hub {
     /// freeing them takes milliseconds).
     pub fn reload(&mut self, now: Instant, accounts: Accounts, update: &Update) -> Accounts {
         let replaced = std::mem::replace(&mut self.accounts, accounts);
-        self.sessions.grow(self.accounts.indexes());
+        self.end_removed(now, update);
+        replaced
+    }
+
+    /// Ends the sessions of the accounts `update` removed (already gone
+    /// from the hub's accounts, their indexes still naming their ids).
+    fn end_removed(&mut self, now: Instant, update: &Update) {
         for &index in &update.removed {
-            if self.sessions[index].online.is_some() {
+            if self.sessions.find(index).is_some() {
                 let id = self.accounts.id(index).into();
                 self.event(HubEvent::AccountRemoved { id });
+                self.end_session(now, index, Ending::AccountRemoved);
             }
-            self.end_session(now, index, "account removed");
-            self.report(index, "account removed");
         }
-        replaced
     }
 
     /// One datagram arrived from `source` at `now`.
@@ -238,16 +254,21 @@ impl Hub {
     /// forwards whose deadlines passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.handle_cluster_timeout(now);
-        while let Some(index) = self.timers.pop_due(now) {
-            let session = &mut self.sessions[index];
+        while let Some(id) = self.timers.pop_due(now) {
+            // An entry left by a session that ended.
+            let Some(session) = self.sessions.get_mut(id) else {
+                continue;
+            };
             match session.wake_at {
                 Some(at) if at <= now => session.wake_at = None,
                 // A later deadline superseded by an earlier one; that one is queued.
                 _ => continue,
             }
-            self.expire_if_idle(index, now);
-            self.resend_due(index, now);
-            self.schedule_wakeup(index);
+            let index = session.account();
+            if self.expire_if_idle(index, now).is_some() {
+                self.resend_due(id, now);
+                self.schedule_wakeup(id);
+            }
         }
     }
 
@@ -276,7 +297,8 @@ impl Hub {
 
     /// The state of the session of `id`, if it is an account.
     pub fn state_of(&self, id: &str) -> Option<SessionState> {
-        Some(self.sessions[self.accounts.find(id)?].state())
+        let index = self.accounts.find(id)?;
+        Some(self.state(index))
     }
 
     /// What the hub has done since it started (for metrics).
@@ -295,14 +317,49 @@ impl Hub {
             asking: cluster.map_or(0, |c| c.requests),
             broker_up: cluster.is_some_and(|c| c.link_up),
             ended_logins: cluster.map_or(0, |c| c.ended),
+            ended_sessions: self.ended.len(),
+            online: self.sessions.len(),
             ..HubStats::default()
         };
-        for online in self.sessions.iter().filter_map(|(_, s)| s.online.as_ref()) {
-            stats.online += 1;
-            stats.pending += online.pending.len();
-            stats.remembered_ids += online.recent.len();
+        for (_, session) in self.sessions.iter() {
+            stats.pending += session.pending().len();
+            stats.remembered_ids += session.remembered();
         }
         stats
+    }
+
+    /// The state of the session of `index`: `OFFLINE` without one.
+    fn state(&self, index: AccountIndex) -> SessionState {
+        self.sessions
+            .of(index)
+            .map_or(SessionState::Offline, Session::state)
+    }
+
+    /// Where replies to `index` go: the address its login named, while
+    /// its session (`live`) lives or is remembered; else the datagram's
+    /// `source`.
+    fn reply_addr(
+        &self,
+        live: Option<SessionId>,
+        index: AccountIndex,
+        source: SocketAddr,
+        now: Instant,
+    ) -> SocketAddr {
+        match live.and_then(|id| self.sessions.get(id)) {
+            Some(session) => session.addr,
+            None => self
+                .ended
+                .get(index, now)
+                .map_or(source, |ended| ended.addr),
+        }
+    }
+
+    /// The heap bytes that grow with the sessions online, for the
+    /// memory-bound tests: the session table and the timer queue (what
+    /// the sessions' traffic boxes hold is `Sessions::traffic_bytes`).
+    #[cfg(test)]
+    fn session_heap_bytes(&self) -> usize {
+        self.sessions.heap_bytes() + self.timers.heap_bytes()
     }
 
     fn on_login(&mut self, now: Instant, source: SocketAddr, login: Login<'_>) {
@@ -332,31 +389,37 @@ impl Hub {
             return self.refuse_login(now, source, reply_addr, from, None);
         };
         self.expire_if_idle(index, now);
-        let before = self.sessions[index].state();
-        self.report_passing(index, SessionState::LoginReceived, "login");
+        let before = self.state(index);
+        let reported = self
+            .sessions
+            .of(index)
+            .map_or(SessionState::Offline, |session| session.reported);
+        self.transition(index, reported, SessionState::LoginReceived, "login");
         if !self.accounts.password_matches(index, password) {
-            self.report(index, "wrong password");
+            self.report_from(index, SessionState::LoginReceived, "wrong password");
             return self.refuse_login(now, source, reply_addr, from, Some(index));
         }
         self.throttle.succeeded(now, index, source);
-        let session = &mut self.sessions[index];
-        let repeat = session.online.is_some() && session.addr == Some(reply_addr);
-        let token = match &mut session.online {
-            Some(online) if repeat => {
-                online.last_seen = now;
-                online.token
+        let live = self.sessions.find(index);
+        let session = live.and_then(|id| self.sessions.get_mut(id));
+        let repeat = session
+            .as_ref()
+            .is_some_and(|session| session.addr == reply_addr);
+        let (id, token) = match (live, session) {
+            (Some(id), Some(session)) if repeat => {
+                session.last_seen = now;
+                (id, session.token)
+            }
+            (Some(id), Some(session)) => {
+                let token = SessionToken::generate(&mut self.rng);
+                session.replace(token, reply_addr, now);
+                (id, token)
             }
             _ => {
                 let token = SessionToken::generate(&mut self.rng);
-                let mut online = Online::new(token, now);
-                // Forwards still owed to this user follow it to its new address.
-                if let Some(old) = session.online.take() {
-                    online.pending = old.pending;
-                }
-                session.online = Some(online);
-                session.addr = Some(reply_addr);
-                session.logged_off_token = None;
-                token
+                let session = Session::new(index, token, reply_addr, now);
+                self.ended.forget(index);
+                (self.sessions.insert(session), token)
             }
         };
         // A repeat is a login too: in a cluster it is stamped again, so
@@ -364,7 +427,7 @@ impl Hub {
         // not hear each other.
         self.joined_cluster(now, index);
         self.accept_login(index, reply_addr, token);
-        self.report(index, "password matches");
+        self.report_from(index, SessionState::LoginReceived, "password matches");
         let result = if repeat {
             LoginResult::Repeat
         } else {
@@ -378,7 +441,7 @@ impl Hub {
                 replaced: before != SessionState::Offline,
             });
         }
-        self.schedule_wakeup(index);
+        self.schedule_wakeup(id);
     }
 
     fn refuse_login(
@@ -412,18 +475,20 @@ impl Hub {
                 .push(source, &Message::LogInAgain(LogInAgain { to: from }));
             return self.explain(None, from, NoChange::NoSession);
         };
-        self.expire_if_idle(index, now);
-        let token_check = self.check_token(now, source, index, &token);
-        let session = &self.sessions[index];
-        let reply_addr = session.addr.unwrap_or(source);
-        let resent = session.logged_off_token.is_some_and(|t| t.matches(&token));
+        let live = self.expire_if_idle(index, now);
+        let token_check = self.check_token(now, source, live, &token);
+        let reply_addr = self.reply_addr(live, index, source, now);
+        let resent = token_check.is_none()
+            && self
+                .ended
+                .get(index, now)
+                .and_then(|ended| ended.logged_off)
+                .is_some_and(|t| t.matches(&token));
         match token_check {
             Some(TokenCheck::Matches) => {
-                self.end_session(now, index, "logoff");
-                self.sessions[index].logged_off_token = Some(token);
+                self.end_session(now, index, Ending::Logoff(token));
                 self.outbox
                     .push(reply_addr, &Message::Success(Success { to: from, token }));
-                self.report(index, "logoff");
                 self.event(HubEvent::LoggedOff { id: from.into() });
             }
             // Someone without the token must not be able to end the session.
@@ -464,9 +529,9 @@ impl Hub {
             self.outbox.push(source, &reply(Outcome::LogInAgain));
             return self.explain(None, from, NoChange::NoSession);
         };
-        self.expire_if_idle(index, now);
-        let reply_addr = self.sessions[index].addr.unwrap_or(source);
-        match self.check_token(now, source, index, &token) {
+        let live = self.expire_if_idle(index, now);
+        let reply_addr = self.reply_addr(live, index, source, now);
+        match self.check_token(now, source, live, &token) {
             None => {
                 self.counters.message(MessageResult::LogInAgain);
                 self.outbox.push(reply_addr, &reply(Outcome::LogInAgain));
@@ -481,16 +546,18 @@ impl Hub {
             Some(TokenCheck::Wrong { answer: false }) => return,
             Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
         }
-        let Some(online) = &mut self.sessions[index].online else {
+        // The token matched: `live` is the sender's session, and stays it
+        // while the message is handled (only the destination may expire).
+        let Some(session) = live.and_then(|id| self.sessions.get_mut(id)) else {
             return;
         };
-        online.last_seen = now;
+        session.last_seen = now;
         // A resend is the same id with the same destination and body; the
         // same id with anything else is a new message.
         let key = MessageKey::new(msg_id, to, body);
         // What a reply says when no transition does (an accepted
         // forward's is the destination's).
-        let (answer, why) = match online.recall(&key) {
+        let (answer, why) = match session.recall(&key) {
             Some(answer) => {
                 self.counters.message(MessageResult::Resend);
                 (answer, Some(NoChange::Resent(msg_id)))
@@ -500,8 +567,8 @@ impl Hub {
                 if let Some(result) = answer.result() {
                     self.counters.message(result);
                 }
-                if let Some(online) = &mut self.sessions[index].online {
-                    online.remember(key, answer, self.config.remembered_ids);
+                if let Some(session) = live.and_then(|id| self.sessions.get_mut(id)) {
+                    session.remember(key, answer, self.config.remembered_ids);
                 }
                 let offline = answer == Answer::DestinationOffline;
                 (
@@ -531,10 +598,9 @@ impl Hub {
         let Some(dest) = self.accounts.find(chat.to) else {
             return Answer::DestinationOffline;
         };
-        self.expire_if_idle(dest, now);
-        if self.sessions[dest].online.is_none() {
+        let Some(dest) = self.expire_if_idle(dest, now) else {
             return self.ask_cluster(now, from, chat, key, reply_addr);
-        }
+        };
         self.deliver(now, from, dest, (chat.msg_id, chat.body), None);
         Answer::Accepted
     }
@@ -545,22 +611,25 @@ impl Hub {
         &mut self,
         now: Instant,
         from: AccountIndex,
-        dest: AccountIndex,
+        dest: SessionId,
         (msg_id, body): (MsgId, &[u8]),
         held: Option<u64>,
     ) {
-        let Some(online) = &mut self.sessions[dest].online else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return;
         };
-        if online.pending.len() >= self.config.max_pending {
-            if let Some(oldest) = online.pending.pop_front() {
-                self.give_up(dest, oldest, "too many forwards await receipts");
+        let account = session.account();
+        let pending = &mut session.traffic_mut().pending;
+        if pending.len() >= self.config.max_pending {
+            if let Some(oldest) = pending.pop_front() {
+                self.give_up(account, oldest, "too many forwards await receipts");
             }
         }
-        let Some(online) = &mut self.sessions[dest].online else {
+        let Some(session) = self.sessions.get_mut(dest) else {
             return;
         };
-        online.pending.push_back(Pending {
+        let pending = &mut session.traffic_mut().pending;
+        pending.push_back(Pending {
             msg_id,
             from,
             body: self.bodies.copy_of(body),
@@ -569,15 +638,19 @@ impl Hub {
             held,
         });
         if held.is_none() {
-            let position = online.pending.len() - 1;
+            let position = pending.len() - 1;
             self.send_forward(dest, position);
             self.wake_at(dest, now + self.config.resend_wait(0));
         }
         if self.config.trace {
             let from = self.accounts.id(from).to_owned();
-            if !self.report(dest, &format!("msg {msg_id} from {from}")) {
-                let id = self.accounts.id(dest).to_owned();
-                self.explain(Some(dest), &id, NoChange::AnotherForward { msg_id, from });
+            if !self.report(account, &format!("msg {msg_id} from {from}")) {
+                let id = self.accounts.id(account).to_owned();
+                self.explain(
+                    Some(account),
+                    &id,
+                    NoChange::AnotherForward { msg_id, from },
+                );
             }
         }
     }
@@ -585,18 +658,18 @@ impl Hub {
     /// Sends the forward at `position` in `dest`'s pending queue to `dest`
     /// with `dest`'s current token. By position, not by message id: two
     /// senders may well pick the same id for messages to the same client.
-    fn send_forward(&mut self, dest: AccountIndex, position: usize) {
-        let session = &self.sessions[dest];
-        let (Some(online), Some(addr)) = (&session.online, session.addr) else {
+    fn send_forward(&mut self, dest: SessionId, position: usize) {
+        let Some(session) = self.sessions.get(dest) else {
             return;
         };
-        let Some(pending) = online.pending.get(position) else {
+        let Some(pending) = session.pending().get(position) else {
             return;
         };
+        let addr = session.addr;
         let message = Message::Chat(Chat {
             from: self.accounts.id(pending.from),
-            to: self.accounts.id(dest),
-            token: online.token,
+            to: self.accounts.id(session.account()),
+            token: session.token,
             msg_id: pending.msg_id,
             body: &pending.body,
         });
@@ -613,8 +686,8 @@ impl Hub {
         let Some(index) = self.accounts.find(from) else {
             return self.discard(source, DropReason::NotLoggedIn);
         };
-        self.expire_if_idle(index, now);
-        match self.check_token(now, source, index, &token) {
+        let live = self.expire_if_idle(index, now);
+        match self.check_token(now, source, live, &token) {
             None => return self.discard(source, DropReason::NotLoggedIn),
             Some(TokenCheck::Matches) => {}
             Some(TokenCheck::Wrong { .. }) => {
@@ -622,12 +695,12 @@ impl Hub {
             }
             Some(TokenCheck::Unchecked) => return self.discard(source, DropReason::TokenGuessing),
         }
-        let Some(online) = &mut self.sessions[index].online else {
+        let Some(session) = live.and_then(|id| self.sessions.get_mut(id)) else {
             return;
         };
-        online.last_seen = now;
+        session.last_seen = now;
         // A receipt for an id no longer pending is a copy: nothing to do.
-        if let Some(receipted) = online.take_pending(msg_id) {
+        if let Some(receipted) = session.take_pending(msg_id) {
             self.bodies.give_back(receipted.body);
             if self.config.trace {
                 self.report(index, &format!("receipt for msg {msg_id}"));
@@ -635,26 +708,27 @@ impl Hub {
         }
     }
 
-    /// Checks `token`, from `source`, against the session of `index`; `None`
-    /// if it is offline. A wrong token is counted for the session and the
-    /// source; the session's count is reported at the 1st, 10th, 100th, ...
+    /// Checks `token`, from `source`, against the session `live`; `None`
+    /// if there is none (offline). A wrong token is counted for the session
+    /// and the source; the session's count is reported at the 1st, 10th,
+    /// 100th, ...
     fn check_token(
         &mut self,
         now: Instant,
         source: SocketAddr,
-        index: AccountIndex,
+        live: Option<SessionId>,
         token: &SessionToken,
     ) -> Option<TokenCheck> {
-        let session = &mut self.sessions[index];
-        let online = session.online.as_mut()?;
-        if !self.token_guard.may_check(now, source, session.addr) {
+        let session = self.sessions.get_mut(live?)?;
+        if !self.token_guard.may_check(now, source, Some(session.addr)) {
             return Some(TokenCheck::Unchecked);
         }
-        if online.token.matches(token) {
+        if session.token.matches(token) {
             return Some(TokenCheck::Matches);
         }
-        online.wrong_tokens += 1;
-        let count = online.wrong_tokens;
+        session.wrong_tokens = session.wrong_tokens.saturating_add(1);
+        let count = u64::from(session.wrong_tokens);
+        let index = session.account();
         let answer = self.token_guard.wrong(now, source);
         if count == 10u64.pow(count.ilog10()) {
             self.event(HubEvent::WrongTokens {
@@ -666,34 +740,54 @@ impl Hub {
         Some(TokenCheck::Wrong { answer })
     }
 
-    /// Ends the session if its client has been silent for the session timeout.
-    fn expire_if_idle(&mut self, index: AccountIndex, now: Instant) {
+    /// Ends the session of `index` if its client has been silent for the
+    /// session timeout; else its slot, if it is online: the one lookup by
+    /// account a handler makes for each party.
+    fn expire_if_idle(&mut self, index: AccountIndex, now: Instant) -> Option<SessionId> {
         let timeout = self.config.session_timeout;
-        let session = &self.sessions[index];
-        let Some(online) = &session.online else {
-            return;
-        };
-        if online.expiry(timeout).is_none_or(|expiry| now < expiry) {
-            return;
+        let id = self.sessions.find(index)?;
+        let session = self.sessions.get(id)?;
+        if session.expiry(timeout).is_none_or(|expiry| now < expiry) {
+            return Some(id);
         }
-        self.end_session(now, index, "session expired");
-        self.report(index, "expired");
+        self.end_session(now, index, Ending::Expired);
         self.event(HubEvent::Expired {
             id: self.accounts.id(index).into(),
         });
+        None
     }
 
-    /// Takes a session offline here, giving up on what was still owed to
-    /// it; in a cluster, the node remembers the login ended.
-    fn end_session(&mut self, now: Instant, index: AccountIndex, why: &'static str) {
-        if let Some(online) = self.sessions[index].online.take() {
-            if let Some(cluster) = &mut self.cluster {
-                cluster.ended(now, self.accounts.id(index));
-            }
-            for pending in online.pending {
-                self.give_up(index, pending, why);
-            }
+    /// Ends the session of `index` here, if it has one: frees it, giving
+    /// up on what was still owed to it; in a cluster, the node remembers
+    /// the login ended.
+    fn end_session(&mut self, now: Instant, index: AccountIndex, ending: Ending) {
+        let Some(mut session) = self.free_session(now, index, ending.logged_off()) else {
+            return;
+        };
+        if let Some(cluster) = &mut self.cluster {
+            cluster.ended(now, self.accounts.id(index));
         }
+        for pending in session.take_traffic().into_iter().flat_map(|t| t.pending) {
+            self.give_up(index, pending, ending.why());
+        }
+        self.report_from(index, session.reported, ending.cause());
+    }
+
+    /// Takes the session of `index` out of the table, remembering where
+    /// its replies went (and `logged_off`, the token a logoff ended).
+    fn free_session(
+        &mut self,
+        now: Instant,
+        index: AccountIndex,
+        logged_off: Option<SessionToken>,
+    ) -> Option<Session> {
+        let session = self.sessions.remove(index)?;
+        let ended = Ended {
+            addr: session.addr,
+            logged_off,
+        };
+        self.ended.ended(index, ended, now);
+        Some(session)
     }
 
     fn give_up(&mut self, dest: AccountIndex, pending: Pending, why: &'static str) {
@@ -711,12 +805,16 @@ impl Hub {
     /// wait each time up to [`HubConfig::max_resend_interval`]. A forward is
     /// resent for as long as the session lives: only a receipt, the end of
     /// the session, or the cap on pending forwards ends it.
-    fn resend_due(&mut self, dest: AccountIndex, now: Instant) {
-        let Some(online) = &mut self.sessions[dest].online else {
+    fn resend_due(&mut self, dest: SessionId, now: Instant) {
+        let Some(traffic) = self
+            .sessions
+            .get_mut(dest)
+            .and_then(|session| session.traffic_mut_if_any())
+        else {
             return;
         };
         let mut due = Vec::new();
-        for (position, pending) in online.pending.iter_mut().enumerate() {
+        for (position, pending) in traffic.pending.iter_mut().enumerate() {
             if pending.due <= now && pending.held.is_none() {
                 pending.resends = pending.resends.saturating_add(1);
                 pending.due = now + self.config.resend_wait(pending.resends);
@@ -730,39 +828,42 @@ impl Hub {
     }
 
     /// Queues the session's next deadline: the earlier of expiry and resend.
-    fn schedule_wakeup(&mut self, index: AccountIndex) {
+    fn schedule_wakeup(&mut self, id: SessionId) {
         let timeout = self.config.session_timeout;
-        let Some(online) = &self.sessions[index].online else {
+        let Some(session) = self.sessions.get(id) else {
             return;
         };
-        let next = [online.expiry(timeout), online.next_resend()]
+        let next = [session.expiry(timeout), session.next_resend()]
             .into_iter()
             .flatten()
             .min();
         if let Some(at) = next {
-            self.wake_at(index, at);
+            self.wake_at(id, at);
         }
     }
 
     /// Makes sure the session is woken at `at` or earlier.
-    fn wake_at(&mut self, index: AccountIndex, at: Instant) {
-        let session = &mut self.sessions[index];
+    fn wake_at(&mut self, id: SessionId, at: Instant) {
+        let Some(session) = self.sessions.get_mut(id) else {
+            return;
+        };
         if session.wake_at.is_some_and(|queued| queued <= at) {
             return;
         }
         session.wake_at = Some(at);
-        self.timers.schedule(at, index);
+        self.timers.schedule(at, id);
         // Superseded entries stay queued until they fall due, and a busy
-        // session leaves one behind per forward: when they outnumber the
-        // sessions, keep only each session's live deadline, so that the
-        // queue is bounded by the accounts, not by the traffic.
+        // session leaves one behind per forward, an ended one all of its
+        // own: when they outnumber the sessions, keep only each session's
+        // live deadline, so that the queue is bounded by the sessions
+        // online, not by the traffic. A pass over the queue, not the table.
         if self.timers.len() > 2 * self.sessions.len() {
-            self.timers = TimerQueue::default();
-            for (index, session) in self.sessions.iter() {
-                if let Some(at) = session.wake_at {
-                    self.timers.schedule(at, index);
-                }
-            }
+            let sessions = &self.sessions;
+            self.timers.retain(|at, &id| {
+                sessions
+                    .get(id)
+                    .is_some_and(|session| session.wake_at == Some(at))
+            });
         }
     }
 
@@ -784,7 +885,11 @@ impl Hub {
         }
         self.event(HubEvent::Unchanged {
             id: id.into(),
-            state: index.map(|index| self.sessions[index].state()),
+            state: index.map(|index| {
+                self.sessions
+                    .of(index)
+                    .map_or(SessionState::Offline, Session::state)
+            }),
             why,
         });
     }
@@ -796,25 +901,47 @@ impl Hub {
     /// (`Session::state`), so a change is seen by comparing.
     /// Returns whether it reported one.
     fn report(&mut self, index: AccountIndex, cause: &str) -> bool {
-        let state = self.sessions[index].state();
-        self.report_passing(index, state, cause)
+        let from = self
+            .sessions
+            .of(index)
+            .map_or(SessionState::Offline, |session| session.reported);
+        self.report_from(index, from, cause)
     }
 
-    /// Reports a move to `state`; for `LOGIN_RECEIVED`, which no data
-    /// holds: it lasts while one login's password is checked.
-    fn report_passing(&mut self, index: AccountIndex, state: SessionState, cause: &str) -> bool {
+    /// Reports the change from `from` to the session's state now (`OFFLINE`
+    /// once it ended): for `LOGIN_RECEIVED`, which no data holds (it lasts
+    /// while one login's password is checked), and for a session just
+    /// freed, which took what it last reported along.
+    fn report_from(&mut self, index: AccountIndex, from: SessionState, cause: &str) -> bool {
         if !self.config.trace {
             return false;
         }
-        let session = &mut self.sessions[index];
-        let from = std::mem::replace(&mut session.reported, state);
-        if from == state {
+        let to = match self.sessions.of_mut(index) {
+            Some(session) => {
+                session.reported = session.state();
+                session.reported
+            }
+            None => SessionState::Offline,
+        };
+        self.transition(index, from, to, cause)
+    }
+
+    /// Emits the transition of `index` from `from` to `to`, if they differ;
+    /// says whether it did.
+    fn transition(
+        &mut self,
+        index: AccountIndex,
+        from: SessionState,
+        to: SessionState,
+        cause: &str,
+    ) -> bool {
+        if !self.config.trace || from == to {
             return false;
         }
         self.event(HubEvent::Transition {
             id: self.accounts.id(index).into(),
             from,
-            to: state,
+            to,
             cause: cause.into(),
         });
         true

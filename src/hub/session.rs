@@ -141,11 +141,12 @@ pub struct Pending {
     pub held: Option<u64>,
 }
 
-/// The part of a session that exists only while it is online.
-#[derive(Debug)]
-pub struct Online {
-    pub token: SessionToken,
-    pub last_seen: Instant,
+/// What a session gathers from traffic: the messages its client sent
+/// lately, the forwards it owes receipts for, the asks of other nodes it
+/// took. Boxed and made at the first use, so that an idle session does not
+/// carry the empty queues (120 bytes of them).
+#[derive(Debug, Default)]
+pub struct Traffic {
     /// Ids of messages this client sent lately, oldest first: the order in
     /// which they are forgotten.
     pub recent: VecDeque<MsgId>,
@@ -155,8 +156,6 @@ pub struct Online {
     answers: Vec<(MessageKey, Answer)>,
     /// Forwards to this client awaiting receipts, oldest first.
     pub pending: VecDeque<Pending>,
-    /// Datagrams that claimed this session with a wrong token.
-    pub wrong_tokens: u64,
     /// In a cluster, messages other nodes asked this node to deliver here
     /// lately, by sender, oldest first: an ask made again (its verdict was
     /// lost) is taken without a second delivery. A fingerprint of sender
@@ -164,22 +163,10 @@ pub struct Online {
     taken: VecDeque<TakenKey>,
 }
 
-impl Online {
-    pub fn new(token: SessionToken, now: Instant) -> Self {
-        Self {
-            token,
-            last_seen: now,
-            recent: VecDeque::new(),
-            answers: Vec::new(),
-            pending: VecDeque::new(),
-            wrong_tokens: 0,
-            taken: VecDeque::new(),
-        }
-    }
-
+impl Traffic {
     /// The answer given to `sent`, if it was seen lately: the same id, to
     /// the same destination, with the same body.
-    pub fn recall(&self, sent: &MessageKey) -> Option<Answer> {
+    fn recall(&self, sent: &MessageKey) -> Option<Answer> {
         let at = self.find_answer(sent.msg_id).ok()?;
         let (remembered, answer) = self.answers[at];
         (remembered == *sent).then_some(answer)
@@ -187,7 +174,7 @@ impl Online {
 
     /// Remembers an answer, forgetting the oldest beyond `capacity`. A
     /// message with the id of a remembered one takes its place.
-    pub fn remember(&mut self, sent: MessageKey, answer: Answer, capacity: usize) {
+    fn remember(&mut self, sent: MessageKey, answer: Answer, capacity: usize) {
         if let Ok(at) = self.find_answer(sent.msg_id) {
             self.answers[at] = (sent, answer);
             return;
@@ -213,7 +200,7 @@ impl Online {
 
     /// Whether another node's ask for this message was taken here
     /// lately; if not, it is remembered as taken now.
-    pub fn take_once(&mut self, taken: TakenKey, capacity: usize) -> bool {
+    fn take_once(&mut self, taken: TakenKey, capacity: usize) -> bool {
         if self.taken.contains(&taken) {
             return false;
         }
@@ -223,11 +210,128 @@ impl Online {
         self.taken.push_back(taken);
         true
     }
+}
+
+/// No forwards: what an idle session's queue reads as.
+static NO_PENDING: VecDeque<Pending> = VecDeque::new();
+
+/// A client's session on the hub, from its login to its end: it exists
+/// only while the client is online (the table of them is `Sessions`).
+#[derive(Debug)]
+pub struct Session {
+    /// Where replies go: the address the login named.
+    pub addr: SocketAddr,
+    pub last_seen: Instant,
+    /// The deadline of this session's entry in the hub's timer queue.
+    pub wake_at: Option<Instant>,
+    /// Made at the first message, forward or ask: `None` while idle.
+    traffic: Option<Box<Traffic>>,
+    /// The account whose session this is (4 bytes: indexes fit in a `u32`,
+    /// as `Accounts` keeps them).
+    account: u32,
+    /// Datagrams that claimed this session with a wrong token.
+    pub wrong_tokens: u32,
+    pub token: SessionToken,
+    /// The state `--trace` last reported (`Hub::report`).
+    pub reported: SessionState,
+}
+
+impl Session {
+    /// The session a login of `account` from `addr` starts at `now`.
+    pub fn new(account: AccountIndex, token: SessionToken, addr: SocketAddr, now: Instant) -> Self {
+        Self {
+            addr,
+            last_seen: now,
+            wake_at: None,
+            traffic: None,
+            account: account.0 as u32,
+            wrong_tokens: 0,
+            token,
+            reported: SessionState::Offline,
+        }
+    }
+
+    pub fn account(&self) -> AccountIndex {
+        AccountIndex(self.account as usize)
+    }
+
+    /// The state as the diagram names it.
+    pub fn state(&self) -> SessionState {
+        if self.pending().is_empty() {
+            SessionState::Online
+        } else {
+            SessionState::MessageForward
+        }
+    }
+
+    /// A login from another address replaces the session: a new token and
+    /// address, what it remembered forgotten; the forwards still owed
+    /// follow the user to the new address.
+    pub fn replace(&mut self, token: SessionToken, addr: SocketAddr, now: Instant) {
+        let pending = self.traffic.take().map(|traffic| traffic.pending);
+        *self = Self {
+            wake_at: self.wake_at,
+            reported: self.reported,
+            ..Self::new(self.account(), token, addr, now)
+        };
+        if let Some(pending) = pending.filter(|pending| !pending.is_empty()) {
+            self.traffic_mut().pending = pending;
+        }
+    }
+
+    /// What the session gathered from traffic, if anything yet.
+    pub fn traffic(&self) -> Option<&Traffic> {
+        self.traffic.as_deref()
+    }
+
+    /// What the session gathers from traffic, made now if it had none.
+    pub fn traffic_mut(&mut self) -> &mut Traffic {
+        self.traffic.get_or_insert_with(Box::default)
+    }
+
+    /// What the session gathered from traffic, if anything yet, to change.
+    pub fn traffic_mut_if_any(&mut self) -> Option<&mut Traffic> {
+        self.traffic.as_deref_mut()
+    }
+
+    /// Takes what the session gathered (its end gives up its forwards).
+    pub fn take_traffic(&mut self) -> Option<Box<Traffic>> {
+        self.traffic.take()
+    }
+
+    /// Forwards to this client awaiting receipts, oldest first.
+    pub fn pending(&self) -> &VecDeque<Pending> {
+        self.traffic()
+            .map_or(&NO_PENDING, |traffic| &traffic.pending)
+    }
+
+    /// Message ids remembered to answer resends.
+    pub fn remembered(&self) -> usize {
+        self.traffic().map_or(0, |traffic| traffic.recent.len())
+    }
+
+    /// The answer given to `sent`, if it was seen lately: the same id, to
+    /// the same destination, with the same body.
+    pub fn recall(&self, sent: &MessageKey) -> Option<Answer> {
+        self.traffic()?.recall(sent)
+    }
+
+    /// Remembers an answer, forgetting the oldest beyond `capacity`.
+    pub fn remember(&mut self, sent: MessageKey, answer: Answer, capacity: usize) {
+        self.traffic_mut().remember(sent, answer, capacity);
+    }
+
+    /// Whether another node's ask for this message was taken here
+    /// lately; if not, it is remembered as taken now.
+    pub fn take_once(&mut self, taken: TakenKey, capacity: usize) -> bool {
+        self.traffic_mut().take_once(taken, capacity)
+    }
 
     /// Takes the pending forward with this id, if any.
     pub fn take_pending(&mut self, msg_id: MsgId) -> Option<Pending> {
-        let position = self.pending.iter().position(|p| p.msg_id == msg_id)?;
-        self.pending.remove(position)
+        let pending = &mut self.traffic.as_mut()?.pending;
+        let position = pending.iter().position(|p| p.msg_id == msg_id)?;
+        pending.remove(position)
     }
 
     /// When the session expires if its client stays silent; `None` if that
@@ -238,7 +342,7 @@ impl Online {
 
     /// The earliest resend deadline (of the forwards sent).
     pub fn next_resend(&self) -> Option<Instant> {
-        self.pending
+        self.pending()
             .iter()
             .filter(|p| p.held.is_none())
             .map(|p| p.due)
@@ -248,45 +352,8 @@ impl Online {
     /// Forgets that a message was taken for another node (its verdict was
     /// lost): asked again, it is taken again.
     pub fn forget_taken(&mut self, forgotten: TakenKey) {
-        self.taken.retain(|taken| *taken != forgotten);
-    }
-}
-
-/// Everything the hub knows about one account.
-#[derive(Debug)]
-pub struct Session {
-    /// `None` while offline.
-    pub online: Option<Online>,
-    /// Where replies go: the address of the last login, kept after it ends.
-    pub addr: Option<SocketAddr>,
-    /// The token of the session that was logged off last, so that a resent
-    /// logoff is answered with `Success` again.
-    pub logged_off_token: Option<SessionToken>,
-    /// The deadline of this session's entry in the hub's timer queue.
-    pub wake_at: Option<Instant>,
-    /// The state `--trace` last reported (`Hub::report`).
-    pub reported: SessionState,
-}
-
-impl Default for Session {
-    fn default() -> Self {
-        Self {
-            online: None,
-            addr: None,
-            logged_off_token: None,
-            wake_at: None,
-            reported: SessionState::Offline,
-        }
-    }
-}
-
-impl Session {
-    /// The state as the diagram names it.
-    pub fn state(&self) -> SessionState {
-        match &self.online {
-            None => SessionState::Offline,
-            Some(online) if online.pending.is_empty() => SessionState::Online,
-            Some(_) => SessionState::MessageForward,
+        if let Some(traffic) = &mut self.traffic {
+            traffic.taken.retain(|taken| *taken != forgotten);
         }
     }
 }

@@ -1,82 +1,254 @@
-//! The session table: one [`Session`] per account, at the account's
-//! [`AccountIndex`], so that finding a session costs one lookup of its id.
+//! The session table: a session for each account online now, and nothing
+//! for the others.
 //!
-//! An account that never logged in costs a null pointer (8 bytes): its
-//! session is made the first time the hub writes to it. With a million
-//! accounts, most of them idle, the table is 8 MB, not 200.
+//! Sessions live in a slab, a `Vec` of slots whose vacant ones are chained
+//! in a free list: a login takes a vacant slot (or adds one), a logoff,
+//! expiry, replacement or removed account gives it back. A slot's number
+//! is a [`SessionId`], the small key the hub's timer queue refers to. A
+//! table by account (hashbrown's `HashTable` of 4-byte session ids, hashed
+//! by the account the slot holds, as `Accounts` keeps its tables by id)
+//! finds an account's session.
+//!
+//! So an account costs nothing here until it logs in, and an idle online
+//! session its 88-byte slot and its entry in the table by account, which
+//! with its timer entry stay under 200 bytes (asserted in
+//! `hub/tests/bounds.rs`); what a session gathers from traffic is in a box
+//! made at its first use (`Session::traffic_mut`).
 
-use std::ops::{Index, IndexMut};
+use hashbrown::HashTable;
 
-use super::session::{Session, SessionState};
+use super::session::Session;
 use crate::accounts::AccountIndex;
 
-/// The session of every account that has none yet: offline, nothing kept.
-static NEVER_LOGGED_IN: Session = Session {
-    online: None,
-    addr: None,
-    logged_off_token: None,
-    wake_at: None,
-    reported: SessionState::Offline,
-};
+/// A session's slot in the table: valid while the session lives, then
+/// given to the next login. The timer queue keys its entries on it, and
+/// checks when one fires whether it still means the same deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(u32);
 
-/// Every account's session, in account order; `None` until one is made.
-pub struct Sessions(Vec<Option<Box<Session>>>);
+impl SessionId {
+    fn slot(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A slot of the slab: a session, or a link in the chain of vacant slots.
+#[derive(Debug)]
+enum Slot {
+    Live(Session),
+    Vacant { next: Option<SessionId> },
+}
+
+/// Every online session, found by its [`SessionId`] or its account.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    slots: Vec<Slot>,
+    /// The vacant slot a login takes next, if any.
+    free: Option<SessionId>,
+    /// How many slots hold a session.
+    live: usize,
+    /// The live slots, hashed by their sessions' accounts.
+    by_account: HashTable<SessionId>,
+}
 
 impl Sessions {
-    /// A table for `accounts` accounts, none of them with a session yet.
-    pub fn new(accounts: usize) -> Self {
-        Self((0..accounts).map(|_| None).collect())
+    /// The session of `account`, if it is online here.
+    pub fn find(&self, account: AccountIndex) -> Option<SessionId> {
+        let slots = &self.slots;
+        self.by_account
+            .find(hash(account), |&id| holds(slots, id, account))
+            .copied()
     }
 
-    /// Room for every account added since: the table has a slot per index
-    /// ever given out (`Accounts::indexes`).
-    pub fn grow(&mut self, indexes: usize) {
-        self.0.resize_with(indexes.max(self.0.len()), || None);
+    /// The session of `account`, if it is online here.
+    pub fn of(&self, account: AccountIndex) -> Option<&Session> {
+        self.get(self.find(account)?)
     }
 
-    /// Slots, one per account index.
+    /// The session of `account`, if it is online here, to change.
+    pub fn of_mut(&mut self, account: AccountIndex) -> Option<&mut Session> {
+        self.get_mut(self.find(account)?)
+    }
+
+    /// The session in slot `id`, if it holds one.
+    pub fn get(&self, id: SessionId) -> Option<&Session> {
+        match self.slots.get(id.slot())? {
+            Slot::Live(session) => Some(session),
+            Slot::Vacant { .. } => None,
+        }
+    }
+
+    /// The session in slot `id`, if it holds one, to change.
+    pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        match self.slots.get_mut(id.slot())? {
+            Slot::Live(session) => Some(session),
+            Slot::Vacant { .. } => None,
+        }
+    }
+
+    /// Puts `session` in a vacant slot; its account must have none.
+    pub fn insert(&mut self, session: Session) -> SessionId {
+        let account = session.account();
+        let id = match self.free {
+            Some(id) => {
+                let slot = &mut self.slots[id.slot()];
+                if let Slot::Vacant { next } = slot {
+                    self.free = *next;
+                }
+                *slot = Slot::Live(session);
+                id
+            }
+            None => {
+                self.reserve_slot();
+                self.slots.push(Slot::Live(session));
+                SessionId((self.slots.len() - 1) as u32)
+            }
+        };
+        let slots = &self.slots;
+        self.by_account
+            .insert_unique(hash(account), id, |&id| hash_slot(slots, id));
+        self.live += 1;
+        id
+    }
+
+    /// Takes the session of `account` out, if it has one; its slot is
+    /// vacant from now on.
+    pub fn remove(&mut self, account: AccountIndex) -> Option<Session> {
+        let slots = &self.slots;
+        let (id, _) = self
+            .by_account
+            .find_entry(hash(account), |&id| holds(slots, id, account))
+            .ok()?
+            .remove();
+        let vacant = Slot::Vacant { next: self.free };
+        let Slot::Live(session) = std::mem::replace(&mut self.slots[id.slot()], vacant) else {
+            return None; // the table names only live slots
+        };
+        self.free = Some(id);
+        self.live -= 1;
+        Some(session)
+    }
+
+    /// Sessions online.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.live
     }
 
-    /// Each session made so far, with its account's index.
-    pub fn iter(&self) -> impl Iterator<Item = (AccountIndex, &Session)> {
-        self.0
+    /// Every session online, with its slot.
+    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session)> {
+        self.slots
             .iter()
             .enumerate()
-            .filter_map(|(index, session)| Some((AccountIndex(index), session.as_deref()?)))
+            .filter_map(|(slot, entry)| match entry {
+                Slot::Live(session) => Some((SessionId(slot as u32), session)),
+                Slot::Vacant { .. } => None,
+            })
+    }
+
+    /// The bytes the table holds on the heap: its slots, vacant ones
+    /// included, and its table by account.
+    #[cfg(test)]
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>() + self.by_account.allocation_size()
+    }
+
+    /// The bytes of the sessions' traffic boxes, with what the allocator
+    /// adds to each (not what their queues hold, which their bounds cap).
+    #[cfg(test)]
+    pub fn traffic_bytes(&self) -> usize {
+        /// What glibc's allocator adds to a small allocation: a header.
+        const ALLOCATOR_OVERHEAD: usize = 16;
+        let boxes = self.iter().filter(|(_, s)| s.traffic().is_some()).count();
+        boxes * (std::mem::size_of::<super::session::Traffic>() + ALLOCATOR_OVERHEAD)
+    }
+
+    /// Room for one more slot. The slab grows by a quarter at a time, not
+    /// by doubling, so that its spare slots stay a small part of what each
+    /// online session costs (a copy of every slot at each growth is cheap
+    /// next to the logins that filled it).
+    fn reserve_slot(&mut self) {
+        if self.slots.len() == self.slots.capacity() {
+            self.slots.reserve_exact((self.slots.len() / 4).max(64));
+        }
     }
 }
 
-impl Index<AccountIndex> for Sessions {
-    type Output = Session;
+/// Where the table by account looks for `account`.
+fn hash(account: AccountIndex) -> u64 {
+    // Indexes are small consecutive integers: a multiply by an odd
+    // constant spreads them over the high bits that hashbrown probes by.
+    (account.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
 
-    fn index(&self, index: AccountIndex) -> &Session {
-        self.0[index.0].as_deref().unwrap_or(&NEVER_LOGGED_IN)
+/// Where the table by account keeps slot `id` (when it grows).
+fn hash_slot(slots: &[Slot], id: SessionId) -> u64 {
+    match &slots[id.slot()] {
+        Slot::Live(session) => hash(session.account()),
+        Slot::Vacant { .. } => 0, // never in the table
     }
 }
 
-impl IndexMut<AccountIndex> for Sessions {
-    /// The session, made now if the account has none yet.
-    fn index_mut(&mut self, index: AccountIndex) -> &mut Session {
-        self.0[index.0].get_or_insert_with(Box::default)
-    }
+/// Whether slot `id` holds the session of `account`.
+fn holds(slots: &[Slot], id: SessionId, account: AccountIndex) -> bool {
+    matches!(&slots[id.slot()], Slot::Live(session) if session.account() == account)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
     use super::*;
+    use crate::wire::SessionToken;
+
+    fn session(account: usize) -> Session {
+        let token = SessionToken::generate(&mut StdRng::seed_from_u64(7));
+        let addr = "127.0.0.1:9".parse().unwrap();
+        Session::new(AccountIndex(account), token, addr, Instant::now())
+    }
 
     #[test]
-    fn an_account_costs_a_pointer_until_its_session_is_written() {
-        let mut sessions = Sessions::new(1000);
-        assert_eq!(std::mem::size_of::<Option<Box<Session>>>(), 8);
-        assert_eq!(sessions[AccountIndex(7)].state(), SessionState::Offline);
-        assert_eq!(sessions.iter().count(), 0, "reading makes nothing");
-        sessions[AccountIndex(7)].addr = Some("127.0.0.1:9".parse().unwrap());
-        let made: Vec<_> = sessions.iter().map(|(index, _)| index).collect();
-        assert_eq!(made, [AccountIndex(7)]);
-        sessions.grow(2000);
-        assert_eq!(sessions.len(), 2000);
+    fn a_freed_slot_is_taken_by_the_next_login() {
+        let mut sessions = Sessions::default();
+        let alice = sessions.insert(session(7));
+        let bob = sessions.insert(session(1_000_000));
+        assert_eq!(sessions.find(AccountIndex(7)), Some(alice));
+        assert_eq!(sessions.find(AccountIndex(1_000_000)), Some(bob));
+        assert_eq!(sessions.find(AccountIndex(8)), None);
+        assert!(sessions.remove(AccountIndex(7)).is_some());
+        assert!(sessions.remove(AccountIndex(7)).is_none(), "once");
+        assert_eq!((sessions.len(), sessions.find(AccountIndex(7))), (1, None));
+        assert!(sessions.get(alice).is_none(), "its slot is vacant");
+        let carol = sessions.insert(session(3));
+        assert_eq!(carol, alice, "the same slot");
+        assert_eq!(
+            sessions.of(AccountIndex(3)).map(Session::account),
+            Some(AccountIndex(3))
+        );
+        let live: Vec<_> = sessions.iter().map(|(id, _)| id).collect();
+        assert_eq!(live, [carol, bob]);
+    }
+
+    #[test]
+    fn logins_and_logoffs_reuse_the_slots_they_freed() {
+        let mut sessions = Sessions::default();
+        for round in 0..20 {
+            for account in 0..1000 {
+                sessions.insert(session(round * 1000 + account));
+            }
+            for account in 0..1000 {
+                assert!(sessions
+                    .remove(AccountIndex(round * 1000 + account))
+                    .is_some());
+            }
+        }
+        assert_eq!(sessions.len(), 0);
+        assert!(
+            sessions.slots.len() <= 1000,
+            "{} slots",
+            sessions.slots.len()
+        );
     }
 }

@@ -42,6 +42,78 @@ fn a_destination_that_never_receipts_holds_at_most_max_pending() {
     );
 }
 
+/// A hub with `count` accounts `u0`, `u1`, ... (password `p0`, ...).
+fn hub_of(count: usize) -> Hub {
+    let file: String = (0..count).map(|n| format!("u{n}:p{n}\n")).collect();
+    let accounts = Accounts::parse(&file).expect("accounts");
+    Hub::with_rng(
+        accounts,
+        HubConfig::default(),
+        Box::new(StdRng::seed_from_u64(7)),
+    )
+}
+
+/// Logs account `n` of [`hub_of`] in, from an address of its own.
+fn log_in(hub: &mut Hub, now: Instant, n: usize) {
+    let from = SocketAddr::from(([10, (n >> 16) as u8, (n >> 8) as u8, n as u8], 4000));
+    hub.handle_datagram(now, from, format!("u{n}->server#login<p{n}>").as_bytes());
+    let reply = hub.poll_transmit().expect("a reply");
+    assert!(reply.payload.starts_with(b"server->u"), "{n}");
+}
+
+/// An account costs nothing in the session table until it logs in; an
+/// idle online session at most 200 bytes, counted from the capacities of
+/// everything kept per session (its slab slot, its entry in the table by
+/// account, its timer entry, spare room included; an idle session has no
+/// traffic box), at every count of sessions from 1,000 up, so also just
+/// after each table grew.
+#[test]
+fn an_idle_online_session_costs_at_most_200_bytes() {
+    let sessions = 40_000;
+    let mut hub = hub_of(sessions);
+    let t0 = Instant::now();
+    assert_eq!(hub.session_heap_bytes(), 0, "before any login");
+    let mut worst = 0;
+    for n in 0..sessions {
+        log_in(&mut hub, t0, n);
+        let online = n + 1;
+        if online >= 1000 {
+            worst = worst.max(hub.session_heap_bytes() / online);
+        }
+    }
+    assert_eq!(hub.stats().online, sessions);
+    assert_eq!(hub.sessions.traffic_bytes(), 0, "idle: no traffic box");
+    assert!(worst <= 200, "{worst} bytes a session");
+}
+
+/// Sessions that end give their memory back to the next logins: ten rounds
+/// of 1,000 logins and logoffs, each by other accounts, take no more than
+/// the first.
+#[test]
+fn sessions_are_freed_when_they_end() {
+    let mut hub = hub_of(10_000);
+    let t0 = Instant::now();
+    let mut after_first_round = 0;
+    for round in 0..10 {
+        let accounts = round * 1000..(round + 1) * 1000;
+        for n in accounts.clone() {
+            log_in(&mut hub, t0, n);
+        }
+        assert_eq!(hub.stats().online, 1000);
+        for n in accounts {
+            let token = hub.sessions.of(AccountIndex(n)).expect("online").token;
+            let logoff = format!("u{n}->server#logoff<{}>", token.as_str());
+            hub.handle_datagram(t0, addr(4000), logoff.as_bytes());
+        }
+        assert_eq!(hub.stats().online, 0, "round {round}");
+        let bytes = hub.session_heap_bytes();
+        if round == 0 {
+            after_first_round = bytes;
+        }
+        assert!(bytes <= after_first_round, "round {round}: {bytes} bytes");
+    }
+}
+
 #[test]
 fn steady_traffic_keeps_the_timer_queue_bounded() {
     // Each forward arms a resend timer, and each receipted forward leaves
@@ -201,6 +273,8 @@ fn hostile_run(cases: usize) {
             "{stats:?}"
         );
         assert!(stats.timers <= 2 * accounts, "{stats:?}");
+        // At most one ended session remembered per account.
+        assert!(stats.ended_sessions <= accounts, "{stats:?}");
         assert!(stats.throttled_ips <= 100, "{stats:?}");
         assert!(stats.throttled_pairs <= 100, "{stats:?}");
         assert!(stats.token_sources <= 1_000, "{stats:?}");

@@ -20,7 +20,12 @@ fn session_expires_exactly_at_the_timeout_through_handle_timeout() {
     assert_eq!(h.tick(), []);
     assert_eq!(h.state("alice"), SessionState::Offline);
     assert_eq!(h.events(), [HubEvent::Expired { id: "alice".into() }]);
-    assert_eq!(h.hub.stats(), HubStats::default());
+    // Nothing is left but where alice's replies went.
+    let remembered = HubStats {
+        ended_sessions: 1,
+        ..HubStats::default()
+    };
+    assert_eq!(h.hub.stats(), remembered);
     assert_eq!(h.hub.poll_timeout(), None);
 }
 

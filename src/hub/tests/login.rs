@@ -34,6 +34,38 @@ fn login_is_accepted_with_a_fresh_token_at_the_named_address() {
     assert_ne!(bob, again);
 }
 
+/// A session that ended is freed, but its client's address is remembered
+/// for `ENDED_MEMORY`: replies go there, not to the datagram's source.
+#[test]
+fn replies_after_a_session_ended_go_to_its_address_while_remembered() {
+    for ending in ["logoff", "expiry"] {
+        let mut h = Harness::new();
+        let (source, receive_at) = (addr(7001), addr(7002));
+        let token = h.login_via("alice", source, receive_at);
+        let ended_at = match ending {
+            "logoff" => {
+                h.send(source, logoff("alice", &token));
+                Duration::ZERO
+            }
+            _ => {
+                let timeout = HubConfig::default().session_timeout;
+                h.at(timeout);
+                h.tick();
+                timeout
+            }
+        };
+        assert_eq!(h.state("alice"), SessionState::Offline, "{ending}");
+        assert_eq!(h.hub.stats().online, 0, "{ending}: freed");
+        let log_in_again = format!("server->alice#<{token}><{M1}>Error: please log in again!");
+        h.at(ended_at + ended::ENDED_MEMORY - NANO);
+        let out = h.send(source, chat("alice", "bob", &token, M1, "hi"));
+        assert_eq!(out, [sent(receive_at, &log_in_again)], "{ending}");
+        h.at(ended_at + ended::ENDED_MEMORY);
+        let out = h.send(source, chat("alice", "bob", &token, M1, "hi"));
+        assert_eq!(out, [sent(source, &log_in_again)], "{ending}: forgotten");
+    }
+}
+
 #[test]
 fn login_replies_go_to_the_address_the_login_names() {
     let source = SocketAddr::from(([10, 0, 0, 7], 7001));

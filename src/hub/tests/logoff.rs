@@ -51,6 +51,26 @@ fn a_resent_logoff_is_answered_success_again() {
     );
 }
 
+/// The ended session is freed; what answers the resend is remembered for
+/// `ENDED_MEMORY` (docs/protocol.md), then forgotten.
+#[test]
+fn a_resent_logoff_is_answered_success_while_its_end_is_remembered() {
+    let mut h = Harness::new();
+    let (source, receive_at) = (addr(7001), addr(7002));
+    let tb = h.login_via("bob", source, receive_at);
+    let success = [sent(receive_at, format!("server->bob#Success<{tb}>"))];
+    assert_eq!(h.send(source, logoff("bob", &tb)), success);
+    assert_eq!((h.hub.stats().online, h.hub.stats().ended_sessions), (0, 1));
+    h.at(ended::ENDED_MEMORY - NANO);
+    assert_eq!(h.send(source, logoff("bob", &tb)), success);
+    h.at(ended::ENDED_MEMORY);
+    assert_eq!(
+        h.send(source, logoff("bob", &tb)),
+        [sent(source, "server->bob#Error: please log in again!")],
+        "forgotten: answered as if bob never logged in"
+    );
+}
+
 #[test]
 fn logoff_while_not_logged_in_is_told_to_log_in_again() {
     let mut h = Harness::new();
