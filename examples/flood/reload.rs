@@ -115,8 +115,20 @@ impl Reload {
         }
     }
 
-    /// Puts the next file in place and signals the server.
+    /// Puts the next file in place and signals the server. The file
+    /// replaced keeps a second name until the run's directory goes: its
+    /// last name gone, the rename would drop its pages from the page cache
+    /// (180 MB for 10M accounts: a hundred milliseconds in this thread,
+    /// which reads the replies).
     fn hang_up(&mut self) -> Result<(), String> {
+        let replaced = self.file.with_extension("conf.replaced");
+        std::fs::hard_link(&self.file, &replaced).map_err(|err| {
+            format!(
+                "cannot link {} to {}: {err}",
+                self.file.display(),
+                replaced.display()
+            )
+        })?;
         std::fs::rename(&self.next, &self.file).map_err(|err| {
             format!(
                 "cannot rename {} to {}: {err}",
