@@ -5,9 +5,9 @@
 //! in a free list: a login takes a vacant slot (or adds one), a logoff,
 //! expiry, replacement or removed account gives it back. A slot's number
 //! is a [`SessionId`], the small key the hub's timer queue refers to. A
-//! table by account (hashbrown's `HashTable` of 4-byte session ids, hashed
-//! by the account the slot holds, as `Accounts` keeps its tables by id)
-//! finds an account's session.
+//! table by account (hashbrown's `HashTable` of account and session id, 4
+//! bytes each: a lookup compares accounts in the table, without reading
+//! the slot) finds an account's session.
 //!
 //! So an account costs nothing here until it logs in, and an idle online
 //! session its 88-byte slot and its entry in the table by account, which
@@ -47,17 +47,16 @@ pub struct Sessions {
     free: Option<SessionId>,
     /// How many slots hold a session.
     live: usize,
-    /// The live slots, hashed by their sessions' accounts.
-    by_account: HashTable<SessionId>,
+    /// The live slots, with their sessions' accounts, hashed by account.
+    by_account: HashTable<(AccountIndex32, SessionId)>,
 }
 
 impl Sessions {
     /// The session of `account`, if it is online here.
     pub fn find(&self, account: AccountIndex) -> Option<SessionId> {
-        let slots = &self.slots;
-        self.by_account
-            .find(hash(account), |&id| holds(slots, id, account))
-            .copied()
+        let key = AccountIndex32::from(account);
+        let found = self.by_account.find(hash(key), |&(held, _)| held == key);
+        found.map(|&(_, id)| id)
     }
 
     /// The session of `account`, if it is online here.
@@ -104,9 +103,9 @@ impl Sessions {
                 SessionId((self.slots.len() - 1) as u32)
             }
         };
-        let slots = &self.slots;
+        let key = AccountIndex32::from(account);
         self.by_account
-            .insert_unique(hash(account), id, |&id| hash_slot(slots, id));
+            .insert_unique(hash(key), (key, id), |&(held, _)| hash(held));
         self.live += 1;
         id
     }
@@ -114,10 +113,10 @@ impl Sessions {
     /// Takes the session of `account` out, if it has one; its slot is
     /// vacant from now on.
     pub fn remove(&mut self, account: AccountIndex) -> Option<Session> {
-        let slots = &self.slots;
-        let (id, _) = self
+        let key = AccountIndex32::from(account);
+        let ((_, id), _) = self
             .by_account
-            .find_entry(hash(account), |&id| holds(slots, id, account))
+            .find_entry(hash(key), |&(held, _)| held == key)
             .ok()?
             .remove();
         let vacant = Slot::Vacant { next: self.free };
@@ -173,24 +172,22 @@ impl Sessions {
     }
 }
 
-/// Where the table by account looks for `account`.
-fn hash(account: AccountIndex) -> u64 {
-    // Indexes are small consecutive integers: a multiply by an odd
-    // constant spreads them over the high bits that hashbrown probes by.
-    (account.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
+/// An account's index in 4 bytes, as the table by account keeps it (an
+/// index is below 2^32: the arena that names its account is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AccountIndex32(u32);
 
-/// Where the table by account keeps slot `id` (when it grows).
-fn hash_slot(slots: &[Slot], id: SessionId) -> u64 {
-    match &slots[id.slot()] {
-        Slot::Live(session) => hash(session.account()),
-        Slot::Vacant { .. } => 0, // never in the table
+impl From<AccountIndex> for AccountIndex32 {
+    fn from(account: AccountIndex) -> Self {
+        Self(account.0 as u32)
     }
 }
 
-/// Whether slot `id` holds the session of `account`.
-fn holds(slots: &[Slot], id: SessionId, account: AccountIndex) -> bool {
-    matches!(&slots[id.slot()], Slot::Live(session) if session.account() == account)
+/// Where the table by account looks for `account`.
+fn hash(account: AccountIndex32) -> u64 {
+    // Indexes are small consecutive integers: a multiply by an odd
+    // constant spreads them over the high bits that hashbrown probes by.
+    u64::from(account.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 #[cfg(test)]
