@@ -33,12 +33,14 @@ pub const SETTLE: Duration = Duration::from_millis(100);
 /// the first look at the clock past this.
 pub const SLICE: Duration = Duration::from_millis(1);
 
-/// Bytes read from the file at a time: a few thousand lines, some tenths
-/// of a millisecond of work.
+/// Bytes read from the file at a time: about 900 lines, a tenth of a
+/// millisecond of work.
 const CHUNK: usize = 16 << 10;
 
-/// Entries copied or indexed between two looks at the clock.
-const STEP: usize = 1 << 10;
+/// Entries copied or indexed between two looks at the clock: each insert
+/// into a table that was just made may fault in a page of it (some
+/// microseconds each), so the steps are short.
+const STEP: usize = 1 << 8;
 
 /// Bytes of replaced accounts freed between two looks at the clock.
 const FREE: usize = 1 << 20;
