@@ -18,8 +18,8 @@ mod retired;
 pub use rebuild::{Progress, Rebuild, Rebuilt};
 pub use retired::Retired;
 
-/// The accounts the hub knows, each with a dense [`AccountIndex`] at which
-/// the hub keeps its session.
+/// The accounts the hub knows, each with a dense [`AccountIndex`] that the
+/// hub's tables key on.
 ///
 /// Compact, for millions of accounts: every id and password lies in one
 /// byte arena, each index has a 12-byte `Entry` saying where, and the
@@ -103,8 +103,9 @@ impl Hasher for IdHasher {
     }
 }
 
-/// An account's place in [`Accounts`]: the hub keeps each account's session
-/// at it, and other tables key on it instead of the id.
+/// An account's place in [`Accounts`], the same across reloads: the hub's
+/// tables (its sessions by account, the throttle's) key on it instead of
+/// the id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountIndex(pub(crate) usize);
 
@@ -245,9 +246,9 @@ impl Accounts {
             + (self.live.capacity() + self.removed.capacity()) * index
     }
 
-    /// How many indexes were ever given out, removed accounts' included:
-    /// the size of a table kept by [`AccountIndex`].
-    pub fn indexes(&self) -> usize {
+    /// How many indexes were ever given out, removed accounts' included.
+    #[cfg(test)]
+    fn indexes(&self) -> usize {
         self.entries.len()
     }
 }
