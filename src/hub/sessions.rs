@@ -5,17 +5,17 @@
 //! in a free list: a login takes a vacant slot (or adds one), a logoff,
 //! expiry, replacement or removed account gives it back. A slot's number
 //! is a [`SessionId`], the small key the hub's timer queue refers to. A
-//! table by account (hashbrown's `HashTable` of account and session id, 4
-//! bytes each: a lookup compares accounts in the table, without reading
-//! the slot) finds an account's session.
+//! table by account (a `Vec` of 4-byte slot numbers, indexed by
+//! [`AccountIndex`]) finds an account's session in one read.
 //!
-//! So an account costs nothing here until it logs in, and an idle online
-//! session its 88-byte slot and its entry in the table by account, which
-//! with its timer entry stay under 200 bytes (asserted in
-//! `hub/tests/bounds.rs`); what a session gathers from traffic is in a box
-//! made at its first use (`Session::traffic_mut`).
-
-use hashbrown::HashTable;
+//! So an account costs nothing here before the first login, then at most 4
+//! bytes (its entry in the table by account, whose pages are made as
+//! logins touch them: a million accounts, 4 MB at most); an idle online
+//! session costs its 88-byte slot, which with its timer entry stays under
+//! 200 bytes (asserted in `hub/tests/bounds.rs`); what a session gathers
+//! from traffic is in a box made at its first use (`Session::traffic_mut`).
+//! (A hash table by account would cost nothing for accounts that never log
+//! in, but a probe of it was 7% of the hub's bench with 100,000 sessions.)
 
 use super::session::Session;
 use crate::accounts::AccountIndex;
@@ -47,16 +47,17 @@ pub struct Sessions {
     free: Option<SessionId>,
     /// How many slots hold a session.
     live: usize,
-    /// The live slots, with their sessions' accounts, hashed by account.
-    by_account: HashTable<(AccountIndex32, SessionId)>,
+    /// By account: its session's slot, plus one; 0 for none.
+    by_account: Vec<u32>,
 }
 
 impl Sessions {
     /// The session of `account`, if it is online here.
     pub fn find(&self, account: AccountIndex) -> Option<SessionId> {
-        let key = AccountIndex32::from(account);
-        let found = self.by_account.find(hash(key), |&(held, _)| held == key);
-        found.map(|&(_, id)| id)
+        match self.by_account.get(account.0) {
+            Some(&held) if held > 0 => Some(SessionId(held - 1)),
+            _ => None,
+        }
     }
 
     /// The session of `account`, if it is online here.
@@ -103,9 +104,10 @@ impl Sessions {
                 SessionId((self.slots.len() - 1) as u32)
             }
         };
-        let key = AccountIndex32::from(account);
-        self.by_account
-            .insert_unique(hash(key), (key, id), |&(held, _)| hash(held));
+        if account.0 >= self.by_account.len() {
+            self.grow_by_account(account.0 + 1);
+        }
+        self.by_account[account.0] = id.0 + 1;
         self.live += 1;
         id
     }
@@ -113,12 +115,8 @@ impl Sessions {
     /// Takes the session of `account` out, if it has one; its slot is
     /// vacant from now on.
     pub fn remove(&mut self, account: AccountIndex) -> Option<Session> {
-        let key = AccountIndex32::from(account);
-        let ((_, id), _) = self
-            .by_account
-            .find_entry(hash(key), |&(held, _)| held == key)
-            .ok()?
-            .remove();
+        let id = self.find(account)?;
+        self.by_account[account.0] = 0;
         let vacant = Slot::Vacant { next: self.free };
         let Slot::Live(session) = std::mem::replace(&mut self.slots[id.slot()], vacant) else {
             return None; // the table names only live slots
@@ -148,7 +146,14 @@ impl Sessions {
     /// included, and its table by account.
     #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>() + self.by_account.allocation_size()
+        self.slots.capacity() * std::mem::size_of::<Slot>() + self.by_account_bytes()
+    }
+
+    /// The bytes of the table by account: they follow the accounts that
+    /// logged in, not the sessions.
+    #[cfg(test)]
+    pub fn by_account_bytes(&self) -> usize {
+        self.by_account.capacity() * std::mem::size_of::<u32>()
     }
 
     /// The bytes of the sessions' traffic boxes, with what the allocator
@@ -161,6 +166,19 @@ impl Sessions {
         boxes * (std::mem::size_of::<super::session::Traffic>() + ALLOCATOR_OVERHEAD)
     }
 
+    /// Room in the table by account for `len` accounts, and an eighth
+    /// more. A zeroed block costs nothing until written (the allocator
+    /// asks the system for pages that are zero when first touched), so the
+    /// table costs 4 bytes for each account up to the highest that logged
+    /// in, and the pages of 1,024 accounts at a time that logins touch; a
+    /// growth copies only what was there.
+    fn grow_by_account(&mut self, len: usize) {
+        let len = len.max(self.by_account.len() * 9 / 8);
+        let mut grown = vec![0; len];
+        grown[..self.by_account.len()].copy_from_slice(&self.by_account);
+        self.by_account = grown;
+    }
+
     /// Room for one more slot. The slab grows by a quarter at a time, not
     /// by doubling, so that its spare slots stay a small part of what each
     /// online session costs (a copy of every slot at each growth is cheap
@@ -170,24 +188,6 @@ impl Sessions {
             self.slots.reserve_exact((self.slots.len() / 4).max(64));
         }
     }
-}
-
-/// An account's index in 4 bytes, as the table by account keeps it (an
-/// index is below 2^32: the arena that names its account is).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct AccountIndex32(u32);
-
-impl From<AccountIndex> for AccountIndex32 {
-    fn from(account: AccountIndex) -> Self {
-        Self(account.0 as u32)
-    }
-}
-
-/// Where the table by account looks for `account`.
-fn hash(account: AccountIndex32) -> u64 {
-    // Indexes are small consecutive integers: a multiply by an odd
-    // constant spreads them over the high bits that hashbrown probes by.
-    u64::from(account.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 #[cfg(test)]
