@@ -201,7 +201,7 @@ impl Reload {
             }
         };
         let took = began.elapsed();
-        let loaded = match (&mut self.state, loaded) {
+        match (&mut self.state, loaded) {
             (State::Reading(reading), None) => {
                 reading.slices += 1;
                 reading.longest = reading.longest.max(took);
@@ -216,8 +216,7 @@ impl Reload {
                 Some(Ok(reloaded))
             }
             (_, other) => other,
-        };
-        loaded
+        }
     }
 
     /// Frees replaced accounts until [`SLICE`] has passed since `began`.
@@ -242,11 +241,9 @@ impl Reload {
         let rebuild = &mut reading.rebuild;
         if !rebuild.wants_bytes() {
             let rebuilt = rebuild.step(old, STEP)?;
-            let reading = match std::mem::replace(&mut self.state, State::Idle) {
-                State::Reading(reading) => reading,
-                _ => unreachable!("matched above"),
-            };
-            return Some(Ok(self.reloaded(rebuilt, &reading)));
+            let reloaded = reloaded(&self.path, rebuilt, reading);
+            self.state = State::Idle;
+            return Some(Ok(reloaded));
         }
         let read = match reading.file.read(&mut reading.buffer) {
             Ok(read) => read,
@@ -275,41 +272,43 @@ impl Reload {
             Ok(()) => None,
             Err((line, problem)) => {
                 self.state = State::Idle;
-                Some(Err(self.error(Some(line), problem)))
+                Some(Err(error(&self.path, Some(line), problem)))
             }
         }
     }
 
-    /// What a reading came to, its warnings named as errors are.
-    fn reloaded(&self, rebuilt: Rebuilt, reading: &Reading) -> Reloaded {
-        let Rebuilt {
-            accounts,
-            update,
-            warnings,
-        } = rebuilt;
-        let warnings = warnings.into_iter();
-        let warnings =
-            warnings.map(|(line, problem)| AccountsWarning(self.error(Some(line), problem)));
-        Reloaded {
-            accounts,
-            update,
-            warnings: warnings.collect(),
-            took: reading.started.elapsed(),
-            slices: reading.slices,
-            longest: reading.longest,
-        }
-    }
-
     fn cannot_read(&self, err: &io::Error) -> AccountsError {
-        self.error(None, format!("cannot read: {err}"))
+        error(&self.path, None, format!("cannot read: {err}"))
     }
+}
 
-    fn error(&self, line: Option<usize>, problem: String) -> AccountsError {
-        AccountsError {
-            path: self.path.clone(),
-            line,
-            problem,
-        }
+/// What a reading of the file at `path` came to, its warnings named as
+/// errors are.
+fn reloaded(path: &Path, rebuilt: Rebuilt, reading: &Reading) -> Reloaded {
+    let Rebuilt {
+        accounts,
+        update,
+        warnings,
+    } = rebuilt;
+    let warnings = warnings.into_iter();
+    let warnings =
+        warnings.map(|(line, problem)| AccountsWarning(error(path, Some(line), problem)));
+    Reloaded {
+        accounts,
+        update,
+        warnings: warnings.collect(),
+        took: reading.started.elapsed(),
+        slices: reading.slices,
+        longest: reading.longest,
+    }
+}
+
+/// A problem with the file at `path`, printed as `FILE:LINE: problem`.
+fn error(path: &Path, line: Option<usize>, problem: String) -> AccountsError {
+    AccountsError {
+        path: path.to_path_buf(),
+        line,
+        problem,
     }
 }
 
