@@ -107,6 +107,8 @@ impl Rebuild {
     /// new ids is guessed from the file's size and the old accounts'
     /// length, with an eighth to spare.
     pub fn new(old: &Accounts, file_bytes: usize) -> Self {
+        // A larger file fails at the line that crosses 4 GiB.
+        let file_bytes = file_bytes.min(u32::MAX as usize);
         let old_indexes = old.entries.len();
         // No accounts, no guess: nobody waits on a first load.
         let lines = match old_indexes {
