@@ -406,6 +406,8 @@ fn check_line<'a>(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     /// Feeds `text` in pieces of `size` bytes, and steps one at a time.
@@ -468,5 +470,41 @@ mod tests {
         let told = rebuild.progress().to_string();
         assert_eq!(told, "the file read, 1 of 2 accounts indexed");
         assert!(rebuild.step(&old, 1).is_some());
+    }
+
+    /// Lines of an accounts file, good and bad: ids old and new, repeats,
+    /// blanks, comments, `\r`, bytes that are not UTF-8.
+    const LINE: &str = "(u[0-9]|x[0-9]|server|a b|)(:|)(p[0-9]|[ <>]|\r|\u{e9}|)(\r|)|#.*|[ \t]*";
+
+    proptest! {
+        /// Whatever the file holds, cut anywhere, against any accounts it
+        /// replaces: the same result as read whole, and no panic.
+        #[test]
+        fn any_file_cut_anywhere_reads_as_read_whole(
+            old in proptest::collection::vec("u[0-9]", 0..6),
+            lines in proptest::collection::vec(LINE, 0..12),
+            junk in proptest::option::of(any::<u8>()),
+            size in 1..40usize,
+        ) {
+            let old: String = old.iter().map(|id| format!("{id}:p\n")).collect();
+            let Ok(old) = Accounts::parse(&old) else { return Ok(()) };
+            let mut text = lines.join("\n").into_bytes();
+            text.extend(junk);
+            let whole = Rebuild::run(&old, &text);
+            let cut = in_pieces(&old, &text, size);
+            match (whole, cut) {
+                (Ok(whole), Ok(cut)) => {
+                    prop_assert_eq!(cut.update, whole.update);
+                    prop_assert_eq!(cut.warnings, whole.warnings);
+                    prop_assert_eq!(cut.accounts.len(), whole.accounts.len());
+                    for n in 0..10 {
+                        for id in [format!("u{n}"), format!("x{n}")] {
+                            prop_assert_eq!(cut.accounts.find(&id), whole.accounts.find(&id));
+                        }
+                    }
+                }
+                (whole, cut) => prop_assert_eq!(whole.err(), cut.err()),
+            }
+        }
     }
 }
