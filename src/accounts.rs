@@ -15,6 +15,9 @@ use crate::wire;
 
 mod rebuild;
 mod retired;
+
+/// Bytes read from a file at a time at start: some 3,600 lines.
+const PIECE: usize = 64 << 10;
 pub use rebuild::{Progress, Rebuild, Rebuilt};
 pub use retired::Retired;
 
@@ -122,20 +125,53 @@ fn hash_id(id: &[u8]) -> u64 {
 impl Accounts {
     /// Reads and checks an accounts file. The warnings are lines that load
     /// but may not do what their author meant; the caller logs them.
+    ///
+    /// In one pass, a piece at a time (the file is never whole in memory):
+    /// the lines of the first piece tell how many the file holds, about, so
+    /// that the tables are made once.
     pub fn load(path: &Path) -> Result<(Self, Vec<AccountsWarning>), AccountsError> {
-        let text = std::fs::read_to_string(path).map_err(|err| AccountsError {
+        let error = |line, problem| AccountsError {
             path: path.to_path_buf(),
-            line: None,
-            problem: format!("cannot read: {err}"),
-        })?;
-        let at_line = |(line, problem)| AccountsError {
-            path: path.to_path_buf(),
-            line: Some(line),
+            line,
             problem,
         };
-        let (accounts, warnings) = Self::parse_with_warnings(&text).map_err(at_line)?;
-        let warnings = warnings.into_iter().map(at_line).map(AccountsWarning);
-        Ok((accounts, warnings.collect()))
+        let cannot_read = |err: std::io::Error| error(None, format!("cannot read: {err}"));
+        let mut file = std::fs::File::open(path).map_err(cannot_read)?;
+        // A larger file fails at the line that crosses 4 GiB.
+        let size = file
+            .metadata()
+            .map_err(cannot_read)?
+            .len()
+            .min(u32::MAX.into()) as usize;
+        let none = Accounts::default();
+        let mut rebuild = Rebuild::new(&none, size);
+        let mut piece = vec![0; PIECE];
+        let mut first = true;
+        let at_line = |(line, problem)| error(Some(line), problem);
+        let rebuilt = loop {
+            if !rebuild.wants_bytes() {
+                match rebuild.step(&none, usize::MAX) {
+                    Some(rebuilt) => break rebuilt,
+                    None => continue,
+                }
+            }
+            let read = match std::io::Read::read(&mut file, &mut piece) {
+                Ok(read) => read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(cannot_read(err)),
+            };
+            if read == 0 {
+                rebuild.end_of_file(&none).map_err(at_line)?;
+                continue;
+            }
+            if std::mem::take(&mut first) {
+                let lines = rebuild::lines_in(&piece[..read]) + 1;
+                rebuild.expect_lines(lines * size / read + lines * size / read / 8);
+            }
+            rebuild.feed(&none, &piece[..read]).map_err(at_line)?;
+        };
+        let warnings = rebuilt.warnings.into_iter().map(at_line);
+        Ok((rebuilt.accounts, warnings.map(AccountsWarning).collect()))
     }
 
     /// Parses accounts written in code, whose warnings nobody would read; an
@@ -534,6 +570,28 @@ mod tests {
         let (accounts, warnings) =
             Accounts::parse_with_warnings(include_str!("../users.conf")).unwrap();
         assert_eq!((accounts.len(), warnings), (4, vec![]));
+    }
+
+    /// A file larger than a piece is read in pieces, as if whole; a line
+    /// that is not text is named with its number.
+    #[test]
+    fn a_file_is_loaded_a_piece_at_a_time() {
+        let path = std::env::temp_dir().join(format!("load-{}.conf", std::process::id()));
+        let text: String = (0..10_000).map(|n| format!("u{n:07}:p{n:07}\n")).collect();
+        assert!(text.len() > 2 * PIECE);
+        std::fs::write(&path, &text).unwrap();
+        let (loaded, warnings) = Accounts::load(&path).unwrap();
+        let parsed = Accounts::parse(&text).unwrap();
+        assert_eq!((loaded.len(), warnings.len()), (10_000, 0));
+        assert_eq!(loaded.find("u0009999"), parsed.find("u0009999"));
+        assert!(loaded.password_matches(loaded.find("u0004242").unwrap(), b"p0004242"));
+        std::fs::write(&path, b"alice:a\n# \xff\nbob:\xe9\n").unwrap();
+        let err = Accounts::load(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with(":2: not UTF-8 text: save the file as UTF-8"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -136,10 +136,7 @@ impl Rebuild {
     /// Reads a whole file at once: at start, and in tests.
     pub fn run(old: &Accounts, text: &[u8]) -> Result<Rebuilt, AtLine> {
         let mut rebuild = Self::new(old, text.len());
-        // Room for every line: no table grows (and rehashes) on the way.
-        let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
-        rebuild.new_ids.reserve(lines, |_| 0);
-        rebuild.entries.reserve(lines);
+        rebuild.expect_lines(lines_in(text) + 1);
         loop {
             if rebuild.wants_bytes() {
                 rebuild.feed(old, text)?;
@@ -148,6 +145,14 @@ impl Rebuild {
                 return Ok(rebuilt);
             }
         }
+    }
+
+    /// Makes room for `lines` more accounts than [`new`](Self::new)
+    /// guessed (it guesses none when `old` has none): no table grows, and
+    /// rehashes, on the way.
+    pub fn expect_lines(&mut self, lines: usize) {
+        self.new_ids.reserve(lines, |_| 0);
+        self.entries.reserve(lines);
     }
 
     /// Whether the next piece of work is to [`feed`](Self::feed) bytes;
@@ -356,6 +361,11 @@ impl Rebuild {
             Err(first) => Err(repeated(self.line_of[first as usize])),
         }
     }
+}
+
+/// How many lines `bytes` ends.
+pub fn lines_in(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// An account's id and password, if the line holds one (it may be blank
