@@ -104,7 +104,11 @@ fn parse_args(args: &[String]) -> Result<Option<(RelayConfig, bool)>, String> {
 
 fn main() -> ExitCode {
     cli::main(PROGRAM, parse_args, |(config, trace)| {
-        logging::init(PROGRAM, trace);
+        let tracing = reactor_hub::cli::Tracing {
+            print: trace,
+            record: None,
+        };
+        logging::init(PROGRAM, &tracing)?;
         let relay = relay(config).map_err(|err| err.to_string())?;
         let stats = relay.stats();
         log::info!("toward the hub: {}", stats.to_hub);

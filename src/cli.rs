@@ -4,6 +4,7 @@
 //! exit 1, never a backtrace. A mistyped flag is answered with the nearest
 //! one.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -121,11 +122,41 @@ pub fn host_port(flag: &str, text: &str) -> Result<u16, String> {
 
 /// Adds `--trace`, which both binaries read as `logging::init(.., trace)`.
 pub fn trace_flag(options: &mut Options) {
-    options.optflag(
-        "",
-        "trace",
-        "log every Reactor event, datagram and state transition",
-    );
+    options
+        .optflag(
+            "",
+            "trace",
+            "log every Reactor event, datagram and state transition",
+        )
+        .optopt(
+            "",
+            "record",
+            "write every trace event to FILE, a JSON object a line (at most 256 MiB)",
+            "FILE",
+        );
+}
+
+/// What `--trace` and `--record FILE` ask for.
+#[derive(Clone, Debug, Default)]
+pub struct Tracing {
+    /// Trace lines on stderr.
+    pub print: bool,
+    /// The same events, to this file.
+    pub record: Option<PathBuf>,
+}
+
+impl Tracing {
+    pub fn from(matches: &Matches) -> Self {
+        Self {
+            print: matches.opt_present("trace"),
+            record: matches.opt_str("record").map(PathBuf::from),
+        }
+    }
+
+    /// Whether the state machines must report what the trace shows.
+    pub fn any(&self) -> bool {
+        self.print || self.record.is_some()
+    }
 }
 
 /// The value of `--name`, parsed, or `default` when the flag is absent.

@@ -737,3 +737,83 @@ fn a_file_rewritten_in_place_during_a_sighup_is_read_once_settled() {
     );
     Peer::new(hub.addr).login("alice", "wonderland");
 }
+
+/// `--record FILE` writes the events `--trace` prints, the same lines in
+/// the same order, a JSON object each with its sequence number, the loop
+/// turn it belongs to and what it is.
+#[test]
+fn a_recording_holds_the_trace_lines_of_the_same_run() {
+    let record = TempFile::new("record.jsonl", "");
+    let path = record.0.to_str().expect("a UTF-8 path");
+    let mut hub = Server::start("record", &["--trace", "--record", path]);
+    let alice = Peer::new(hub.addr);
+    let token = alice.login("alice", "wonderland");
+    alice.send("alice->server#login<wonder>");
+    alice.recv();
+    alice.send("alice->bob#<zzzzzz><0000000001>a forged token");
+    alice.recv();
+    alice.send(&format!("alice->server#logoff<{token}>"));
+    alice.recv();
+    assert!(hub.terminate().success());
+    // What --trace printed: `  0.084172 [udp] in  127.0.0.1:...`.
+    let printed: Vec<String> = hub
+        .log
+        .rest()
+        .into_iter()
+        .filter_map(|line| Some(line.split_once("] ")?.1.to_owned()))
+        .collect();
+    let recorded = std::fs::read_to_string(&record.0).expect("the recording");
+    let recorded: Vec<&str> = recorded.lines().collect();
+    let lines: Vec<String> = recorded
+        .iter()
+        .map(|json| string_field(json, "line"))
+        .collect();
+    assert!(lines.len() > 10, "{recorded:#?}");
+    assert_eq!(lines, printed[printed.len() - lines.len()..]);
+    for (n, json) in recorded.iter().enumerate() {
+        assert!(
+            json.starts_with(&format!("{{\"seq\":{n},\"turn\":")),
+            "{json}"
+        );
+    }
+    let kinds: Vec<String> = recorded
+        .iter()
+        .map(|json| string_field(json, "kind"))
+        .collect();
+    for kind in [
+        "wait",
+        "wake",
+        "ready",
+        "recv",
+        "in",
+        "transition",
+        "out",
+        "send",
+        "unchanged",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind}: {kinds:?}");
+    }
+    assert!(!lines.iter().any(|l| l.contains("wonder")), "no password");
+}
+
+/// The string value of `field` in a recording's line (which escapes only
+/// quotes, backslashes and control characters).
+fn string_field(json: &str, field: &str) -> String {
+    let start = json.find(&format!("\"{field}\":\"")).expect(field) + field.len() + 4;
+    let mut value = String::new();
+    let mut chars = json[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return value,
+            '\\' => match chars.next() {
+                Some('t') => value.push('\t'),
+                Some('n') => value.push('\n'),
+                Some('r') => value.push('\r'),
+                Some(other) => value.push(other),
+                None => break,
+            },
+            c => value.push(c),
+        }
+    }
+    panic!("{field} unterminated in {json}")
+}

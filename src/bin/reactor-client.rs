@@ -19,7 +19,8 @@ struct Config {
     /// `HOST:PORT` as given: resolved when the program runs.
     server: String,
     listen: Option<SocketAddr>,
-    trace: bool,
+    /// `--trace` and `--record`.
+    tracing: cli::Tracing,
 }
 
 fn options() -> Options {
@@ -43,7 +44,7 @@ fn options() -> Options {
 
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
-    let usage = "[--server ADDR] [--listen ADDR] [--trace]\n\n\
+    let usage = "[--server ADDR] [--listen ADDR] [--trace] [--record FILE]\n\n\
                  Type ID->server#login<PASSWORD>, ID->DEST#message and ID->server#logoff;\n\
                  end of input (Ctrl-D) or Ctrl-C logs off and quits.";
     let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
@@ -63,7 +64,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     Ok(Some(Config {
         server,
         listen,
-        trace: matches.opt_present("trace"),
+        tracing: cli::Tracing::from(&matches),
     }))
 }
 
@@ -119,7 +120,7 @@ fn run(config: Config) -> Result<(), String> {
         println!("{}", Notice::Usage(CommandError::NotACommand));
     }
     let client = ClientConfig {
-        trace: config.trace,
+        trace: config.tracing.any(),
         ..ClientConfig::default()
     };
     let mut terminal = Terminal::bind(&reactor, server, listen, client)
@@ -135,7 +136,9 @@ fn run(config: Config) -> Result<(), String> {
 
 fn main() -> ExitCode {
     cli::main(PROGRAM, parse_args, |config| {
-        reactor_hub::logging::init(PROGRAM, config.trace);
-        run(config)
+        reactor_hub::logging::init(PROGRAM, &config.tracing)?;
+        let ran = run(config);
+        log::logger().flush();
+        ran
     })
 }

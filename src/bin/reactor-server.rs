@@ -33,6 +33,8 @@ struct Config {
     reuse_port: bool,
     users: PathBuf,
     hub: HubConfig,
+    /// `--trace` and `--record`.
+    tracing: cli::Tracing,
 }
 
 fn options() -> Options {
@@ -86,7 +88,7 @@ fn options() -> Options {
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--metrics ADDR] \
-                 [--nats HOST:PORT [--node NAME] [--reuse-port]] [--trace]";
+                 [--nats HOST:PORT [--node NAME] [--reuse-port]] [--trace] [--record FILE]";
     let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
     };
@@ -109,6 +111,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         return Err("--node: only with --nats (it names a node of a cluster)".into());
     }
     let bind = cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?;
+    let tracing = cli::Tracing::from(&matches);
     cli::host_port("bind", &bind)?;
     Ok(Some(Config {
         bind,
@@ -122,9 +125,10 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         users: cli::value(&matches, "users", PathBuf::from("users.conf"))?,
         hub: HubConfig {
             session_timeout,
-            trace: matches.opt_present("trace"),
+            trace: tracing.any(),
             ..HubConfig::default()
         },
+        tracing,
     }))
 }
 
@@ -214,7 +218,9 @@ fn run(config: Config) -> Result<(), String> {
 
 fn main() -> ExitCode {
     cli::main(PROGRAM, parse_args, |config| {
-        logging::init(PROGRAM, config.hub.trace);
-        run(config)
+        logging::init(PROGRAM, &config.tracing)?;
+        let ran = run(config);
+        log::logger().flush();
+        ran
     })
 }

@@ -58,6 +58,7 @@ pub mod udp;
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -123,6 +124,15 @@ pub trait Handler: ReadyHandler + TimerHandler {
     }
 }
 
+/// Turns of the loop so far, in this process: the trace's records say
+/// which turn each event belongs to (`--record`).
+static TURN: AtomicU64 = AtomicU64::new(0);
+
+/// The loop's current turn (0 before the first poll).
+pub fn turn() -> u64 {
+    TURN.load(Ordering::Relaxed)
+}
+
 /// Capacity of the event buffer one poll can fill.
 const EVENT_CAPACITY: usize = 256;
 
@@ -148,6 +158,7 @@ impl Reactor {
     /// Runs `handler` until it is finished.
     pub fn run(&mut self, handler: &mut impl Handler) -> io::Result<()> {
         while !handler.is_finished() {
+            TURN.fetch_add(1, Ordering::Relaxed);
             // Only a backlog that a poll has gone by since: between any two
             // pieces of it, other sources and timers get their turn.
             let backlog = handler.has_backlog();
