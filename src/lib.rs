@@ -22,11 +22,13 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod hub;
+pub mod json;
 pub mod logging;
 pub mod nats;
 pub mod outbox;
 pub mod reactor;
 pub mod relay;
+pub mod scope;
 pub mod server;
 /// A seeded simulation of a cluster: nodes, broker and people in memory.
 #[cfg(test)]

@@ -794,6 +794,24 @@ fn a_recording_holds_the_trace_lines_of_the_same_run() {
         assert!(kinds.iter().any(|k| k == kind), "no {kind}: {kinds:?}");
     }
     assert!(!lines.iter().any(|l| l.contains("wonder")), "no password");
+    // Read back, it exports to Perfetto's format: JSON, an arrow's start
+    // for each end.
+    let events = reactor_hub::scope::recording::read(&recorded.join("\n"));
+    assert_eq!(events.len(), recorded.len());
+    let exported = reactor_hub::scope::perfetto::export(&events);
+    let trace: serde_json::Value = serde_json::from_str(&exported).expect("JSON");
+    let phases = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["ph"]);
+    let (starts, ends) = phases.fold((0, 0), |(s, f), ph| {
+        (s + (ph == "s") as usize, f + (ph == "f") as usize)
+    });
+    assert!(
+        starts >= 3 && starts == ends,
+        "{starts} arrows, {ends} ends"
+    );
 }
 
 /// The string value of `field` in a recording's line (which escapes only

@@ -12,13 +12,13 @@
 //! `--trace` prints after the target. A recording stops, with a warning,
 //! at [`LIMIT`] bytes: a program left recording must not fill the disk.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::json::Escaped;
 use crate::reactor;
 
 /// The most a recording writes.
@@ -122,39 +122,9 @@ pub fn kind_of(target: &str, line: &str) -> &'static str {
     }
 }
 
-/// A string as the inside of a JSON string.
-struct Escaped<'a>(&'a str);
-
-impl fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                c if u32::from(c) < 0x20 => write!(f, "\\u{:04x}", u32::from(c))?,
-                c => write!(f, "{c}")?,
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_are_escaped_as_json_strings() {
-        let line = "in  127.0.0.1:9 a->b#say \"hi\"\\\t\u{1}é";
-        let escaped = Escaped(line).to_string();
-        assert_eq!(
-            escaped,
-            "in  127.0.0.1:9 a->b#say \\\"hi\\\"\\\\\\t\\u0001é"
-        );
-    }
 
     #[test]
     fn each_kind_of_line_is_named() {
