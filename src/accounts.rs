@@ -13,11 +13,10 @@ use hashbrown::HashTable;
 
 use crate::wire;
 
+mod file;
 mod rebuild;
 mod retired;
-
-/// Bytes read from a file at a time at start: some 3,600 lines.
-const PIECE: usize = 64 << 10;
+pub use file::{AccountsFile, FileRead};
 pub use rebuild::{Progress, Rebuild, Rebuilt};
 pub use retired::Retired;
 
@@ -130,48 +129,14 @@ impl Accounts {
     /// the lines of the first piece tell how many the file holds, about, so
     /// that the tables are made once.
     pub fn load(path: &Path) -> Result<(Self, Vec<AccountsWarning>), AccountsError> {
-        let error = |line, problem| AccountsError {
-            path: path.to_path_buf(),
-            line,
-            problem,
-        };
-        let cannot_read = |err: std::io::Error| error(None, format!("cannot read: {err}"));
-        let mut file = std::fs::File::open(path).map_err(cannot_read)?;
-        // A larger file fails at the line that crosses 4 GiB.
-        let size = file
-            .metadata()
-            .map_err(cannot_read)?
-            .len()
-            .min(u32::MAX.into()) as usize;
         let none = Accounts::default();
-        let mut rebuild = Rebuild::new(&none, size);
-        let mut piece = vec![0; PIECE];
-        let mut first = true;
-        let at_line = |(line, problem)| error(Some(line), problem);
-        let rebuilt = loop {
-            if !rebuild.wants_bytes() {
-                match rebuild.step(&none, usize::MAX) {
-                    Some(rebuilt) => break rebuilt,
-                    None => continue,
-                }
+        let mut file = AccountsFile::open(path, &none)?;
+        loop {
+            if let Some(read) = file.piece(&none, usize::MAX) {
+                let (accounts, _, warnings) = read?;
+                return Ok((accounts, warnings));
             }
-            let read = match std::io::Read::read(&mut file, &mut piece) {
-                Ok(read) => read,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(cannot_read(err)),
-            };
-            if read == 0 {
-                rebuild.end_of_file(&none).map_err(at_line)?;
-                continue;
-            }
-            if std::mem::take(&mut first) {
-                let lines = rebuild::lines_in(&piece[..read]) + 1;
-                rebuild.expect_lines(lines * size / read + lines * size / read / 8);
-            }
-            rebuild.feed(&none, &piece[..read]).map_err(at_line)?;
-        };
-        let warnings = rebuilt.warnings.into_iter().map(at_line);
-        Ok((rebuilt.accounts, warnings.map(AccountsWarning).collect()))
+        }
     }
 
     /// Parses accounts written in code, whose warnings nobody would read; an
@@ -371,6 +336,17 @@ pub struct AccountsError {
     pub path: PathBuf,
     pub line: Option<usize>,
     pub problem: String,
+}
+
+impl AccountsError {
+    /// A problem with the file at `path`, at `line` if there is one.
+    pub fn at(path: &Path, line: Option<usize>, problem: String) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            line,
+            problem,
+        }
+    }
 }
 
 impl fmt::Display for AccountsError {
@@ -578,7 +554,7 @@ mod tests {
     fn a_file_is_loaded_a_piece_at_a_time() {
         let path = std::env::temp_dir().join(format!("load-{}.conf", std::process::id()));
         let text: String = (0..10_000).map(|n| format!("u{n:07}:p{n:07}\n")).collect();
-        assert!(text.len() > 2 * PIECE);
+        assert!(text.len() > 2 * AccountsFile::PIECE);
         std::fs::write(&path, &text).unwrap();
         let (loaded, warnings) = Accounts::load(&path).unwrap();
         let parsed = Accounts::parse(&text).unwrap();

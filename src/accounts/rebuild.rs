@@ -49,6 +49,9 @@ pub struct Rebuild {
     accounts: usize,
     update: Update,
     warnings: Vec<AtLine>,
+    /// The file's size, while the room for a file read against no accounts
+    /// is still to be guessed from its first piece.
+    unguessed: Option<usize>,
 }
 
 /// How far a rebuild has come.
@@ -105,12 +108,13 @@ impl Rebuild {
     /// for tens of milliseconds. The arena needs no more than the file
     /// (less each line's `:` and `\n`) and the removed ids; the count of
     /// new ids is guessed from the file's size and the old accounts'
-    /// length, with an eighth to spare.
+    /// length, with an eighth to spare; against no accounts, from the lines
+    /// of the first piece fed.
     pub fn new(old: &Accounts, file_bytes: usize) -> Self {
         // A larger file fails at the line that crosses 4 GiB.
         let file_bytes = file_bytes.min(u32::MAX as usize);
         let old_indexes = old.entries.len();
-        // No accounts, no guess: nobody waits on a first load.
+        // No accounts, no length to guess from: the first piece tells.
         let lines = match old_indexes {
             0 => 0,
             n => file_bytes / (old.bytes.len() / n + 2),
@@ -130,13 +134,13 @@ impl Rebuild {
             accounts: 0,
             update: Update::default(),
             warnings: Vec::new(),
+            unguessed: (old_indexes == 0).then_some(file_bytes),
         }
     }
 
-    /// Reads a whole file at once: at start, and in tests.
+    /// Reads a whole file at once: accounts written in code, and tests.
     pub fn run(old: &Accounts, text: &[u8]) -> Result<Rebuilt, AtLine> {
         let mut rebuild = Self::new(old, text.len());
-        rebuild.expect_lines(lines_in(text) + 1);
         loop {
             if rebuild.wants_bytes() {
                 rebuild.feed(old, text)?;
@@ -147,10 +151,18 @@ impl Rebuild {
         }
     }
 
-    /// Makes room for `lines` more accounts than [`new`](Self::new)
-    /// guessed (it guesses none when `old` has none): no table grows, and
-    /// rehashes, on the way.
-    pub fn expect_lines(&mut self, lines: usize) {
+    /// Makes room for the accounts of a file read against none, guessed
+    /// from its first piece (counted, if the piece is the whole file):
+    /// no table grows, and rehashes, on the way.
+    fn guess_from(&mut self, first: &[u8]) {
+        let Some(size) = self.unguessed.take() else {
+            return;
+        };
+        let lines = first.iter().filter(|&&b| b == b'\n').count() + 1;
+        let lines = match first.len() {
+            whole if whole >= size => lines,
+            part => lines * size / part.max(1) * 9 / 8,
+        };
         self.new_ids.reserve(lines, |_| 0);
         self.entries.reserve(lines);
     }
@@ -166,6 +178,7 @@ impl Rebuild {
     /// it applies.
     pub fn feed(&mut self, old: &Accounts, mut bytes: &[u8]) -> Result<(), AtLine> {
         debug_assert!(self.wants_bytes());
+        self.guess_from(bytes);
         if !self.partial.is_empty() {
             let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
                 self.partial.extend_from_slice(bytes);
@@ -361,11 +374,6 @@ impl Rebuild {
             Err(first) => Err(repeated(self.line_of[first as usize])),
         }
     }
-}
-
-/// How many lines `bytes` ends.
-pub fn lines_in(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// An account's id and password, if the line holds one (it may be blank

@@ -17,14 +17,11 @@
 //! serves what came. The accounts being replaced serve every login
 //! meanwhile; the new ones replace them at once, when the last slice ends.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::accounts::{
-    Accounts, AccountsError, AccountsWarning, Rebuild, Rebuilt, Retired, Update,
-};
+use crate::accounts::{Accounts, AccountsError, AccountsFile, AccountsWarning, Retired, Update};
 
 /// How long the file must stay unchanged before it is read.
 pub const SETTLE: Duration = Duration::from_millis(100);
@@ -32,10 +29,6 @@ pub const SETTLE: Duration = Duration::from_millis(100);
 /// How long one slice of a reload may hold the loop, about: it stops at
 /// the first look at the clock past this.
 pub const SLICE: Duration = Duration::from_millis(1);
-
-/// Bytes read from the file at a time: about 900 lines, a tenth of a
-/// millisecond of work.
-const CHUNK: usize = 16 << 10;
 
 /// Entries copied or indexed between two looks at the clock: each insert
 /// into a table that was just made may fault in a page of it (some
@@ -85,12 +78,10 @@ enum State {
 
 /// A reload under way.
 struct Reading {
-    file: File,
+    file: AccountsFile,
     /// The file's stamp when it was opened: another at the end means it
     /// changed while read.
     stamp: Stamp,
-    rebuild: Rebuild,
-    buffer: Vec<u8>,
     started: Instant,
     slices: u32,
     longest: Duration,
@@ -164,13 +155,11 @@ impl Reload {
             };
             return None;
         }
-        match File::open(&self.path) {
+        match AccountsFile::open(&self.path, old) {
             Ok(file) => {
                 self.state = State::Reading(Box::new(Reading {
                     file,
                     stamp: seen,
-                    rebuild: Rebuild::new(old, seen.map_or(0, |(len, _)| len as usize)),
-                    buffer: vec![0; CHUNK],
                     started: now,
                     slices: 0,
                     longest: Duration::ZERO,
@@ -179,7 +168,7 @@ impl Reload {
             }
             Err(err) => {
                 self.state = State::Idle;
-                Some(self.cannot_read(&err))
+                Some(err)
             }
         }
     }
@@ -205,7 +194,7 @@ impl Reload {
             (State::Reading(reading), None) => {
                 reading.slices += 1;
                 reading.longest = reading.longest.max(took);
-                let progress = reading.rebuild.progress();
+                let progress = reading.file.progress();
                 log::trace!(target: "reload", "slice {}: {took:.1?}, {progress}", reading.slices);
                 None
             }
@@ -232,83 +221,34 @@ impl Reload {
         }
     }
 
-    /// One piece of the reading: a chunk of the file read and its lines
-    /// placed, or a step of the work after the last line.
+    /// One piece of the reading: a piece of the file read and its lines
+    /// placed, or a step of the work after the last line. Accounts read
+    /// from a file that changed meanwhile are not applied: it is read
+    /// again once it has settled.
     pub(super) fn piece(&mut self, now: Instant, old: &Accounts) -> Option<Loaded> {
         let State::Reading(reading) = &mut self.state else {
             return None;
         };
-        let rebuild = &mut reading.rebuild;
-        if !rebuild.wants_bytes() {
-            let rebuilt = rebuild.step(old, STEP)?;
-            let reloaded = reloaded(&self.path, rebuilt, reading);
-            self.state = State::Idle;
-            return Some(Ok(reloaded));
+        let read = reading.file.piece(old, STEP)?;
+        let seen = stamp(&self.path);
+        if read.is_ok() && seen != reading.stamp {
+            log::debug!("{}: changed while read: read again", self.path.display());
+            self.state = State::Settling {
+                at: now + SETTLE,
+                stamp: seen,
+            };
+            return None;
         }
-        let read = match reading.file.read(&mut reading.buffer) {
-            Ok(read) => read,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => return None,
-            Err(err) => {
-                self.state = State::Idle;
-                return Some(Err(self.cannot_read(&err)));
-            }
-        };
-        let fed = match read {
-            0 => {
-                let seen = stamp(&self.path);
-                if seen != reading.stamp {
-                    log::debug!("{}: changed while read: read again", self.path.display());
-                    self.state = State::Settling {
-                        at: now + SETTLE,
-                        stamp: seen,
-                    };
-                    return None;
-                }
-                rebuild.end_of_file(old)
-            }
-            _ => rebuild.feed(old, &reading.buffer[..read]),
-        };
-        match fed {
-            Ok(()) => None,
-            Err((line, problem)) => {
-                self.state = State::Idle;
-                Some(Err(error(&self.path, Some(line), problem)))
-            }
-        }
-    }
-
-    fn cannot_read(&self, err: &io::Error) -> AccountsError {
-        error(&self.path, None, format!("cannot read: {err}"))
-    }
-}
-
-/// What a reading of the file at `path` came to, its warnings named as
-/// errors are.
-fn reloaded(path: &Path, rebuilt: Rebuilt, reading: &Reading) -> Reloaded {
-    let Rebuilt {
-        accounts,
-        update,
-        warnings,
-    } = rebuilt;
-    let warnings = warnings.into_iter();
-    let warnings =
-        warnings.map(|(line, problem)| AccountsWarning(error(path, Some(line), problem)));
-    Reloaded {
-        accounts,
-        update,
-        warnings: warnings.collect(),
-        took: reading.started.elapsed(),
-        slices: reading.slices,
-        longest: reading.longest,
-    }
-}
-
-/// A problem with the file at `path`, printed as `FILE:LINE: problem`.
-fn error(path: &Path, line: Option<usize>, problem: String) -> AccountsError {
-    AccountsError {
-        path: path.to_path_buf(),
-        line,
-        problem,
+        let (took, slices, longest) = (reading.started.elapsed(), reading.slices, reading.longest);
+        self.state = State::Idle;
+        Some(read.map(|(accounts, update, warnings)| Reloaded {
+            accounts,
+            update,
+            warnings,
+            took,
+            slices,
+            longest,
+        }))
     }
 }
 
@@ -413,9 +353,12 @@ mod tests {
         fs::write(&file.0, &text).unwrap();
         let (loaded, pieces) = reload(&mut Reload::new(file.0.clone()), &old, Instant::now());
         let loaded = loaded.unwrap();
-        // 1.8 MB in chunks of 64 KiB, and 100,000 entries copied and
+        // 1.8 MB in pieces of 16 KiB, and 100,000 entries copied and
         // indexed in steps of 16,384.
-        assert!(pieces >= 1_800_000 / CHUNK + 2 * 100_000 / STEP, "{pieces}");
+        assert!(
+            pieces >= 1_800_000 / AccountsFile::PIECE + 2 * 100_000 / STEP,
+            "{pieces}"
+        );
         let (accounts, update) = (loaded.accounts, loaded.update);
         assert_eq!(
             update.to_string(),
