@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     cli::main(PROGRAM, parse_args, |(config, trace)| {
         let tracing = reactor_hub::cli::Tracing {
             print: trace,
-            record: None,
+            ..Default::default()
         };
         logging::init(PROGRAM, &tracing)?;
         let relay = relay(config).map_err(|err| err.to_string())?;

@@ -4,6 +4,7 @@
 //! exit 1, never a backtrace. A mistyped flag is answered with the nearest
 //! one.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -133,6 +134,12 @@ pub fn trace_flag(options: &mut Options) {
             "record",
             "write every trace event to FILE, a JSON object a line (at most 256 MiB)",
             "FILE",
+        )
+        .optopt(
+            "",
+            "scope",
+            "serve the Reactor Scope, a page that shows the loop turn by turn, on this address",
+            "ADDR",
         );
 }
 
@@ -143,19 +150,22 @@ pub struct Tracing {
     pub print: bool,
     /// The same events, to this file.
     pub record: Option<PathBuf>,
+    /// The same events, to the Scope's pages served on this address.
+    pub scope: Option<SocketAddr>,
 }
 
 impl Tracing {
-    pub fn from(matches: &Matches) -> Self {
-        Self {
+    pub fn from(matches: &Matches) -> Result<Self, String> {
+        Ok(Self {
             print: matches.opt_present("trace"),
             record: matches.opt_str("record").map(PathBuf::from),
-        }
+            scope: optional_value(matches, "scope")?,
+        })
     }
 
     /// Whether the state machines must report what the trace shows.
     pub fn any(&self) -> bool {
-        self.print || self.record.is_some()
+        self.print || self.record.is_some() || self.scope.is_some()
     }
 }
 

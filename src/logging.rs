@@ -10,10 +10,12 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::cli::Tracing;
+use crate::scope::flight::{self, FlightRecorder};
 use record::Recorder;
 
 mod record;
@@ -23,10 +25,14 @@ mod record;
 /// node, the lossy relay's verdicts, and the slices of an accounts reload.
 pub const TRACE_TARGETS: [&str; 7] = ["reactor", "udp", "hub", "nats", "client", "relay", "reload"];
 
-/// Starts logging to stderr (`RUST_LOG` overrides the default level), and
-/// with `--record FILE` writes every trace event to FILE as well: the
-/// same records, another view (`record.rs`).
-pub fn init(program: &'static str, tracing: &Tracing) -> Result<(), String> {
+/// Starts logging to stderr (`RUST_LOG` overrides the default level); with
+/// `--record FILE` writes every trace event to FILE as well, and with
+/// `--scope ADDR` keeps them in the flight recorder it returns, for the
+/// Scope's pages: the same records, other views (`record.rs`).
+pub fn init(
+    program: &'static str,
+    tracing: &Tracing,
+) -> Result<Option<Arc<FlightRecorder>>, String> {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if tracing.print {
@@ -53,38 +59,56 @@ pub fn init(program: &'static str, tracing: &Tracing) -> Result<(), String> {
         }
     });
     let stderr = builder.build();
-    let recorder = match &tracing.record {
-        Some(path) => Some(Recorder::create(program, path, started)?),
-        None => None,
+    let flight = tracing
+        .scope
+        .map(|_| Arc::new(FlightRecorder::new(flight::CAPACITY)));
+    let recorder = match (&tracing.record, &flight) {
+        (None, None) => None,
+        (file, flight) => Some(Recorder::create(
+            program,
+            (file.as_deref(), flight.clone()),
+            tracing.print,
+            started,
+        )?),
     };
+    let stderr_level = stderr.filter();
     let max = match recorder {
         Some(_) => log::LevelFilter::Trace,
-        None => stderr.filter(),
+        None => stderr_level,
     };
-    log::set_boxed_logger(Box::new(Tee { stderr, recorder }))
-        .map_err(|err| format!("cannot start logging: {err}"))?;
+    let tee = Tee {
+        stderr,
+        stderr_level,
+        recorder,
+    };
+    log::set_boxed_logger(Box::new(tee)).map_err(|err| format!("cannot start logging: {err}"))?;
     log::set_max_level(max);
-    Ok(())
+    Ok(flight)
 }
 
 /// Every record to stderr as its filter says, and the trace records to the
-/// recording too.
+/// recorder too. `log`'s macros call [`log`](log::Log::log) for every
+/// record under the maximum level (`enabled` only for `log_enabled!`), so
+/// both check: a level first, a comparison, then the rest.
 struct Tee {
     stderr: env_logger::Logger,
+    /// The most detailed level stderr takes: a trace point that the
+    /// recorder does not want this turn costs a comparison, not a filter.
+    stderr_level: log::LevelFilter,
     recorder: Option<Recorder>,
 }
 
 impl log::Log for Tee {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        self.stderr.enabled(metadata) || self.recorder.is_some() && is_trace(metadata)
+        self.printed(metadata) || self.recorded(metadata)
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if self.stderr.matches(record) {
+        if self.printed(record.metadata()) {
             self.stderr.log(record);
         }
-        if let Some(recorder) = &self.recorder {
-            if is_trace(record.metadata()) {
+        if let Some(recorder) = self.recorder.as_ref() {
+            if self.recorded(record.metadata()) {
                 recorder.record(record);
             }
         }
@@ -95,6 +119,17 @@ impl log::Log for Tee {
         if let Some(recorder) = &self.recorder {
             recorder.flush();
         }
+    }
+}
+
+impl Tee {
+    fn printed(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= self.stderr_level && log::Log::enabled(&self.stderr, metadata)
+    }
+
+    fn recorded(&self, metadata: &log::Metadata<'_>) -> bool {
+        let wanted = |recorder: &Recorder| recorder.wants() && is_trace(metadata);
+        self.recorder.as_ref().is_some_and(wanted)
     }
 }
 
@@ -109,6 +144,18 @@ struct Since(Duration);
 impl fmt::Display for Since {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:>3}.{:06}", self.0.as_secs(), self.0.subsec_micros())
+    }
+}
+
+/// Says where the Scope's page is, and warns when that is not loopback:
+/// the page shows every datagram, tokens included.
+pub fn announce_scope(addr: SocketAddr) {
+    log::info!("scope on http://{addr}/");
+    if !addr.ip().is_loopback() {
+        log::warn!(
+            "the scope on {addr} is not on a loopback address: whoever reaches it sees \
+             every datagram, tokens included"
+        );
     }
 }
 

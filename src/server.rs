@@ -9,6 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mio::event::Event;
@@ -23,6 +24,8 @@ use crate::reactor::on_thread::Listening;
 use crate::reactor::shutdown::{Shutdown, StopHandle};
 use crate::reactor::udp::{Drain, UdpEndpoint};
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
+use crate::scope::endpoint::{Mode, ScopeEndpoint};
+use crate::scope::flight::FlightRecorder;
 use crate::wire::{self, MAX_DATAGRAM};
 use exposition::{Reloads, Snapshot};
 use log_limit::LogLimit;
@@ -35,8 +38,10 @@ const STOP: Token = Token(2);
 const HANGUP: Token = Token(3);
 const METRICS: Token = Token(4);
 const BROKER: Token = Token(5);
-/// Metrics connections get the tokens from here on.
-const FIRST_METRICS_CONNECTION: usize = 6;
+const SCOPE: Token = Token(6);
+/// Metrics connections get the tokens from here on, then the Scope's.
+const FIRST_METRICS_CONNECTION: usize = 7;
+const FIRST_SCOPE_CONNECTION: usize = FIRST_METRICS_CONNECTION + scrape::MAX_CONNECTIONS;
 
 /// The socket buffers the server asks for. A burst of small datagrams larger
 /// than the receive buffer is lost in the kernel: 4 MiB holds thousands of
@@ -64,6 +69,8 @@ pub struct Server {
     reloads: Reloads,
     /// `GET /metrics`, once asked for.
     metrics: Option<Scrape>,
+    /// The Reactor Scope's page, once asked for.
+    scope: Option<ScopeEndpoint>,
     /// The connection to the cluster's broker, in a cluster.
     broker: Option<BrokerLink>,
     log_limit: LogLimit,
@@ -126,6 +133,7 @@ impl Server {
             reload: None,
             reloads: Reloads::default(),
             metrics: None,
+            scope: None,
             broker: None,
             log_limit: LogLimit::new(LOG_LINES_PER_SECOND),
             started: SystemTime::now(),
@@ -136,6 +144,20 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.udp.local_addr()
+    }
+
+    /// Serves the Reactor Scope on `addr`, on this Reactor: the page, and
+    /// the events `flight` keeps; returns the address.
+    pub fn serve_scope(
+        &mut self,
+        reactor: &Reactor,
+        addr: SocketAddr,
+        flight: Arc<FlightRecorder>,
+    ) -> io::Result<SocketAddr> {
+        let about = ("reactor-server", Mode::Live);
+        let tokens = (SCOPE, FIRST_SCOPE_CONNECTION);
+        let scope = ScopeEndpoint::bind(addr, reactor.registry(), tokens, flight, about)?;
+        self.scope.insert(scope).local_addr()
     }
 
     /// Serves `GET /metrics` on `addr`, on this Reactor; returns the address.
@@ -224,14 +246,16 @@ impl Server {
     /// The server's own deadlines beside the hub's, and what each is for:
     /// when the first open metrics request runs out of time, and when to
     /// look whether the accounts file has settled, after a SIGHUP.
-    fn own_deadlines(&self) -> [(Option<Instant>, &'static str); 2] {
+    fn own_deadlines(&self) -> [(Option<Instant>, &'static str); 3] {
         let metrics = self.metrics.as_ref().and_then(Scrape::next_deadline);
+        let scope = self.scope.as_ref().and_then(ScopeEndpoint::next_deadline);
         let reload = self
             .reload
             .as_ref()
             .and_then(|(_, reload)| reload.deadline());
         [
             (metrics, "a metrics request's time limit"),
+            (scope, "a scope request's time limit"),
             (reload, "the accounts file: has it settled?"),
         ]
     }
@@ -374,6 +398,11 @@ impl ReadyHandler for Server {
                     metrics.on_ready(token, now, page);
                 }
             }
+            token if self.scope.as_ref().is_some_and(|s| s.owns(token)) => {
+                if let Some(scope) = &mut self.scope {
+                    scope.on_ready(token, now);
+                }
+            }
             BROKER => self.on_broker(event, now)?,
             HANGUP => {
                 if let Some((hangup, reload)) = &mut self.reload {
@@ -405,7 +434,12 @@ impl ReadyHandler for Server {
             METRICS => "metrics listener",
             BROKER => "broker link",
             _ if self.metrics.as_ref().is_some_and(|m| m.owns(token)) => "metrics connection",
-            _ => "unknown",
+
+            _ => self
+                .scope
+                .as_ref()
+                .filter(|scope| scope.owns(token))
+                .map_or("unknown", |scope| scope.source_name(token)),
         }
     }
 }
@@ -421,6 +455,9 @@ impl TimerHandler for Server {
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         if let Some(metrics) = &mut self.metrics {
             metrics.on_deadline(now);
+        }
+        if let Some(scope) = &mut self.scope {
+            scope.on_deadline(now);
         }
         self.hub.handle_timeout(now);
         self.reload_settled(now);
@@ -481,6 +518,17 @@ impl Handler for Server {
             self.on_readable(now)?;
         }
         self.reload_slice(now)
+    }
+
+    /// Sends the Scope's pages the turn's events. The turn about to
+    /// begin is recorded whole or not at all (the flight recorder's
+    /// budget): the hub builds what the trace shows only if it is.
+    fn before_wait(&mut self) {
+        if let Some(scope) = &mut self.scope {
+            scope.before_wait();
+        }
+        self.hub
+            .set_trace(log::log_enabled!(target: "hub", log::Level::Trace));
     }
 }
 

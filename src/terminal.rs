@@ -14,6 +14,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
@@ -26,12 +27,17 @@ use crate::reactor::shutdown::Shutdown;
 use crate::reactor::stdin::{Input, Stdin, Stdout};
 use crate::reactor::udp::UdpEndpoint;
 use crate::reactor::{Handler, Reactor, ReadyHandler, TimerHandler};
+use crate::scope::endpoint::{Mode, ScopeEndpoint};
+use crate::scope::flight::FlightRecorder;
 use crate::wire::{self, ReplyTo, MAX_DATAGRAM};
 
 const UDP: Token = Token(0);
 const STDIN: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const STOP: Token = Token(3);
+const SCOPE: Token = Token(4);
+/// The Scope's connections get the tokens from here on.
+const FIRST_SCOPE_CONNECTION: usize = 5;
 
 /// Bytes read from stdin at a time.
 const READ_CHUNK: usize = 4096;
@@ -50,6 +56,8 @@ pub struct Terminal {
     stdin_ready: bool,
     /// The socket's ICMP reports already handed to the client.
     unreachable: u64,
+    /// The Reactor Scope's page, once asked for.
+    scope: Option<ScopeEndpoint>,
 }
 
 impl Terminal {
@@ -89,7 +97,22 @@ impl Terminal {
             interrupts: 0,
             stdin_ready,
             unreachable: 0,
+            scope: None,
         })
+    }
+
+    /// Serves the Reactor Scope on `addr`, on this Reactor: the page, and
+    /// the events `flight` keeps; returns the address.
+    pub fn serve_scope(
+        &mut self,
+        reactor: &Reactor,
+        addr: SocketAddr,
+        flight: Arc<FlightRecorder>,
+    ) -> io::Result<SocketAddr> {
+        let about = ("reactor-client", Mode::Live);
+        let tokens = (SCOPE, FIRST_SCOPE_CONNECTION);
+        let scope = ScopeEndpoint::bind(addr, reactor.registry(), tokens, flight, about)?;
+        self.scope.insert(scope).local_addr()
     }
 
     /// The address the client receives on.
@@ -186,6 +209,11 @@ impl ReadyHandler for Terminal {
                 self.stdin_ready = true;
                 self.read_stdin(now)?;
             }
+            token if self.scope.as_ref().is_some_and(|s| s.owns(token)) => {
+                if let Some(scope) = &mut self.scope {
+                    scope.on_ready(token, now);
+                }
+            }
             token => {
                 self.shutdown.on_ready(token);
                 while self.interrupts < self.shutdown.requests() {
@@ -204,24 +232,38 @@ impl ReadyHandler for Terminal {
             STDIN => "stdin",
             SIGNALS => "signals",
             STOP => "stop waker",
-            _ => "unknown",
+            _ => self
+                .scope
+                .as_ref()
+                .filter(|scope| scope.owns(token))
+                .map_or("unknown", |scope| scope.source_name(token)),
         }
     }
 }
 
 impl TimerHandler for Terminal {
     fn next_deadline(&self) -> Option<Instant> {
-        self.client.poll_timeout()
+        let scope = self.scope.as_ref().and_then(ScopeEndpoint::next_deadline);
+        self.client.poll_timeout().into_iter().chain(scope).min()
     }
 
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
+        if let Some(scope) = &mut self.scope {
+            scope.on_deadline(now);
+        }
         self.client.handle_timeout(now);
         self.hand_over_unreachable(now);
         self.flush()
     }
 
     fn describe_deadline(&self) -> String {
-        self.client.describe_timeout()
+        let scope = self.scope.as_ref().and_then(ScopeEndpoint::next_deadline);
+        match (scope, self.client.poll_timeout()) {
+            (Some(scope), client) if client.is_none_or(|client| scope < client) => {
+                "a scope request's time limit".into()
+            }
+            _ => self.client.describe_timeout(),
+        }
     }
 }
 
@@ -238,5 +280,11 @@ impl Handler for Terminal {
     fn on_backlog(&mut self, now: Instant) -> io::Result<()> {
         self.read_stdin(now)?;
         self.flush()
+    }
+
+    fn before_wait(&mut self) {
+        if let Some(scope) = &mut self.scope {
+            scope.before_wait();
+        }
     }
 }

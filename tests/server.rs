@@ -755,13 +755,7 @@ fn a_recording_holds_the_trace_lines_of_the_same_run() {
     alice.send(&format!("alice->server#logoff<{token}>"));
     alice.recv();
     assert!(hub.terminate().success());
-    // What --trace printed: `  0.084172 [udp] in  127.0.0.1:...`.
-    let printed: Vec<String> = hub
-        .log
-        .rest()
-        .into_iter()
-        .filter_map(|line| Some(line.split_once("] ")?.1.to_owned()))
-        .collect();
+    let printed = common::trace_lines(hub.log.rest());
     let recorded = std::fs::read_to_string(&record.0).expect("the recording");
     let recorded: Vec<&str> = recorded.lines().collect();
     let lines: Vec<String> = recorded

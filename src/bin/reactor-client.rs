@@ -5,12 +5,14 @@
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use getopts::Options;
 use reactor_hub::cli;
 use reactor_hub::client::command::CommandError;
 use reactor_hub::client::{ClientConfig, Notice};
 use reactor_hub::reactor::Reactor;
+use reactor_hub::scope::flight::FlightRecorder;
 use reactor_hub::terminal::Terminal;
 
 const PROGRAM: &str = "reactor-client";
@@ -44,7 +46,7 @@ fn options() -> Options {
 
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
-    let usage = "[--server ADDR] [--listen ADDR] [--trace] [--record FILE]\n\n\
+    let usage = "[--server ADDR] [--listen ADDR] [--trace] [--record FILE] [--scope ADDR]\n\n\
                  Type ID->server#login<PASSWORD>, ID->DEST#message and ID->server#logoff;\n\
                  end of input (Ctrl-D) or Ctrl-C logs off and quits.";
     let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
@@ -64,7 +66,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     Ok(Some(Config {
         server,
         listen,
-        tracing: cli::Tracing::from(&matches),
+        tracing: cli::Tracing::from(&matches)?,
     }))
 }
 
@@ -110,7 +112,7 @@ fn listen_addr(config: &Config, server: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, 0)
 }
 
-fn run(config: Config) -> Result<(), String> {
+fn run(config: Config, flight: Option<Arc<FlightRecorder>>) -> Result<(), String> {
     let server = resolve_server(&config)?;
     let listen = listen_addr(&config, server);
     let mut reactor =
@@ -126,6 +128,12 @@ fn run(config: Config) -> Result<(), String> {
     let mut terminal = Terminal::bind(&reactor, server, listen, client)
         .map_err(|err| format!("cannot receive on {listen}: {err}"))?;
     let local = terminal.local_addr().map_err(|err| err.to_string())?;
+    if let (Some(scope), Some(flight)) = (config.tracing.scope, flight) {
+        let addr = terminal
+            .serve_scope(&reactor, scope, flight)
+            .map_err(|err| format!("cannot serve the scope on {scope}: {err}"))?;
+        reactor_hub::logging::announce_scope(addr);
+    }
     // Debug level: a person at the terminal needs neither address to chat.
     log::debug!("receiving on {local}, server {server}");
     reactor
@@ -136,8 +144,8 @@ fn run(config: Config) -> Result<(), String> {
 
 fn main() -> ExitCode {
     cli::main(PROGRAM, parse_args, |config| {
-        reactor_hub::logging::init(PROGRAM, &config.tracing)?;
-        let ran = run(config);
+        let flight = reactor_hub::logging::init(PROGRAM, &config.tracing)?;
+        let ran = run(config, flight);
         log::logger().flush();
         ran
     })

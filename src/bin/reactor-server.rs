@@ -4,6 +4,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use getopts::Options;
@@ -12,6 +13,7 @@ use reactor_hub::cli;
 use reactor_hub::hub::HubConfig;
 use reactor_hub::logging;
 use reactor_hub::reactor::Reactor;
+use reactor_hub::scope::flight::FlightRecorder;
 use reactor_hub::server::Server;
 
 const PROGRAM: &str = "reactor-server";
@@ -88,7 +90,7 @@ fn options() -> Options {
 /// Parses the command line; `Err` is a usage error for stderr.
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     let usage = "[--bind ADDR] [--users FILE] [--session-timeout SECS] [--metrics ADDR] \
-                 [--nats HOST:PORT [--node NAME] [--reuse-port]] [--trace] [--record FILE]";
+                 [--nats HOST:PORT [--node NAME] [--reuse-port]] [--trace] [--record FILE] [--scope ADDR]";
     let Some(matches) = cli::parse(PROGRAM, usage, options(), args)? else {
         return Ok(None);
     };
@@ -111,7 +113,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         return Err("--node: only with --nats (it names a node of a cluster)".into());
     }
     let bind = cli::value(&matches, "bind", "127.0.0.1:32000".to_owned())?;
-    let tracing = cli::Tracing::from(&matches);
+    let tracing = cli::Tracing::from(&matches)?;
     cli::host_port("bind", &bind)?;
     Ok(Some(Config {
         bind,
@@ -160,7 +162,7 @@ fn broker_addr(nats: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| not_an_address("it resolves to nothing".into()))
 }
 
-fn run(config: Config) -> Result<(), String> {
+fn run(config: Config, flight: Option<Arc<FlightRecorder>>) -> Result<(), String> {
     let bind = bind_addr(&config.bind)?;
     let mut reactor =
         Reactor::new().map_err(|err| format!("cannot start the event loop: {err}"))?;
@@ -200,6 +202,12 @@ fn run(config: Config) -> Result<(), String> {
             .map_err(|err| format!("cannot serve metrics on {metrics}: {err}"))?;
         log::info!("metrics on http://{addr}/metrics");
     }
+    if let (Some(scope), Some(flight)) = (config.tracing.scope, flight) {
+        let addr = server
+            .serve_scope(&reactor, scope, flight)
+            .map_err(|err| format!("cannot serve the scope on {scope}: {err}"))?;
+        logging::announce_scope(addr);
+    }
     if let Some(broker) = config.nats {
         server
             .join_cluster(&reactor, broker)
@@ -218,8 +226,8 @@ fn run(config: Config) -> Result<(), String> {
 
 fn main() -> ExitCode {
     cli::main(PROGRAM, parse_args, |config| {
-        logging::init(PROGRAM, &config.tracing)?;
-        let ran = run(config);
+        let flight = logging::init(PROGRAM, &config.tracing)?;
+        let ran = run(config, flight);
         log::logger().flush();
         ran
     })

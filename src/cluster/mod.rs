@@ -497,6 +497,11 @@ impl Cluster {
         !self.events.is_empty()
     }
 
+    /// Turns the notes of every step on or off (see `Hub::set_trace`).
+    pub fn set_trace(&mut self, on: bool) {
+        self.config.trace = on;
+    }
+
     pub fn counters(&self) -> ClusterCounters {
         ClusterCounters {
             asks: self.requests.asks_sent,

@@ -1,6 +1,7 @@
-//! `--record FILE`: every trace event as a JSON object a line, the same
-//! records `--trace` prints, so that a run can be read back, replayed or
-//! compared line by line:
+//! `--record FILE` and `--scope ADDR`: every trace event as a JSON object,
+//! from the same records `--trace` prints, a line of the file (so that a
+//! run can be read back, replayed or compared line by line) and an event
+//! of the Scope's flight recorder (`scope::flight`):
 //!
 //! ```text
 //! {"seq":12,"turn":5,"t_us":84172,"kind":"in","target":"udp","line":"in  127.0.0.1:50600 alice->bob#..."}
@@ -12,88 +13,153 @@
 //! `--trace` prints after the target. A recording stops, with a warning,
 //! at [`LIMIT`] bytes: a program left recording must not fill the disk.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::json::Escaped;
 use crate::reactor;
+use crate::scope::flight::FlightRecorder;
 
 /// The most a recording writes.
 pub const LIMIT: u64 = 256 << 20;
 
-/// The file being written, and how far it has come.
+/// Where trace events go besides stderr: the file of `--record`, the
+/// Scope's flight recorder (`--scope`), or both. Each event is numbered
+/// and made into its JSON object once, for both.
 pub struct Recorder {
     program: &'static str,
-    path: PathBuf,
     started: Instant,
+    flight: Option<Arc<FlightRecorder>>,
+    /// Whether every event is wanted: by a file, or because `--trace`
+    /// formats them all anyway.
+    every_event: bool,
     state: Mutex<State>,
 }
 
 struct State {
-    out: BufWriter<File>,
     seq: u64,
+    /// The event's trace line, then its JSON object: kept to be reused.
+    line: String,
+    json: String,
+    file: Option<RecordFile>,
+}
+
+/// The file being written, and how far it has come.
+struct RecordFile {
+    path: PathBuf,
+    out: BufWriter<File>,
     written: u64,
     stopped: bool,
 }
 
 impl Recorder {
-    /// Creates (or empties) `path`; says why it cannot.
-    pub fn create(program: &'static str, path: &Path, started: Instant) -> Result<Self, String> {
-        let file = File::create(path)
-            .map_err(|err| format!("cannot record to {}: {err}", path.display()))?;
-        Ok(Self {
-            program,
-            path: path.to_path_buf(),
-            started,
-            state: Mutex::new(State {
-                out: BufWriter::new(file),
-                seq: 0,
+    /// Records to `file` if one is given (created or emptied; says why it
+    /// cannot), and to `flight` if one is given: every event if there is a
+    /// file or `printed` says `--trace` prints them all.
+    pub fn create(
+        program: &'static str,
+        (file, flight): (Option<&Path>, Option<Arc<FlightRecorder>>),
+        printed: bool,
+        started: Instant,
+    ) -> Result<Self, String> {
+        let file = match file {
+            Some(path) => Some(RecordFile {
+                out: BufWriter::new(
+                    File::create(path)
+                        .map_err(|err| format!("cannot record to {}: {err}", path.display()))?,
+                ),
+                path: path.to_path_buf(),
                 written: 0,
                 stopped: false,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            program,
+            started,
+            flight,
+            every_event: printed || file.is_some(),
+            state: Mutex::new(State {
+                seq: 0,
+                line: String::new(),
+                json: String::new(),
+                file,
             }),
         })
     }
 
-    /// Writes one trace record as a line.
+    /// Whether this loop turn's events are wanted: always by a file, by
+    /// the flight recorder while under its budget.
+    pub fn wants(&self) -> bool {
+        match &self.flight {
+            Some(flight) if !self.every_event => flight.wants(reactor::turn()),
+            _ => true,
+        }
+    }
+
+    /// Numbers one trace record and passes it on as its JSON object.
     pub fn record(&self, record: &log::Record<'_>) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        if state.stopped {
-            return;
-        }
-        let line = record.args().to_string();
-        let json = format!(
-            "{{\"seq\":{},\"turn\":{},\"t_us\":{},\"kind\":\"{}\",\"target\":\"{}\",\"line\":\"{}\"}}\n",
-            state.seq,
+        let State {
+            seq,
+            line,
+            json,
+            file,
+        } = &mut *state;
+        line.clear();
+        let _ = write!(line, "{}", record.args());
+        json.clear();
+        let _ = write!(
+            json,
+            "{{\"seq\":{seq},\"turn\":{},\"t_us\":{},\"kind\":\"{}\",\"target\":\"{}\",\"line\":\"{}\"}}",
             reactor::turn(),
             self.started.elapsed().as_micros(),
-            kind_of(record.target(), &line),
+            kind_of(record.target(), line),
             record.target(),
-            Escaped(&line),
+            Escaped(line),
         );
-        state.written += json.len() as u64;
-        let full = state.written > LIMIT;
-        if full || state.out.write_all(json.as_bytes()).is_err() {
-            state.stopped = true;
-            let why = match full {
-                true => "it reached 256 MiB",
-                false => "it cannot be written",
-            };
-            let path = self.path.display();
-            eprintln!("{}: WARN: recording to {path} stopped: {why}", self.program);
-            return;
+        *seq += 1;
+        if let Some(file) = file {
+            file.write(self.program, json);
         }
-        state.seq += 1;
+        if let Some(flight) = &self.flight {
+            flight.push(json);
+        }
     }
 
     /// Writes what is buffered: at exit, and when asked.
     pub fn flush(&self) {
         if let Ok(mut state) = self.state.lock() {
-            let _ = state.out.flush();
+            if let Some(file) = &mut state.file {
+                let _ = file.out.flush();
+            }
+        }
+    }
+}
+
+impl RecordFile {
+    /// Writes one event's object as a line, until the file is full.
+    fn write(&mut self, program: &str, json: &str) {
+        if self.stopped {
+            return;
+        }
+        self.written += json.len() as u64 + 1;
+        let full = self.written > LIMIT;
+        let wrote = !full && writeln!(self.out, "{json}").is_ok();
+        if !wrote {
+            self.stopped = true;
+            let why = match full {
+                true => "it reached 256 MiB",
+                false => "it cannot be written",
+            };
+            let path = self.path.display();
+            eprintln!("{program}: WARN: recording to {path} stopped: {why}");
         }
     }
 }

@@ -122,6 +122,12 @@ pub trait Handler: ReadyHandler + TimerHandler {
     fn on_backlog(&mut self, _now: Instant) -> io::Result<()> {
         Ok(())
     }
+
+    /// Called once a turn's work is done and its wait decided, just before
+    /// the poll: the Scope sends the turn's events to its pages here, so
+    /// that even the line of the wait under way is on the page while the
+    /// loop waits. It must not change what the wait is for.
+    fn before_wait(&mut self) {}
 }
 
 /// Turns of the loop so far, in this process: the trace's records say
@@ -163,6 +169,7 @@ impl Reactor {
             // pieces of it, other sources and timers get their turn.
             let backlog = handler.has_backlog();
             let timeout = self.timeout(handler);
+            handler.before_wait();
             // The clock is read before the wait only for the trace's line.
             let tracing = log::log_enabled!(target: "reactor", log::Level::Trace);
             let waiting_since = tracing.then(Instant::now);

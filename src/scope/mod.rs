@@ -1,7 +1,14 @@
-//! The Reactor Scope: what a recording of the loop (`--record FILE`) shows.
-//! For now, its events read back ([`recording`]) and drawn as a trace
-//! that Perfetto's UI and `chrome://tracing` open ([`perfetto`]); the live
-//! page is still to come.
+//! The Reactor Scope: the loop turn by turn, in a browser.
+//!
+//! - [`flight`]: the flight recorder, the last events kept for the pages;
+//! - [`endpoint`]: the page and its stream of events, served on the
+//!   program's own Reactor (`--scope ADDR`);
+//! - [`recording`]: a recording (`--record FILE`) read back, to be served
+//!   the same way (`cargo run --example scope -- FILE`);
+//! - [`perfetto`]: a recording drawn as a trace that Perfetto's UI and
+//!   `chrome://tracing` open.
 
+pub mod endpoint;
+pub mod flight;
 pub mod perfetto;
 pub mod recording;

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod chat;
 pub mod markdown;
 pub mod peer;
+pub mod scope;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
@@ -86,6 +87,14 @@ impl Lines {
     pub fn rest(&self) -> Vec<String> {
         self.0.iter().collect()
     }
+}
+
+/// The trace lines of a log, as `--trace` printed them after their time
+/// and target: `  0.084172 [udp] in  127.0.0.1:...` is `in  127.0.0.1:...`.
+pub fn trace_lines(log: Vec<String>) -> Vec<String> {
+    log.into_iter()
+        .filter_map(|line| Some(line.split_once("] ")?.1.to_owned()))
+        .collect()
 }
 
 /// A running `reactor-server`, killed when dropped.
