@@ -20,6 +20,10 @@ use record::Recorder;
 
 mod record;
 
+/// A trace line's kind in a word, as a recording names it: for whatever
+/// else writes a recording (the simulated hub's, `tests/simulation.rs`).
+pub use record::kind_of;
+
 /// The log targets that `--trace` turns on: the Reactor's events, every
 /// datagram in and out, state transitions, the broker link of a cluster
 /// node, the lossy relay's verdicts, and the slices of an accounts reload.

@@ -28,6 +28,12 @@
 //! once. A handler must read until `WouldBlock`, or it waits forever for an
 //! event that will not come again (see [`udp::UdpEndpoint::drain`]).
 //!
+//! The `--trace` lines of a turn are types of their own, public with their
+//! fields ([`Wait`], [`Woke`], [`Due`], and a datagram's
+//! [`udp::DatagramLine`]): whatever traces a loop without running this one
+//! (the simulated hub's recording, `tests/simulation.rs`) writes the same
+//! lines.
+//!
 //! # Which errors end a program
 //!
 //! [`Reactor::run`] returns the first `Err` a handler returns, and the
@@ -207,7 +213,11 @@ impl Reactor {
             if handler.next_deadline().is_some_and(|at| at <= now) {
                 if log::log_enabled!(target: "reactor", log::Level::Trace) {
                     for (at, what) in handler.describe_due(now) {
-                        log::trace!(target: "reactor", "timer, due {:.1?} ago: {what}", now - at);
+                        let due = Due {
+                            ago: now - at,
+                            what: &what,
+                        };
+                        log::trace!(target: "reactor", "{due}");
                     }
                 }
                 handler.on_deadline(now)?;
@@ -224,33 +234,56 @@ impl Reactor {
     /// backlog, else until its next deadline, or for ever without one.
     fn timeout(&self, handler: &impl Handler) -> Option<Duration> {
         if handler.has_backlog() {
-            log::trace!(target: "reactor", "wait: none, work is left from the last turn");
+            log::trace!(target: "reactor", "{}", Wait::Backlog);
             return Some(Duration::ZERO);
         }
         let Some(deadline) = handler.next_deadline() else {
-            log::trace!(target: "reactor", "wait: no deadline, until an event");
+            log::trace!(target: "reactor", "{}", Wait::Forever);
             return None;
         };
         let timeout = round_up_to_millis(deadline.saturating_duration_since(Instant::now()));
-        log::trace!(
-            target: "reactor",
-            "wait: at most {} ms, for {}",
-            timeout.as_millis(),
-            handler.describe_deadline()
-        );
+        log::trace!(target: "reactor", "{}", Wait::AtMost {
+            timeout,
+            what: handler.describe_deadline(),
+        });
         Some(timeout)
+    }
+}
+
+/// What a wait is for, on the trace's line before it:
+/// `wait: at most 1000 ms, for bob: resend msg 7 from alice (...)`.
+pub enum Wait {
+    /// Work is left from the last turn: the poll does not wait.
+    Backlog,
+    /// No deadline: the poll waits for an event.
+    Forever,
+    /// The poll waits for an event, at most `timeout` (the time to the
+    /// deadline, [`round_up_to_millis`]), for the deadline `what` is for
+    /// ([`TimerHandler::describe_deadline`]).
+    AtMost { timeout: Duration, what: String },
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wait::Backlog => f.write_str("wait: none, work is left from the last turn"),
+            Wait::Forever => f.write_str("wait: no deadline, until an event"),
+            Wait::AtMost { timeout, what } => {
+                write!(f, "wait: at most {} ms, for {what}", timeout.as_millis())
+            }
+        }
     }
 }
 
 /// What a wait came to, for the trace: `woke after 37.2 ms with 2 events`.
 /// Beside the `wait:` line before it, it shows how long the wait really
 /// lasted, and whether an event or the deadline ended it.
-struct Woke {
-    waited: Duration,
+pub struct Woke {
+    pub waited: Duration,
     /// How many events the poll returned; `None`: a signal interrupted it.
-    events: Option<usize>,
+    pub events: Option<usize>,
     /// How long the poll was allowed to wait; `None`: until an event.
-    timeout: Option<Duration>,
+    pub timeout: Option<Duration>,
 }
 
 impl fmt::Display for Woke {
@@ -266,9 +299,24 @@ impl fmt::Display for Woke {
     }
 }
 
+/// A timer that fires, on the trace's line: `timer, due 1.4ms ago: bob:
+/// resend msg 7 from alice (...)`, one for each deadline due
+/// ([`TimerHandler::describe_due`]).
+pub struct Due<'a> {
+    /// How late the loop came to it.
+    pub ago: Duration,
+    pub what: &'a str,
+}
+
+impl fmt::Display for Due<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "timer, due {:.1?} ago: {}", self.ago, self.what)
+    }
+}
+
 /// epoll counts in milliseconds; rounding down would wake the loop just
 /// before the deadline and make it spin until the deadline passes.
-fn round_up_to_millis(wait: Duration) -> Duration {
+pub fn round_up_to_millis(wait: Duration) -> Duration {
     let millis = wait.as_nanos().div_ceil(1_000_000);
     Duration::from_millis(millis.try_into().unwrap_or(u64::MAX))
 }

@@ -26,12 +26,33 @@ fn escaped(datagram: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
     write!(f, "{}", datagram.escape_ascii())
 }
 
-/// A datagram as a trace line shows it.
-struct Shown<'a>(ShowDatagram, &'a [u8]);
+/// Which way a datagram went through the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    In,
+    Out,
+}
 
-impl fmt::Display for Shown<'_> {
+/// A datagram's trace line: `in  127.0.0.1:9 alice->bob#hi` for one
+/// received from that address, `out 127.0.0.1:9 ...` for one sent to it,
+/// the datagram shown as the program says. Public with its fields, so that
+/// a hub traced without a socket (the simulated hub's recording,
+/// tests/simulation.rs) shows its datagrams as this socket does.
+pub struct DatagramLine<'a> {
+    pub way: Way,
+    pub peer: SocketAddr,
+    pub show: ShowDatagram,
+    pub datagram: &'a [u8],
+}
+
+impl fmt::Display for DatagramLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.0)(self.1, f)
+        let way = match self.way {
+            Way::In => "in ",
+            Way::Out => "out",
+        };
+        write!(f, "{way} {} ", self.peer)?;
+        (self.show)(self.datagram, f)
     }
 }
 
@@ -196,6 +217,16 @@ impl UdpEndpoint {
         self.received = None;
     }
 
+    /// The trace line of a datagram through this socket.
+    fn line<'a>(&self, way: Way, peer: SocketAddr, datagram: &'a [u8]) -> DatagramLine<'a> {
+        DatagramLine {
+            way,
+            peer,
+            show: self.show,
+            datagram,
+        }
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
     }
@@ -298,7 +329,7 @@ impl UdpEndpoint {
         if log::log_enabled!(target: "udp", log::Level::Trace) {
             log::trace!(target: "udp", "{}", Received { count, drain });
             for (from, datagram) in batch.iter() {
-                log::trace!(target: "udp", "in  {from} {}", Shown(self.show, datagram));
+                log::trace!(target: "udp", "{}", self.line(Way::In, from, datagram));
             }
         }
         Ok(drain)
@@ -316,7 +347,8 @@ impl UdpEndpoint {
         if log::log_enabled!(target: "udp", log::Level::Trace) {
             for index in 0..outbox.len() {
                 let transmit = outbox.get(index);
-                log::trace!(target: "udp", "out {} {}", transmit.to, Shown(self.show, transmit.payload));
+                let line = self.line(Way::Out, transmit.to, transmit.payload);
+                log::trace!(target: "udp", "{line}");
             }
         }
         // Once something waits, later datagrams wait behind it, in order.
@@ -356,7 +388,7 @@ impl UdpEndpoint {
     /// As with [`send_all`](Self::send_all), an `Err` concerns the
     /// registration, never the datagram.
     pub fn send_to(&mut self, to: SocketAddr, payload: &[u8]) -> io::Result<()> {
-        log::trace!(target: "udp", "out {to} {}", Shown(self.show, payload));
+        log::trace!(target: "udp", "{}", self.line(Way::Out, to, payload));
         // Once something waits, later datagrams wait behind it, in order.
         if !self.queue.is_empty() {
             trace_queued(1, self.queue.len());

@@ -1,7 +1,10 @@
 //! A recording's events read back: one JSON object a line, as
-//! `logging::record` writes them.
+//! `logging::record` writes them; and written, by whatever else makes a
+//! recording (the simulation's hub, `tests/simulation.rs`).
 
-use crate::json;
+use std::fmt;
+
+use crate::json::{self, Escaped};
 
 /// One event of the loop, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +65,23 @@ impl Event {
     }
 }
 
+/// The event as a recording's line (without its newline), as
+/// `logging::record` writes one: what [`Event::parse`] reads back.
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{{\"seq\":{},\"turn\":{},\"t_us\":{},\"kind\":\"{}\",\"target\":\"{}\",\"line\":\"{}\"}}",
+            self.seq,
+            self.turn,
+            self.t_us,
+            Escaped(&self.kind),
+            Escaped(&self.target),
+            Escaped(&self.line),
+        )
+    }
+}
+
 /// Every event of a recording, in order; lines that are not events (a
 /// recording cut by a crash ends in half a line) are left out.
 pub fn read(text: &str) -> Vec<Event> {
@@ -70,6 +90,8 @@ pub fn read(text: &str) -> Vec<Event> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -81,5 +103,26 @@ mod tests {
         assert_eq!(event.line, "in  127.0.0.1:9 a->b#say \"hi\"");
         assert_eq!(Event::parse(&line[..40]), None, "cut short");
         assert_eq!(read(&format!("{line}\n{}", &line[..20])).len(), 1);
+        assert_eq!(event.to_string(), line, "written back as it was recorded");
+    }
+
+    /// Characters a JSON string must escape, and some it must not.
+    const AWKWARD: &str = r#"["\\\x00-\x1f\x7f\x{2028}é€😀 a-z]{0,40}"#;
+
+    proptest! {
+        #[test]
+        fn an_event_written_reads_back_as_it_was(
+            seq: u64,
+            turn: u64,
+            t_us: u64,
+            kind in AWKWARD,
+            target in AWKWARD,
+            line in prop_oneof![AWKWARD, any::<String>()],
+        ) {
+            let event = Event { seq, turn, t_us, kind, target, line };
+            let written = event.to_string();
+            prop_assert!(!written.contains('\n'), "one line: {written}");
+            prop_assert_eq!(Event::parse(&written), Some(event));
+        }
     }
 }
