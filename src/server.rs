@@ -225,7 +225,12 @@ impl Server {
             // call costs more than the hub's work on a datagram.
             let drain = self.udp.recv()?;
             for (from, datagram) in self.udp.received() {
+                // The trace shows each datagram with what it caused: its
+                // transitions and replies, though all go out together.
+                self.udp.trace_in(from, datagram);
                 self.hub.handle_datagram(now, from, datagram);
+                log_events(&mut self.hub, &mut self.log_limit, now);
+                self.udp.trace_outbox(self.hub.outbox());
             }
             self.flush(now)?;
             if drain == Drain::Drained {
@@ -321,42 +326,13 @@ impl Server {
     /// gave the broker connection, in one write, and the datagrams. Each
     /// line is logged before what it caused is sent.
     fn flush(&mut self, now: Instant) -> io::Result<()> {
-        self.log_events(now);
+        log_events(&mut self.hub, &mut self.log_limit, now);
         if let Some(broker) = &mut self.broker {
             broker.flush(&mut self.hub, now);
             // Publishing may have settled requests (a refusal).
-            self.log_events(now);
+            log_events(&mut self.hub, &mut self.log_limit, now);
         }
         self.udp.send_all(self.hub.outbox())
-    }
-
-    fn log_events(&mut self, now: Instant) {
-        while let Some(event) = self.hub.poll_event() {
-            let level = match &event {
-                // Asked for with --trace: every one is the point.
-                HubEvent::Transition { .. } | HubEvent::Unchanged { .. } => {
-                    log::trace!(target: "hub", "{event}");
-                    continue;
-                }
-                HubEvent::Cluster(note) if note.level() == log::Level::Trace => {
-                    log::trace!(target: "nats", "{event}");
-                    continue;
-                }
-                // Rare by nature, and what an operator most needs to see.
-                HubEvent::Cluster(
-                    note @ (Note::LinkUp | Note::LinkDown { .. } | Note::Unreachable { .. }),
-                ) => {
-                    log::log!(note.level(), "{event}");
-                    continue;
-                }
-                HubEvent::Cluster(note) => note.level(),
-                HubEvent::Dropped { .. } | HubEvent::GaveUp { .. } => log::Level::Warn,
-                _ => log::Level::Info,
-            };
-            if log::log_enabled!(level) && self.log_limit.allow(now) {
-                log::log!(level, "{event}");
-            }
-        }
     }
 
     /// The broker connection read or lost something: the hub took it in.
@@ -529,6 +505,37 @@ impl Handler for Server {
         }
         self.hub
             .set_trace(log::log_enabled!(target: "hub", log::Level::Trace));
+    }
+}
+
+/// Logs what the hub reported: trace events as trace lines, the rest at
+/// their level, within the log budget.
+fn log_events(hub: &mut Hub, log_limit: &mut LogLimit, now: Instant) {
+    while let Some(event) = hub.poll_event() {
+        let level = match &event {
+            // Asked for with --trace: every one is the point.
+            HubEvent::Transition { .. } | HubEvent::Unchanged { .. } => {
+                log::trace!(target: "hub", "{event}");
+                continue;
+            }
+            HubEvent::Cluster(note) if note.level() == log::Level::Trace => {
+                log::trace!(target: "nats", "{event}");
+                continue;
+            }
+            // Rare by nature, and what an operator most needs to see.
+            HubEvent::Cluster(
+                note @ (Note::LinkUp | Note::LinkDown { .. } | Note::Unreachable { .. }),
+            ) => {
+                log::log!(note.level(), "{event}");
+                continue;
+            }
+            HubEvent::Cluster(note) => note.level(),
+            HubEvent::Dropped { .. } | HubEvent::GaveUp { .. } => log::Level::Warn,
+            _ => log::Level::Info,
+        };
+        if log::log_enabled!(level) && log_limit.allow(now) {
+            log::log!(level, "{event}");
+        }
     }
 }
 

@@ -5,13 +5,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::peer::Peer;
 use common::scope::{scope_addr, EventStream};
 use common::{Lines, Server};
+use reactor_hub::reactor::on_thread::OnThread;
+use reactor_hub::scope::replay::Replay;
 
 /// With `--trace` too, the page's events are the printed trace lines, in
 /// order, numbered from 0.
@@ -176,4 +178,35 @@ fn the_clients_scope_shows_stdin_and_the_socket_as_sources_of_one_poll() {
     );
     drop(stdin);
     assert!(client.wait().unwrap().success());
+}
+
+/// A recording is served (`cargo run --example scope -- FILE`) as the live
+/// Scope serves a run: the same page, every recorded event in order.
+#[test]
+fn a_recording_is_served_whole_as_a_run_is() {
+    let record = common::TempFile::new("scope-replay.jsonl", "");
+    let path = record.0.to_str().expect("a UTF-8 path");
+    let mut hub = Server::start("scope-replay", &["--record", path]);
+    let alice = Peer::new(hub.addr);
+    let token = alice.login("alice", "wonderland");
+    alice.send(&format!("alice->server#logoff<{token}>"));
+    alice.recv();
+    assert!(hub.terminate().success());
+    let recorded = std::fs::read_to_string(&record.0).unwrap();
+
+    let events = reactor_hub::scope::recording::read(&recorded);
+    let replay = {
+        let events = events.clone();
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        OnThread::start("replay", move |reactor| {
+            Replay::bind(reactor, any_port, &events)
+        })
+    }
+    .expect("the replay listens");
+    let page = EventStream::open(replay.addr).until("alice: ONLINE => OFFLINE (logoff)");
+    replay.stop().expect("the replay stops");
+    let lines: Vec<&str> = page.iter().map(|e| e.line.as_str()).collect();
+    let recorded: Vec<&str> = events.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(lines, recorded[..lines.len()]);
+    assert!(lines.len() > 10);
 }

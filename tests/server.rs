@@ -185,6 +185,58 @@ fn the_trace_counts_each_batch_and_says_when_the_socket_is_drained() {
     }
 }
 
+/// A batch read in one call is traced a datagram at a time: each `in`
+/// line is followed by what that datagram caused (its transitions, its
+/// reply), before the next datagram's, though the replies go out in one
+/// `sendmmsg`. The Scope's page links each reply to its cause so.
+#[test]
+fn a_batch_is_traced_datagram_by_datagram_each_with_what_it_caused() {
+    let hub = Server::start("trace-causes", &["--trace"]);
+    let peers = [
+        Peer::new(hub.addr),
+        Peer::new(hub.addr),
+        Peer::new(hub.addr),
+    ];
+    let logins = [
+        ("alice", "wonderland"),
+        ("bob", "builder"),
+        ("carol", "s3cret"),
+    ];
+    hub.pause();
+    for (peer, (id, password)) in peers.iter().zip(logins) {
+        peer.send(&format!("{id}->server#login<{password}>"));
+    }
+    hub.resume();
+    for peer in &peers {
+        peer.recv();
+    }
+    let mut lines = hub.log.until("recvmmsg: 3 datagrams");
+    lines = lines.split_off(lines.len() - 1);
+    lines.extend(hub.log.until("sendmmsg: 3 of 3 datagrams in one call"));
+    lines.retain(|line| line.contains(" [udp] ") || line.contains(" [hub] "));
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|line| match line {
+            _ if line.contains("[udp] in  ") => "in",
+            _ if line.contains("[udp] out ") => "out",
+            _ if line.contains(" => ") => "transition",
+            _ => "batch",
+        })
+        .collect();
+    let one = ["in", "transition", "transition", "out"];
+    let expected: Vec<&str> = ["batch"]
+        .into_iter()
+        .chain(one.repeat(3))
+        .chain(["batch"])
+        .collect();
+    assert_eq!(kinds, expected, "{lines:#?}");
+    for (n, (id, _)) in logins.iter().enumerate() {
+        let at = 1 + 4 * n;
+        assert!(lines[at].contains(&format!("{id}->server#login")));
+        assert!(lines[at + 3].contains(&format!("server->{id}#Success")));
+    }
+}
+
 #[test]
 fn refusals_and_errors() {
     let hub = Server::start("errors", &[]);

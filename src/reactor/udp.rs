@@ -1,6 +1,7 @@
 //! A UDP socket in the Reactor: receives until `WouldBlock`, and queues what
 //! it cannot send yet instead of dropping it or spinning.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -166,6 +167,11 @@ pub struct UdpEndpoint {
     received: Option<RecvBatch>,
     /// The longest datagram the program takes.
     max_datagram: usize,
+    /// How many datagrams at the front of the outbox were traced already,
+    /// each beside the datagram read that caused it
+    /// ([`trace_outbox`](Self::trace_outbox)). A cell: it is traced while
+    /// the batch read is borrowed.
+    traced_out: Cell<usize>,
 }
 
 /// At least the largest UDP payload (65,507 bytes over IPv4, 65,527 over
@@ -205,6 +211,7 @@ impl UdpEndpoint {
             show: escaped,
             received: None,
             max_datagram: MAX_UDP_PAYLOAD,
+            traced_out: Cell::new(0),
         })
     }
 
@@ -215,6 +222,27 @@ impl UdpEndpoint {
         self.max_datagram = max_datagram;
         self.show = show;
         self.received = None;
+    }
+
+    /// Traces a datagram read: `in  127.0.0.1:9 ...`. A program traces
+    /// each just before it handles it, so that the trace shows what each
+    /// caused ([`trace_outbox`](Self::trace_outbox)) right after it.
+    pub fn trace_in(&self, from: SocketAddr, datagram: &[u8]) {
+        log::trace!(target: "udp", "{}", self.line(Way::In, from, datagram));
+    }
+
+    /// Traces the datagrams put in `outbox` since it was last traced:
+    /// `out 127.0.0.1:9 ...`. [`send_all`](Self::send_all) traces the
+    /// rest, those that no datagram read caused (timers, the broker).
+    pub fn trace_outbox(&self, outbox: &Outbox) {
+        if log::log_enabled!(target: "udp", log::Level::Trace) {
+            for index in self.traced_out.get()..outbox.len() {
+                let transmit = outbox.get(index);
+                let line = self.line(Way::Out, transmit.to, transmit.payload);
+                log::trace!(target: "udp", "{line}");
+            }
+        }
+        self.traced_out.set(outbox.len());
     }
 
     /// The trace line of a datagram through this socket.
@@ -288,6 +316,7 @@ impl UdpEndpoint {
         loop {
             let drain = self.recv()?;
             for (from, datagram) in self.received() {
+                self.trace_in(from, datagram);
                 each(from, datagram);
             }
             if drain == Drain::Drained {
@@ -326,12 +355,8 @@ impl UdpEndpoint {
         } else {
             Drain::More
         };
-        if log::log_enabled!(target: "udp", log::Level::Trace) {
-            log::trace!(target: "udp", "{}", Received { count, drain });
-            for (from, datagram) in batch.iter() {
-                log::trace!(target: "udp", "{}", self.line(Way::In, from, datagram));
-            }
-        }
+        // Each datagram's own line comes as it is handled (`trace_in`).
+        log::trace!(target: "udp", "{}", Received { count, drain });
         Ok(drain)
     }
 
@@ -344,13 +369,7 @@ impl UdpEndpoint {
     /// alone (see `SendFailure`). The `Err` this returns comes from asking
     /// for writability (`epoll_ctl`), not from a send.
     pub fn send_all(&mut self, outbox: &mut Outbox) -> io::Result<()> {
-        if log::log_enabled!(target: "udp", log::Level::Trace) {
-            for index in 0..outbox.len() {
-                let transmit = outbox.get(index);
-                let line = self.line(Way::Out, transmit.to, transmit.payload);
-                log::trace!(target: "udp", "{line}");
-            }
-        }
+        self.trace_outbox(outbox);
         // Once something waits, later datagrams wait behind it, in order.
         let next = if self.queue.is_empty() {
             let socket = &self.socket;
@@ -381,6 +400,7 @@ impl UdpEndpoint {
             }
         }
         outbox.clear();
+        self.traced_out.set(0);
         Ok(())
     }
 
