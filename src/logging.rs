@@ -76,9 +76,14 @@ pub fn init(
         )?),
     };
     let stderr_level = stderr.filter();
-    let max = match recorder {
-        Some(_) => log::LevelFilter::Trace,
-        None => stderr_level,
+    let max = match (&recorder, &flight) {
+        // Only the Scope asks: each turn decides (`begin_turn`).
+        (_, Some(flight)) if !tracing.print && tracing.record.is_none() => {
+            let _ = TURNS.set((flight.clone(), stderr_level));
+            stderr_level
+        }
+        (Some(_), _) => log::LevelFilter::Trace,
+        (None, _) => stderr_level,
     };
     let tee = Tee {
         stderr,
@@ -88,6 +93,25 @@ pub fn init(
     log::set_boxed_logger(Box::new(tee)).map_err(|err| format!("cannot start logging: {err}"))?;
     log::set_max_level(max);
     Ok(flight)
+}
+
+/// The flight recorder, when it alone asks for trace events, and the level
+/// that stderr asks for.
+static TURNS: OnceLock<(Arc<FlightRecorder>, log::LevelFilter)> = OnceLock::new();
+
+/// A turn of the loop begins (the Reactor says so). When only the Scope
+/// asks for trace events, they are on for the whole turn or off for the
+/// whole turn (the flight recorder's budget, `scope::flight`): a turn not
+/// recorded costs what it costs without the Scope, a comparison at each
+/// trace point.
+pub fn begin_turn(turn: u64) {
+    if let Some((flight, otherwise)) = TURNS.get() {
+        let level = match flight.wants(turn) {
+            true => log::LevelFilter::Trace,
+            false => *otherwise,
+        };
+        log::set_max_level(level);
+    }
 }
 
 /// Every record to stderr as its filter says, and the trace records to the

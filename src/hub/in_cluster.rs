@@ -59,17 +59,6 @@ impl Hub {
         self.cluster = Some(Cluster::new(config, now, node, link_rng));
     }
 
-    /// Turns on or off the reports `--trace` shows: transitions, why a
-    /// reply changed nothing, the cluster's steps. The edge turns them on
-    /// for the loop turns whose events are recorded (`scope::flight`), so
-    /// that a turn nobody records builds none.
-    pub fn set_trace(&mut self, on: bool) {
-        self.config.trace = on;
-        if let Some(cluster) = &mut self.cluster {
-            cluster.set_trace(on);
-        }
-    }
-
     /// What the cluster has done (for metrics); `None` alone.
     pub fn cluster_counters(&self) -> Option<ClusterCounters> {
         self.cluster.as_ref().map(Cluster::counters)

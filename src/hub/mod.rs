@@ -301,6 +301,17 @@ impl Hub {
         Some(self.state(index))
     }
 
+    /// Turns on or off the reports `--trace` shows: transitions, why a
+    /// reply changed nothing, the cluster's steps. The edge turns them on
+    /// for the loop turns whose events are recorded (`scope::flight`), so
+    /// that a turn nobody records builds none.
+    pub fn set_trace(&mut self, on: bool) {
+        self.config.trace = on;
+        if let Some(cluster) = &mut self.cluster {
+            cluster.set_trace(on);
+        }
+    }
+
     /// What the hub has done since it started (for metrics).
     pub fn counters(&self) -> &HubCounters {
         &self.counters

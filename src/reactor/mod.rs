@@ -170,7 +170,8 @@ impl Reactor {
     /// Runs `handler` until it is finished.
     pub fn run(&mut self, handler: &mut impl Handler) -> io::Result<()> {
         while !handler.is_finished() {
-            TURN.fetch_add(1, Ordering::Relaxed);
+            let turn = TURN.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::logging::begin_turn(turn);
             // Only a backlog that a poll has gone by since: between any two
             // pieces of it, other sources and timers get their turn.
             let backlog = handler.has_backlog();

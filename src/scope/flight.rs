@@ -4,25 +4,28 @@
 //!
 //! Formatting an event costs about as much as the hub's work on a datagram,
 //! so a busy loop cannot afford to record them all: the recorder takes
-//! whole turns, as long as the events of the last second stay under a
-//! budget ([`QUIET_BUDGET`] while no page watches, [`WATCHED_BUDGET`] while
-//! one does), and leaves the others alone. A turn it leaves costs one
-//! comparison per trace point, and the page shows the gap in the turns'
-//! numbers. A loop that a person drives by hand never comes near the
-//! budget: every turn of it is recorded. (With `--trace` or `--record`
-//! every event is formatted anyway, and all of them are kept.)
+//! whole turns within a budget of events a second ([`QUIET_BUDGET`] while
+//! no page watches, [`WATCHED_BUDGET`] while one does), and leaves the
+//! others alone. The budget is a bucket of credit, filled at that rate up
+//! to a second's worth: a turn is recorded while there is credit, and each
+//! event recorded spends one, so a flood's turns of thousands of events
+//! each cost no more than the rate in the long run. A turn left costs one
+//! comparison per trace point (`logging::begin_turn`), and the page shows
+//! the gap in the turns' numbers. A loop that a person drives by hand never
+//! comes near the budget: every turn of it is recorded. (With `--trace` or
+//! `--record` every event is formatted anyway, and all of them are kept.)
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Events the ring holds: what a page that connects late gets first.
 pub const CAPACITY: usize = 10_000;
 /// Events a second recorded while no page watches: enough for every turn
 /// of a chat, a small fraction of a flood's.
-pub const QUIET_BUDGET: u32 = 2_000;
+pub const QUIET_BUDGET: u32 = 1_000;
 /// Events a second recorded while a page watches.
 pub const WATCHED_BUDGET: u32 = 5_000;
 
@@ -42,9 +45,10 @@ struct Ring {
     capacity: usize,
     /// The `seq` the next event pushed will have.
     next: u64,
-    /// Events pushed in the second that began at `window`.
-    window: Instant,
-    in_window: u32,
+    /// Events that may still be recorded, as of `credited`: may go below
+    /// zero, by the rest of a turn recorded whole.
+    credit: f64,
+    credited: Instant,
 }
 
 impl FlightRecorder {
@@ -55,8 +59,8 @@ impl FlightRecorder {
                 lines: VecDeque::with_capacity(capacity),
                 capacity,
                 next: 0,
-                window: Instant::now(),
-                in_window: 0,
+                credit: f64::from(QUIET_BUDGET),
+                credited: Instant::now(),
             }),
             viewers: AtomicUsize::new(0),
             decided: AtomicU64::new(u64::MAX),
@@ -65,7 +69,7 @@ impl FlightRecorder {
     }
 
     /// Whether the events of loop turn `turn` are to be recorded: decided
-    /// at the turn's first trace point, from the last second's events.
+    /// once a turn, from the credit left.
     pub fn wants(&self, turn: u64) -> bool {
         if self.decided.load(Ordering::Relaxed) != turn {
             self.decide(turn);
@@ -82,12 +86,10 @@ impl FlightRecorder {
             return;
         };
         let now = Instant::now();
-        if now.duration_since(ring.window) >= Duration::from_secs(1) {
-            ring.window = now;
-            ring.in_window = 0;
-        }
-        self.recording
-            .store(ring.in_window < budget, Ordering::Relaxed);
+        let earned = now.duration_since(ring.credited).as_secs_f64() * f64::from(budget);
+        ring.credit = (ring.credit + earned).min(f64::from(budget));
+        ring.credited = now;
+        self.recording.store(ring.credit > 0.0, Ordering::Relaxed);
         self.decided.store(turn, Ordering::Relaxed);
     }
 
@@ -105,7 +107,7 @@ impl FlightRecorder {
         line.push_str(json);
         ring.lines.push_back(line);
         ring.next += 1;
-        ring.in_window = ring.in_window.saturating_add(1);
+        ring.credit -= 1.0;
     }
 
     /// The `seq` the next event will have: every event before it was
@@ -196,19 +198,26 @@ mod tests {
     }
 
     #[test]
-    fn whole_turns_are_recorded_while_the_second_is_under_budget() {
+    fn whole_turns_are_recorded_while_there_is_credit() {
         let recorder = FlightRecorder::new(10);
         assert!(recorder.wants(1));
-        for _ in 0..QUIET_BUDGET {
+        // A turn of three seconds' worth of events.
+        for _ in 0..3 * QUIET_BUDGET {
             recorder.push("{}");
         }
-        // The turn under way goes on being recorded; the next is left.
+        // The turn under way goes on being recorded; the next are left
+        // until the credit spent is earned back: about two seconds.
         assert!(recorder.wants(1));
         assert!(!recorder.wants(2));
-        // A page watching raises the budget.
         recorder.watching(true);
-        assert!(recorder.wants(3));
-        recorder.watching(false);
-        assert!(!recorder.wants(4));
+        assert!(
+            !recorder.wants(3),
+            "a page earns credit faster, not at once"
+        );
+        let mut ring = recorder.ring.lock().unwrap();
+        ring.credited -= std::time::Duration::from_millis(500);
+        drop(ring);
+        // Half a second at the watched rate pays the debt.
+        assert!(recorder.wants(4));
     }
 }
