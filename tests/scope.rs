@@ -6,12 +6,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::peer::Peer;
-use common::scope::{scope_addr, EventStream};
-use common::{Lines, Server};
+use common::scope::{assert_stdin_and_socket, client_with_scope, scope_addr, EventStream};
+use common::Server;
 use reactor_hub::reactor::on_thread::OnThread;
 use reactor_hub::scope::replay::Replay;
 
@@ -144,17 +143,8 @@ fn the_page_is_served_whole() {
 #[test]
 fn the_clients_scope_shows_stdin_and_the_socket_as_sources_of_one_poll() {
     let hub = Server::start("scope-client", &[]);
-    let mut client = Command::new(env!("CARGO_BIN_EXE_reactor-client"))
-        .args(["--server", &hub.addr.to_string(), "--scope", "127.0.0.1:0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start reactor-client");
-    let log = Lines::new(client.stderr.take().unwrap());
-    let scope = scope_addr(&log.until("scope on "));
+    let (mut client, mut stdin, scope) = client_with_scope(hub.addr);
     let page = EventStream::open(scope);
-    let mut stdin = client.stdin.take().unwrap();
     writeln!(stdin, "alice->server#login<wonderland>").unwrap();
     let mut stdout = BufReader::new(client.stdout.take().unwrap());
     let mut shown = String::new();
@@ -168,14 +158,7 @@ fn the_clients_scope_shows_stdin_and_the_socket_as_sources_of_one_poll() {
         .filter(|e| e.kind == "ready")
         .map(|e| e.line.as_str())
         .collect();
-    assert!(
-        ready.iter().any(|l| l.starts_with("event: stdin")),
-        "{ready:?}"
-    );
-    assert!(
-        ready.iter().any(|l| l.starts_with("event: udp socket")),
-        "{ready:?}"
-    );
+    assert_stdin_and_socket(&ready);
     drop(stdin);
     assert!(client.wait().unwrap().success());
 }

@@ -1,16 +1,18 @@
 //! The Scope's page in a real browser (headless Chromium, `common::browser`)
 //! over a real hub with `--trace --scope`: what the page holds is what the
 //! trace printed, its session table follows the contract's states, and
-//! stepping back and forth lands on the same events. The test also writes
-//! the screenshot docs/scope.md shows (`target/tmp/scope/page.png`).
+//! stepping back and forth lands on the same events; a session expires and
+//! a client's two sources take turns. The tests also write the screenshots
+//! docs/scope.md shows (`target/tmp/scope/*.png`).
 
 mod common;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use common::browser::Browser;
 use common::peer::Peer;
-use common::scope::scope_addr;
+use common::scope::{assert_stdin_and_socket, client_with_scope, scope_addr};
 use common::Server;
 use serde_json::Value;
 
@@ -27,7 +29,7 @@ fn seq_of(browser: &Browser, line: &str) -> u64 {
 }
 
 /// Alice's row of the session table at the selected event.
-fn alice(browser: &Browser) -> Value {
+fn alice_row(browser: &Browser) -> Value {
     browser.run("return scope.sessions().find(s => s.user === 'alice')")
 }
 
@@ -91,13 +93,13 @@ fn the_page_shows_the_run_as_the_trace_printed_it_and_steps_both_ways() {
             "scope.pause(); scope.select({})",
             seq_of(&browser, line)
         ));
-        let row = alice(&browser);
+        let row = alice_row(&browser);
         assert_eq!(row["state"], state, "at {line}: {row}");
     }
     let at_forward = seq_of(&browser, states[1].0);
     browser.run(&format!("scope.select({at_forward})"));
-    assert_eq!(alice(&browser)["awaiting"], 1);
-    assert_eq!(alice(&browser)["address"], alice_peer_addr(&lines));
+    assert_eq!(alice_row(&browser)["awaiting"], 1);
+    assert_eq!(alice_row(&browser)["address"], alice_peer_addr(&lines));
 
     // Step back and forward over the whole run: the same events, both ways.
     let first = browser
@@ -122,9 +124,7 @@ fn the_page_shows_the_run_as_the_trace_printed_it_and_steps_both_ways() {
 
     // A view to show: the forward selected.
     browser.run(&format!("scope.select({at_forward})"));
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scope");
-    std::fs::create_dir_all(&dir).unwrap();
-    browser.screenshot(&dir.join("page.png"));
+    screenshot(&browser, "page.png");
     assert_eq!(browser.run("return scope.errors()"), serde_json::json!([]));
 }
 
@@ -140,4 +140,61 @@ fn alice_peer_addr(lines: &[String]) -> String {
                 .then(|| addr.to_owned())
         })
         .expect("alice's login")
+}
+
+/// Where the test's screenshots go (docs/img has copies).
+fn screenshot(browser: &Browser, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scope");
+    std::fs::create_dir_all(&dir).unwrap();
+    browser.screenshot(&dir.join(name));
+}
+
+/// A session expiring (the third of docs/scope.md's exercises), and a
+/// client's page, its two sources lit in turn: the page shows both as the
+/// trace printed them, and logs no error.
+#[test]
+fn the_page_shows_a_session_expire_and_a_clients_two_sources() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let hub = Server::start(
+        "scope-expiry",
+        &["--scope", "127.0.0.1:0", "--session-timeout", "1"],
+    );
+    browser.goto(&format!("http://{}/", scope_addr(&hub.start_log)));
+    let alice = Peer::new(hub.addr);
+    alice.login("alice", "wonderland");
+    let expired = "alice: ONLINE => OFFLINE (expired)";
+    browser.wait_for(&format!(
+        "return scope.events().some(e => e.line === {expired:?})"
+    ));
+    let before = seq_of(&browser, expired) - 1;
+    browser.run(&format!("scope.pause(); scope.select({before})"));
+    assert_eq!(alice_row(&browser)["state"], "ONLINE");
+    browser.run(&format!("scope.select({})", before + 1));
+    assert_eq!(alice_row(&browser)["state"], "OFFLINE");
+    screenshot(&browser, "expiry.png");
+    assert_eq!(browser.run("return scope.errors()"), serde_json::json!([]));
+
+    let (mut client, mut stdin, scope) = client_with_scope(hub.addr);
+    browser.goto(&format!("http://{scope}/"));
+    writeln!(stdin, "alice->server#login<wonderland>").unwrap();
+    writeln!(stdin, "alice->bob#are you there?").unwrap();
+    let answered = "MESSAGE_SENT => ONLINE";
+    browser.wait_for(&format!(
+        "return scope.events().some(e => e.line.includes({answered:?}))"
+    ));
+    let sources: Vec<String> = serde_json::from_value(
+        browser.run("return scope.events().filter(e => e.kind === 'ready').map(e => e.line)"),
+    )
+    .unwrap();
+    assert_stdin_and_socket(&sources);
+    browser.run(
+        "scope.pause(); \
+         scope.select(scope.events().find(e => e.line.startsWith('event: stdin')).seq)",
+    );
+    screenshot(&browser, "client.png");
+    assert_eq!(browser.run("return scope.errors()"), serde_json::json!([]));
+    drop(stdin);
+    assert!(client.wait().unwrap().success());
 }

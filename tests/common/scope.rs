@@ -4,10 +4,27 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Instant;
 
-use super::PATIENCE;
+use super::{Lines, PATIENCE};
+
+/// A `reactor-client` of the hub at `hub` with `--scope 127.0.0.1:0`: the
+/// process (its stdout piped), its stdin, and its Scope's address.
+pub fn client_with_scope(hub: SocketAddr) -> (Child, ChildStdin, SocketAddr) {
+    let mut client = Command::new(env!("CARGO_BIN_EXE_reactor-client"))
+        .args(["--server", &hub.to_string(), "--scope", "127.0.0.1:0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reactor-client");
+    let log = Lines::new(client.stderr.take().unwrap());
+    let scope = scope_addr(&log.until("scope on "));
+    let stdin = client.stdin.take().unwrap();
+    (client, stdin, scope)
+}
 
 /// The Scope's address in a log line `... scope on http://ADDR/`.
 pub fn scope_addr(log: &[String]) -> SocketAddr {
@@ -15,6 +32,15 @@ pub fn scope_addr(log: &[String]) -> SocketAddr {
         .find_map(|line| line.split("scope on http://").nth(1))
         .and_then(|rest| rest.trim_end_matches('/').parse().ok())
         .unwrap_or_else(|| panic!("no `scope on` line in {log:#?}"))
+}
+
+/// Asserts that a client's `ready` lines name both its sources: stdin and
+/// the socket, two sources of one poll.
+pub fn assert_stdin_and_socket<S: AsRef<str> + std::fmt::Debug>(ready: &[S]) {
+    for source in ["event: stdin", "event: udp socket"] {
+        let found = ready.iter().any(|line| line.as_ref().starts_with(source));
+        assert!(found, "no {source:?} in {ready:?}");
+    }
 }
 
 /// One event of the stream: the JSON object of its `data:` line.
