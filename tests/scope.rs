@@ -193,3 +193,14 @@ fn a_recording_is_served_whole_as_a_run_is() {
     assert_eq!(lines, recorded[..lines.len()]);
     assert!(lines.len() > 10);
 }
+
+/// A signal is a source of the loop like any other: SIGHUP wakes it, and
+/// the page sees the event as a `signal`.
+#[test]
+fn a_signal_reaches_the_page_as_an_event_of_the_loop() {
+    let hub = Server::start("scope-signal", &["--scope", "127.0.0.1:0"]);
+    let page = EventStream::open(scope_addr(&hub.start_log));
+    hub.signal("HUP");
+    let events = page.until("event: hangup signal");
+    assert_eq!(events.last().unwrap().kind, "signal");
+}

@@ -170,6 +170,7 @@ pub fn kind_of(target: &str, line: &str) -> &'static str {
     match target {
         "reactor" if starts("wait:") => "wait",
         "reactor" if starts("woke") => "wake",
+        "reactor" if starts("event: signals") || starts("event: hangup signal") => "signal",
         "reactor" if starts("event:") => "ready",
         "reactor" if starts("timer") => "timer",
         "reactor" if starts("backlog") => "backlog",
@@ -198,6 +199,12 @@ mod tests {
             ("reactor", "wait: at most 100 ms, for x", "wait"),
             ("reactor", "woke after 0.2 ms with 1 event", "wake"),
             ("reactor", "event: udp socket (Token(0)) readable", "ready"),
+            ("reactor", "event: signals (Token(1)) readable", "signal"),
+            (
+                "reactor",
+                "event: hangup signal (Token(3)) readable",
+                "signal",
+            ),
             ("reactor", "timer, due 1.0ms ago: x", "timer"),
             ("reactor", "backlog: back to the work left", "backlog"),
             ("udp", "in  127.0.0.1:9 x", "in"),

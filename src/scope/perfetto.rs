@@ -53,8 +53,12 @@ pub fn export(events: &[Event]) -> String {
 /// lasts until its wake, a handler (a source ready, the timers, the
 /// backlog) until the next one begins or the turn ends.
 fn handlers(turn: &[Event], end: u64, out: &mut Vec<String>) {
-    let starts =
-        |event: &Event| matches!(event.kind.as_str(), "wait" | "ready" | "timer" | "backlog");
+    let starts = |event: &Event| {
+        matches!(
+            event.kind.as_str(),
+            "wait" | "ready" | "signal" | "timer" | "backlog"
+        )
+    };
     for (n, event) in turn.iter().enumerate().filter(|(_, e)| starts(e)) {
         let later = &turn[n + 1..];
         let until = match event.kind.as_str() {
@@ -63,7 +67,7 @@ fn handlers(turn: &[Event], end: u64, out: &mut Vec<String>) {
         };
         let until = until.map_or(end, |e| e.t_us).clamp(event.t_us, end);
         let name = match event.kind.as_str() {
-            "ready" => event.line.trim_start_matches("event: "),
+            "ready" | "signal" => event.line.trim_start_matches("event: "),
             _ => event.kind.as_str(),
         };
         out.push(slice(name, event.t_us, until));
