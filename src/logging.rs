@@ -76,14 +76,15 @@ pub fn init(
         )?),
     };
     let stderr_level = stderr.filter();
-    let max = match (&recorder, &flight) {
+    let every_event = tracing.print || tracing.record.is_some();
+    let max = match &flight {
         // Only the Scope asks: each turn decides (`begin_turn`).
-        (_, Some(flight)) if !tracing.print && tracing.record.is_none() => {
+        Some(flight) if !every_event => {
             let _ = TURNS.set((flight.clone(), stderr_level));
             stderr_level
         }
-        (Some(_), _) => log::LevelFilter::Trace,
-        (None, _) => stderr_level,
+        _ if recorder.is_some() => log::LevelFilter::Trace,
+        _ => stderr_level,
     };
     let tee = Tee {
         stderr,

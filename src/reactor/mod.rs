@@ -171,6 +171,7 @@ impl Reactor {
     pub fn run(&mut self, handler: &mut impl Handler) -> io::Result<()> {
         while !handler.is_finished() {
             let turn = TURN.fetch_add(1, Ordering::Relaxed) + 1;
+            // The Scope records a turn whole or not at all: it says which.
             crate::logging::begin_turn(turn);
             // Only a backlog that a poll has gone by since: between any two
             // pieces of it, other sources and timers get their turn.
