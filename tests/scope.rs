@@ -118,9 +118,10 @@ fn a_page_that_stops_reading_misses_events_and_holds_up_nothing() {
     assert!(text.contains(&format!("server->alice#Success<{last}>")));
 }
 
-/// `GET /` is the page, whole; another path is not found.
+/// `GET /` is the page, whole; another path is not found, a fifth page
+/// reading events is turned away, and bytes that are not HTTP are refused.
 #[test]
-fn the_page_is_served_whole() {
+fn the_page_is_served_whole_and_what_it_cannot_serve_refused() {
     let hub = Server::start("scope-page", &["--scope", "127.0.0.1:0"]);
     let scope = scope_addr(&hub.start_log);
     let get = |path: &str| {
@@ -136,6 +137,21 @@ fn the_page_is_served_whole() {
     let (_, body) = page.split_once("\r\n\r\n").unwrap();
     assert_eq!(body, reactor_hub::scope::endpoint::PAGE);
     assert!(get("/nothing").starts_with("HTTP/1.1 404 Not Found\r\n"));
+    // At most four pages read events at once: a fifth is told so.
+    let pages: Vec<EventStream> = (0..4).map(|_| EventStream::open(scope)).collect();
+    for page in &pages {
+        page.until("wait: ");
+    }
+    assert!(get("/events").starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+    drop(pages);
+    let mut garbage = TcpStream::connect(scope).unwrap();
+    garbage.write_all(b"\x00\x01 not http\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    garbage.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
 }
 
 /// The client's Scope shows its two sources, stdin and the socket, in the
