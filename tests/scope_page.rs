@@ -65,12 +65,7 @@ fn the_page_shows_the_run_as_the_trace_printed_it_and_steps_both_ways() {
         "return scope.events().some(e => e.line === {logoff:?})"
     ));
 
-    // The page's events are the trace lines, in order.
     let lines = page_lines(&browser);
-    assert!(hub.terminate().success());
-    let printed = common::trace_lines(hub.log.rest());
-    assert!(printed.len() >= lines.len());
-    assert_eq!(lines, printed[..lines.len()]);
 
     // The session table as it stood at three events.
     let states = [
@@ -126,6 +121,12 @@ fn the_page_shows_the_run_as_the_trace_printed_it_and_steps_both_ways() {
     browser.run(&format!("scope.select({at_forward})"));
     screenshot(&browser, "page.png");
     assert_eq!(browser.run("return scope.errors()"), serde_json::json!([]));
+
+    // The page's events are the trace lines, in order.
+    assert!(hub.terminate().success());
+    let printed = common::trace_lines(hub.log.rest());
+    assert!(printed.len() >= lines.len());
+    assert_eq!(lines, printed[..lines.len()]);
 }
 
 /// The address alice logged in from, as the trace shows her login.
