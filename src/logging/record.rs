@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::json::Escaped;
 use crate::reactor;
 use crate::scope::flight::FlightRecorder;
+use crate::scope::recording::Line;
 
 /// The most a recording writes.
 pub const LIMIT: u64 = 256 << 20;
@@ -58,12 +58,13 @@ struct RecordFile {
 
 impl Recorder {
     /// Records to `file` if one is given (created or emptied; says why it
-    /// cannot), and to `flight` if one is given: every event if there is a
-    /// file or `printed` says `--trace` prints them all.
+    /// cannot), and to `flight` if one is given; `every_event` if there is
+    /// a file or `--trace` formats them all anyway, else the flight
+    /// recorder's budget says which turns.
     pub fn create(
         program: &'static str,
         (file, flight): (Option<&Path>, Option<Arc<FlightRecorder>>),
-        printed: bool,
+        every_event: bool,
         started: Instant,
     ) -> Result<Self, String> {
         let file = match file {
@@ -82,7 +83,7 @@ impl Recorder {
             program,
             started,
             flight,
-            every_event: printed || file.is_some(),
+            every_event,
             state: Mutex::new(State {
                 seq: 0,
                 line: String::new(),
@@ -115,15 +116,15 @@ impl Recorder {
         line.clear();
         let _ = write!(line, "{}", record.args());
         json.clear();
-        let _ = write!(
-            json,
-            "{{\"seq\":{seq},\"turn\":{},\"t_us\":{},\"kind\":\"{}\",\"target\":\"{}\",\"line\":\"{}\"}}",
-            reactor::turn(),
-            self.started.elapsed().as_micros(),
-            kind_of(record.target(), line),
-            record.target(),
-            Escaped(line),
-        );
+        let event = Line {
+            seq: *seq,
+            turn: reactor::turn(),
+            t_us: self.started.elapsed().as_micros() as u64,
+            kind: kind_of(record.target(), line),
+            target: record.target(),
+            line,
+        };
+        let _ = write!(json, "{event}");
         *seq += 1;
         if let Some(file) = file {
             file.write(self.program, json);

@@ -1,6 +1,6 @@
-//! A recording's events read back: one JSON object a line, as
-//! `logging::record` writes them; and written, by whatever else makes a
-//! recording (the simulation's hub, `tests/simulation.rs`).
+//! A recording's events, one JSON object a line: written ([`Line`], for
+//! `logging::record` and whatever else makes a recording, the simulation's
+//! hub in `tests/simulation.rs`) and read back ([`Event::parse`]).
 
 use std::fmt;
 
@@ -65,9 +65,35 @@ impl Event {
     }
 }
 
-/// The event as a recording's line (without its newline), as
-/// `logging::record` writes one: what [`Event::parse`] reads back.
+/// The event as a recording's line (without its newline): what
+/// [`Event::parse`] reads back.
 impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Line {
+            seq: self.seq,
+            turn: self.turn,
+            t_us: self.t_us,
+            kind: &self.kind,
+            target: &self.target,
+            line: &self.line,
+        }
+        .fmt(f)
+    }
+}
+
+/// An event's fields, borrowed, written as a recording's line: the one
+/// writer of the format, for the logger (`--record`, the Scope's flight
+/// recorder), which has no [`Event`] to hand, and for [`Event`] itself.
+pub struct Line<'a> {
+    pub seq: u64,
+    pub turn: u64,
+    pub t_us: u64,
+    pub kind: &'a str,
+    pub target: &'a str,
+    pub line: &'a str,
+}
+
+impl fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -75,9 +101,9 @@ impl fmt::Display for Event {
             self.seq,
             self.turn,
             self.t_us,
-            Escaped(&self.kind),
-            Escaped(&self.target),
-            Escaped(&self.line),
+            Escaped(self.kind),
+            Escaped(self.target),
+            Escaped(self.line),
         )
     }
 }
