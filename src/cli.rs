@@ -121,7 +121,8 @@ pub fn host_port(flag: &str, text: &str) -> Result<u16, String> {
     }
 }
 
-/// Adds `--trace`, which both binaries read as `logging::init(.., trace)`.
+/// Adds `--trace`, `--record FILE` and `--scope ADDR`, which both binaries
+/// read as a [`Tracing`] and hand to `logging::init`.
 pub fn trace_flag(options: &mut Options) {
     options
         .optflag(
@@ -143,7 +144,7 @@ pub fn trace_flag(options: &mut Options) {
         );
 }
 
-/// What `--trace` and `--record FILE` ask for.
+/// What `--trace`, `--record FILE` and `--scope ADDR` ask for.
 #[derive(Clone, Debug, Default)]
 pub struct Tracing {
     /// Trace lines on stderr.

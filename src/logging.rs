@@ -66,17 +66,17 @@ pub fn init(
     let flight = tracing
         .scope
         .map(|_| Arc::new(FlightRecorder::new(flight::CAPACITY)));
+    let every_event = tracing.print || tracing.record.is_some();
     let recorder = match (&tracing.record, &flight) {
         (None, None) => None,
         (file, flight) => Some(Recorder::create(
             program,
             (file.as_deref(), flight.clone()),
-            tracing.print,
+            every_event,
             started,
         )?),
     };
     let stderr_level = stderr.filter();
-    let every_event = tracing.print || tracing.record.is_some();
     let max = match &flight {
         // Only the Scope asks: each turn decides (`begin_turn`).
         Some(flight) if !every_event => {

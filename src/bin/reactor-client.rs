@@ -21,7 +21,7 @@ struct Config {
     /// `HOST:PORT` as given: resolved when the program runs.
     server: String,
     listen: Option<SocketAddr>,
-    /// `--trace` and `--record`.
+    /// `--trace`, `--record` and `--scope`.
     tracing: cli::Tracing,
 }
 

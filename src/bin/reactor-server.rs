@@ -35,7 +35,7 @@ struct Config {
     reuse_port: bool,
     users: PathBuf,
     hub: HubConfig,
-    /// `--trace` and `--record`.
+    /// `--trace`, `--record` and `--scope`.
     tracing: cli::Tracing,
 }
 

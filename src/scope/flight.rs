@@ -93,8 +93,8 @@ impl FlightRecorder {
         self.decided.store(turn, Ordering::Relaxed);
     }
 
-    /// Keeps `json`, one event's object, as event number [`next`](Self::next);
-    /// the oldest makes room, its buffer reused.
+    /// Keeps `json`, one event's object, as the next event; the oldest
+    /// makes room, its buffer reused.
     pub fn push(&self, json: &str) {
         let Ok(mut ring) = self.ring.lock() else {
             return;
@@ -108,12 +108,6 @@ impl FlightRecorder {
         ring.lines.push_back(line);
         ring.next += 1;
         ring.credit -= 1.0;
-    }
-
-    /// The `seq` the next event will have: every event before it was
-    /// pushed (or dropped from the ring since).
-    pub fn next(&self) -> u64 {
-        self.ring.lock().map_or(0, |ring| ring.next)
     }
 
     /// Appends events from number `from` on to `out`, as server-sent
